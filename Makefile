@@ -1,0 +1,61 @@
+# Single entry point. `make setup` installs everything (idempotent, fast when
+# done); `make test` runs the whole suite; `make demo` shows a real stuck release.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+COLLECTION_LINK := .collections/ansible_collections/helmops/recovery
+PYTEST_WORKERS ?= 4
+
+.PHONY: help setup binaries cluster cluster-down demo test lint unit integration sanity fixtures
+
+help:
+	@echo "make setup         install the venv, control-plane binaries and Helm 3/4 (no services started)"
+	@echo "make cluster       start (or reuse) the local control plane; KUBECONFIG=.cluster/kubeconfig"
+	@echo "make cluster-down  stop it and remove its data"
+	@echo "make demo          drive release 'demo' into a real stuck pending-upgrade and show it"
+	@echo "make test          the whole test suite (lint, unit, sanity, integration)"
+
+setup: $(STAMP) binaries $(COLLECTION_LINK)
+
+$(STAMP): requirements-dev.txt constraints.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+binaries:
+	@hack/install-binaries
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../.. $@
+
+cluster: setup
+	hack/cluster up
+
+cluster-down:
+	hack/cluster down
+
+demo: cluster
+	@hack/demo
+
+lint: setup
+	$(BIN)/ruff check plugins tests hack/scenario
+	$(BIN)/ruff format --check plugins tests hack/scenario
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest tests/unit -q
+
+sanity: setup
+	hack/sanity
+
+integration: cluster
+	$(BIN)/pytest tests/integration -q -n $(PYTEST_WORKERS) --dist loadgroup
+
+test: lint unit sanity integration
+
+# Re-capture the recorded real records used by the unit tests.
+fixtures: cluster
+	$(BIN)/python hack/capture-fixtures

@@ -1,0 +1,333 @@
+# Copyright (c) helmops.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Kubernetes API access: client construction from connection options, raw
+JSON requests, retries with backoff, and the mapping of every failure to a
+typed error that names the object and the cause.
+
+PRIVATE: this module util is for the collection's own use and may change at
+any time without notice.
+
+Requests go through the official client's ApiClient (auth, TLS, proxy,
+kubeconfig handling) but bodies are read as plain JSON: release records are
+large and the typed models would only slow listing down.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import typing as t
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+try:
+    import urllib3
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.config.config_exception import ConfigException
+
+    HAS_KUBERNETES = True
+    KUBERNETES_IMPORT_ERROR: Exception | None = None
+except ImportError as _import_error:  # pragma: no cover - reported by the module
+    HAS_KUBERNETES = False
+    KUBERNETES_IMPORT_ERROR = _import_error
+
+FIELD_MANAGER = "helmops.recovery"
+USER_AGENT = "helmops.recovery"
+RETRYABLE_STATUSES = (429, 500, 502, 503, 504)
+
+
+class KubeError(Exception):
+    """A Kubernetes API request that did not succeed.
+
+    ``status`` is the HTTP status (0 when the server could not be reached),
+    ``reason`` the API's machine-readable reason where it gave one.
+    """
+
+    def __init__(self, message: str, status: int = 0, reason: str = "", target: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.target = target
+
+
+class KubeUnreachable(KubeError):
+    """The API server could not be reached or its TLS identity not verified."""
+
+
+class KubeUnauthorized(KubeError):
+    """401: the credentials were rejected."""
+
+
+class KubeForbidden(KubeError):
+    """403: the identity may not perform the request (RBAC)."""
+
+
+class KubeNotFound(KubeError):
+    """404."""
+
+
+class KubeConflict(KubeError):
+    """409: the object changed since it was read (resourceVersion / precondition)."""
+
+
+class KubeInvalid(KubeError):
+    """422: the API server rejected the object (for example the 1 MiB limit)."""
+
+
+class KubeConfigError(KubeError):
+    """The connection options or kubeconfig are unusable."""
+
+
+_ERRORS_BY_STATUS: dict[int, type[KubeError]] = {
+    401: KubeUnauthorized,
+    403: KubeForbidden,
+    404: KubeNotFound,
+    409: KubeConflict,
+    422: KubeInvalid,
+}
+
+
+@dataclass
+class ConnectionOptions:
+    """The kubernetes.core-compatible connection options."""
+
+    kubeconfig: str | dict[str, t.Any] | None = None
+    context: str | None = None
+    host: str | None = None
+    api_key: str | None = None
+    validate_certs: bool | None = None
+    ca_cert: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    proxy: str | None = None
+    impersonate_user: str | None = None
+    impersonate_groups: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_params(cls, params: t.Mapping[str, t.Any]) -> ConnectionOptions:
+        names = cls.__dataclass_fields__.keys()
+        values = {name: params.get(name) for name in names}
+        values["impersonate_groups"] = list(params.get("impersonate_groups") or [])
+        return cls(**values)
+
+
+def _load_configuration(options: ConnectionOptions) -> t.Any:
+    configuration = k8s_client.Configuration()
+    kubeconfig = options.kubeconfig
+    try:
+        if isinstance(kubeconfig, dict):
+            k8s_config.load_kube_config_from_dict(
+                kubeconfig, context=options.context, client_configuration=configuration, persist_config=False
+            )
+        elif kubeconfig or not options.host:
+            try:
+                k8s_config.load_kube_config(
+                    config_file=kubeconfig, context=options.context, client_configuration=configuration, persist_config=False
+                )
+            except (ConfigException, FileNotFoundError):
+                if kubeconfig or options.context:
+                    raise
+                k8s_config.load_incluster_config(client_configuration=configuration)
+    except (ConfigException, FileNotFoundError, OSError, ValueError) as exc:
+        where = kubeconfig if isinstance(kubeconfig, str) else "the default kubeconfig or in-cluster config"
+        raise KubeConfigError(f"cannot load Kubernetes credentials from {where}: {exc}") from exc
+    return configuration
+
+
+def build_api_client(options: ConnectionOptions) -> t.Any:
+    """An official-client ApiClient configured like kubernetes.core does."""
+    configuration = _load_configuration(options)
+    if options.host:
+        configuration.host = options.host
+    if options.api_key:
+        configuration.api_key = {"authorization": f"Bearer {options.api_key}"}
+        configuration.api_key_prefix = {}
+    if options.validate_certs is not None:
+        configuration.verify_ssl = options.validate_certs
+    if options.ca_cert:
+        configuration.ssl_ca_cert = options.ca_cert
+    if options.client_cert:
+        configuration.cert_file = options.client_cert
+    if options.client_key:
+        configuration.key_file = options.client_key
+    if options.proxy:
+        configuration.proxy = options.proxy
+    # Retries are ours (bounded, logged); the pool must cover our worker threads.
+    configuration.retries = False
+    configuration.connection_pool_maxsize = 16
+    api_client = k8s_client.ApiClient(configuration)
+    api_client.user_agent = USER_AGENT
+    if options.impersonate_user:
+        api_client.set_default_header("Impersonate-User", options.impersonate_user)
+    for group in options.impersonate_groups:
+        # The client keeps one value per header; the API accepts a comma-free repeat only,
+        # so several groups are joined as separate header lines by urllib3 below.
+        api_client.set_default_header("Impersonate-Group", group)
+    return api_client
+
+
+@dataclass
+class RetryPolicy:
+    """How transient failures (429, 5xx, connection resets) are retried."""
+
+    attempts: int = 5
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+    max_total: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        backoff = min(self.max_delay, self.base_delay * (2**attempt)) * (0.5 + random.random() / 2)
+        return max(backoff, retry_after or 0.0)
+
+
+class KubeClient:
+    """Raw-JSON access to the Kubernetes API with bounded retries."""
+
+    def __init__(self, api_client: t.Any, retry: RetryPolicy | None = None, timeout: float = 60.0) -> None:
+        self.api_client = api_client
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self.retries_done = 0
+
+    @property
+    def host(self) -> str:
+        return str(self.api_client.configuration.host)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        target: str,
+        query: list[tuple[str, str]] | None = None,
+        body: t.Any = None,
+        headers: dict[str, str] | None = None,
+        retry: bool = True,
+    ) -> dict[str, t.Any]:
+        """Send one request; return the decoded JSON body.
+
+        ``target`` names the object for error messages ("Secret ns/name").
+        Writes are retried only when they carry a precondition, so a retry can
+        never apply a change twice (the caller sees a conflict instead).
+        """
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return self._send(method, path, target, query, body, headers)
+            except KubeError as exc:
+                retry_after = getattr(exc, "retry_after", None)
+                transient = isinstance(exc, KubeUnreachable) and getattr(exc, "transient", False)
+                if not retry or not (exc.status in RETRYABLE_STATUSES or transient):
+                    raise
+                attempt += 1
+                delay = self.retry.delay(attempt, retry_after)
+                if attempt >= self.retry.attempts or time.monotonic() - started + delay > self.retry.max_total:
+                    raise KubeError(
+                        f"{exc} (gave up after {attempt} attempts in {time.monotonic() - started:.1f}s)",
+                        exc.status,
+                        exc.reason,
+                        target,
+                    ) from exc
+                self.retries_done += 1
+                time.sleep(delay)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        target: str,
+        query: list[tuple[str, str]] | None,
+        body: t.Any,
+        headers: dict[str, str] | None,
+    ) -> dict[str, t.Any]:
+        header_params = {"Accept": "application/json"}
+        if body is not None:
+            header_params["Content-Type"] = "application/json"
+        header_params.update(headers or {})
+        _method, url, header_params, _body, _post = self.api_client.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query or [],
+            header_params=header_params,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self.api_client.call_api(
+                method, url, header_params=header_params, body=_body, _request_timeout=(10, self.timeout)
+            )
+            response.read()
+        except urllib3.exceptions.HTTPError as exc:
+            raise _unreachable(self.host, target, exc) from exc
+        except OSError as exc:
+            raise _unreachable(self.host, target, exc) from exc
+        status = int(response.status)
+        text = response.data.decode("utf-8", "replace") if response.data else ""
+        if 200 <= status < 300:
+            return json.loads(text) if text else {}
+        raise _api_error(method, target, status, text, response)
+
+
+def _unreachable(host: str, target: str, exc: Exception) -> KubeUnreachable:
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in type(exc).__name__ or "certificate" in text.lower():
+        error = KubeUnreachable(
+            f"cannot verify the TLS certificate of the API server {host} while accessing {target}: {text}. "
+            "Check ca_cert (or K8S_AUTH_SSL_CA_CERT) and validate_certs.",
+            target=target,
+        )
+        error.transient = False  # type: ignore[attr-defined]
+        return error
+    error = KubeUnreachable(f"cannot reach the Kubernetes API server {host} while accessing {target}: {text}", target=target)
+    error.transient = True  # type: ignore[attr-defined]
+    return error
+
+
+def _api_error(method: str, target: str, status: int, text: str, response: t.Any) -> KubeError:
+    reason = ""
+    message = text.strip()[:500]
+    try:
+        body = json.loads(text)
+        if isinstance(body, dict):
+            reason = str(body.get("reason") or "")
+            message = str(body.get("message") or message)
+    except ValueError:
+        pass
+    verb = {"GET": "read", "PUT": "update", "POST": "create", "DELETE": "delete", "PATCH": "patch"}.get(method, method)
+    if status == 401:
+        summary = f"the API server rejected the credentials (401 Unauthorized) while trying to {verb} {target}"
+    elif status == 403:
+        summary = f"forbidden (403) to {verb} {target}: {message}"
+    elif status == 404:
+        summary = f"{target} not found (404)"
+    elif status == 409:
+        summary = f"conflict (409) trying to {verb} {target}: it changed since it was read ({message})"
+    else:
+        summary = f"failed to {verb} {target}: {status} {reason or ''} {message}".replace("  ", " ")
+    error = _ERRORS_BY_STATUS.get(status, KubeError)(summary, status, reason, target)
+    retry_after = _retry_after(response)
+    if retry_after is not None:
+        error.retry_after = retry_after  # type: ignore[attr-defined]
+    return error
+
+
+def _retry_after(response: t.Any) -> float | None:
+    try:
+        value = response.getheader("Retry-After")
+    except AttributeError:
+        headers = getattr(response, "headers", None) or {}
+        value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return min(float(value), 30.0)
+    except ValueError:
+        return None
+
+
+def path_quote(value: str) -> str:
+    return quote(value, safe="")

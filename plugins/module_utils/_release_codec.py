@@ -1,0 +1,405 @@
+# Copyright (c) helmops.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Decode and encode Helm release records exactly as Helm 3 and Helm 4 do.
+
+PRIVATE: this module util is for the collection's own use and may change at
+any time without notice.
+
+Pure code: no Ansible and no Kubernetes client imports, so it can be unit
+tested on recorded real records.
+
+A stored record is ``base64(gzip(json(release)))`` (Helm's own layer). Secrets
+carry that text base64-encoded once more by the API (``Secret.data``);
+ConfigMaps carry it as is. Legacy records may hold uncompressed JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import json
+import re
+import typing as t
+import zlib
+from dataclasses import dataclass, field
+
+STORAGE_PREFIX = "sh.helm.release.v1"
+SECRET_TYPE = "helm.sh/release.v1"
+OWNER = "helm"
+SYSTEM_LABELS = ("name", "owner", "status", "version", "createdAt", "modifiedAt")
+
+STATUSES = (
+    "unknown",
+    "deployed",
+    "uninstalled",
+    "superseded",
+    "failed",
+    "uninstalling",
+    "pending-install",
+    "pending-upgrade",
+    "pending-rollback",
+)
+PENDING_STATUSES = ("pending-install", "pending-upgrade", "pending-rollback")
+
+MAX_RELEASE_NAME_LENGTH = 53
+_RELEASE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_OBJECT_NAME_RE = re.compile(r"^" + re.escape(STORAGE_PREFIX) + r"\.(?P<release>.+)\.v(?P<revision>[1-9][0-9]*)$")
+_GZIP_MAGIC = b"\x1f\x8b\x08"
+
+Driver = t.Literal["secret", "configmap"]
+DRIVERS: tuple[Driver, ...] = ("secret", "configmap")
+
+
+class ReleaseRecordError(Exception):
+    """A storage object that is not a valid Helm release record.
+
+    ``reason`` is a stable machine-readable code (``bad-base64``, ``bad-gzip``,
+    ``bad-json``, ``bad-shape``, ``label-mismatch``, ``not-a-release``).
+    """
+
+    def __init__(self, object_ref: str, reason: str, detail: str) -> None:
+        super().__init__(f"{object_ref}: {detail}")
+        self.object_ref = object_ref
+        self.reason = reason
+        self.detail = detail
+
+
+class InvalidNameError(ValueError):
+    """A release or namespace name that Helm or Kubernetes would reject."""
+
+
+def validate_release_name(name: str) -> str:
+    """Return ``name`` if Helm accepts it as a release name, else raise."""
+    if not isinstance(name, str) or not name:
+        raise InvalidNameError("release name must be a non-empty string")
+    if len(name) > MAX_RELEASE_NAME_LENGTH:
+        raise InvalidNameError(
+            f"invalid release name {name[:60]!r}...: longer than {MAX_RELEASE_NAME_LENGTH} characters"
+        )
+    if not _RELEASE_NAME_RE.match(name):
+        raise InvalidNameError(
+            f"invalid release name {name!r}: must be lower-case letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
+def validate_namespace_name(name: str) -> str:
+    """Return ``name`` if Kubernetes accepts it as a namespace name, else raise."""
+    if not isinstance(name, str) or not name or len(name) > 63 or not _NAMESPACE_RE.match(name):
+        shown = name[:70] if isinstance(name, str) else repr(name)
+        raise InvalidNameError(f"invalid namespace name {shown!r}: must be a DNS label (RFC 1123, at most 63 characters)")
+    return name
+
+
+def object_name(release: str, revision: int) -> str:
+    """The storage object name Helm uses for a revision."""
+    return f"{STORAGE_PREFIX}.{release}.v{revision}"
+
+
+def parse_object_name(name: str) -> tuple[str, int] | None:
+    """Split ``sh.helm.release.v1.<release>.v<N>`` into (release, N), or None."""
+    match = _OBJECT_NAME_RE.match(name)
+    if not match:
+        return None
+    return match.group("release"), int(match.group("revision"))
+
+
+# --- payload: base64(gzip(json)) --------------------------------------------
+
+
+class RawNumber(str):
+    """A JSON number kept as the exact text Helm wrote, so re-encoding is lossless."""
+
+
+def _loads(text: bytes) -> t.Any:
+    return json.loads(text, parse_float=RawNumber, parse_int=RawNumber, parse_constant=RawNumber)
+
+
+def decode_payload(text: str | bytes, object_ref: str = "release record") -> dict[str, t.Any]:
+    """Decode Helm's payload text (base64, optionally gzip, then JSON)."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ReleaseRecordError(object_ref, "bad-base64", f"release data is not valid base64 ({exc})") from exc
+    if len(raw) > 3 and raw[:3] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ReleaseRecordError(object_ref, "bad-gzip", f"release data is not valid gzip ({exc})") from exc
+    try:
+        release = _loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ReleaseRecordError(object_ref, "bad-json", f"release data is not valid JSON ({exc})") from exc
+    if not isinstance(release, dict):
+        raise ReleaseRecordError(object_ref, "bad-shape", "release data is JSON but not an object")
+    return release
+
+
+def encode_payload(release: t.Mapping[str, t.Any]) -> str:
+    """Encode a release as Helm does: Go-style JSON, gzip (best), base64."""
+    body = go_json_dumps(release).encode("utf-8")
+    return base64.b64encode(gzip.compress(body, compresslevel=9, mtime=0)).decode("ascii")
+
+
+# Go's encoding/json escapes these besides the JSON-mandated ones.
+_GO_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+_GO_ESCAPE_RE = re.compile('["\\\\<>&\u2028\u2029\x00-\x1f]')
+
+
+def _go_string(value: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        char = match.group(0)
+        return _GO_ESCAPES.get(char) or f"\\u{ord(char):04x}"
+
+    return '"' + _GO_ESCAPE_RE.sub(replace, value) + '"'
+
+
+def go_json_dumps(value: t.Any) -> str:
+    """Serialise like Go's json.Marshal: compact, HTML-safe escapes, key order kept."""
+    parts: list[str] = []
+    _go_json_into(value, parts)
+    return "".join(parts)
+
+
+def _go_json_into(value: t.Any, out: list[str]) -> None:
+    if isinstance(value, RawNumber):
+        out.append(str(value))
+    elif isinstance(value, str):
+        out.append(_go_string(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(str(value))
+    elif isinstance(value, float):
+        out.append(repr(value))
+    elif isinstance(value, dict):
+        out.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            if index:
+                out.append(",")
+            out.append(_go_string(str(key)))
+            out.append(":")
+            _go_json_into(item, out)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _go_json_into(item, out)
+        out.append("]")
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+# --- storage objects (Secret / ConfigMap as the API returns them) ------------
+
+
+def object_ref(kind: str, namespace: str, name: str) -> str:
+    return f"{kind} {namespace}/{name}"
+
+
+def driver_kind(driver: Driver) -> str:
+    return "Secret" if driver == "secret" else "ConfigMap"
+
+
+def payload_text_from_object(obj: t.Mapping[str, t.Any], driver: Driver) -> str:
+    """Helm's payload text from an API object (JSON as the API serves it)."""
+    meta = obj.get("metadata") or {}
+    ref = object_ref(driver_kind(driver), meta.get("namespace", "?"), meta.get("name", "?"))
+    data = obj.get("data") or {}
+    value = data.get("release")
+    if not isinstance(value, str):
+        raise ReleaseRecordError(ref, "not-a-release", "has no data.release key, so it is not a Helm release record")
+    if driver == "configmap":
+        return value
+    try:
+        return base64.b64decode(value, validate=True).decode("ascii")
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise ReleaseRecordError(ref, "bad-base64", f"data.release is not valid base64 ({exc})") from exc
+
+
+def payload_value_for_object(payload_text: str, driver: Driver) -> str:
+    """The value to store in ``data.release`` for the given driver."""
+    if driver == "configmap":
+        return payload_text
+    return base64.b64encode(payload_text.encode("ascii")).decode("ascii")
+
+
+def object_size(obj: t.Mapping[str, t.Any], driver: Driver) -> int:
+    """Bytes counted against the 1 MiB limit: Helm's payload text length."""
+    data = obj.get("data") or {}
+    value = data.get("release")
+    if not isinstance(value, str):
+        return 0
+    if driver == "configmap":
+        return len(value)
+    # Length of the decoded bytes, without decoding: base64 is 4 chars per 3 bytes.
+    return len(value) * 3 // 4 - value.count("=", -2)
+
+
+@dataclass
+class RecordMeta:
+    """What the storage object's metadata alone says about a revision."""
+
+    driver: Driver
+    namespace: str
+    name: str
+    release: str
+    revision: int
+    status_label: str | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    uid: str
+    resource_version: str
+    creation_timestamp: str | None
+    size: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return object_ref(driver_kind(self.driver), self.namespace, self.name)
+
+
+def record_meta_from_object(obj: t.Mapping[str, t.Any], driver: Driver) -> RecordMeta:
+    """Validate a storage object's metadata as a Helm release record."""
+    meta = obj.get("metadata") or {}
+    namespace = meta.get("namespace") or ""
+    name = meta.get("name") or ""
+    ref = object_ref(driver_kind(driver), namespace, name)
+    labels = dict(meta.get("labels") or {})
+    if labels.get("owner") != OWNER:
+        raise ReleaseRecordError(ref, "not-a-release", "has no owner=helm label, so it is not a Helm release record")
+    if driver == "secret" and obj.get("type") not in (None, SECRET_TYPE):
+        raise ReleaseRecordError(
+            ref, "not-a-release", f"carries owner=helm but has type {obj.get('type')!r}, not {SECRET_TYPE!r}"
+        )
+    parsed = parse_object_name(name)
+    if parsed is None:
+        raise ReleaseRecordError(
+            ref, "not-a-release", f"carries owner=helm but its name is not of the form {STORAGE_PREFIX}.<release>.v<revision>"
+        )
+    release, revision = parsed
+    if labels.get("name") != release:
+        raise ReleaseRecordError(
+            ref, "label-mismatch", f"name label {labels.get('name')!r} disagrees with the object name (release {release!r})"
+        )
+    if labels.get("version") != str(revision):
+        raise ReleaseRecordError(
+            ref, "label-mismatch", f"version label {labels.get('version')!r} disagrees with the object name (revision {revision})"
+        )
+    size = object_size(obj, driver) if "data" in obj else None
+    return RecordMeta(
+        driver=driver,
+        namespace=namespace,
+        name=name,
+        release=release,
+        revision=revision,
+        status_label=labels.get("status"),
+        labels=labels,
+        annotations=dict(meta.get("annotations") or {}),
+        uid=meta.get("uid") or "",
+        resource_version=meta.get("resourceVersion") or "",
+        creation_timestamp=meta.get("creationTimestamp"),
+        size=size,
+    )
+
+
+@dataclass
+class ReleaseRecord:
+    """A decoded revision: its storage metadata and Helm's release JSON."""
+
+    meta: RecordMeta
+    release: dict[str, t.Any] = field(repr=False)
+
+    @property
+    def info(self) -> dict[str, t.Any]:
+        info = self.release.get("info")
+        return info if isinstance(info, dict) else {}
+
+    @property
+    def revision(self) -> int:
+        return self.meta.revision
+
+    @property
+    def status(self) -> str:
+        return str(self.info.get("status") or "unknown")
+
+    @property
+    def description(self) -> str:
+        return str(self.info.get("description") or "")
+
+    @property
+    def chart_metadata(self) -> dict[str, t.Any]:
+        chart = self.release.get("chart")
+        metadata = chart.get("metadata") if isinstance(chart, dict) else None
+        return metadata if isinstance(metadata, dict) else {}
+
+    @property
+    def status_label_mismatch(self) -> bool:
+        return self.meta.status_label is not None and self.meta.status_label != self.status
+
+
+def decode_record(obj: t.Mapping[str, t.Any], driver: Driver, meta: RecordMeta | None = None) -> ReleaseRecord:
+    """Decode and cross-check a whole storage object (metadata and payload).
+
+    ``meta`` may be passed when the object's metadata was already validated.
+    """
+    meta = meta or record_meta_from_object(obj, driver)
+    release = decode_payload(payload_text_from_object(obj, driver), meta.ref)
+    _check_payload_shape(meta, release)
+    return ReleaseRecord(meta=meta, release=release)
+
+
+def _check_payload_shape(meta: RecordMeta, release: dict[str, t.Any]) -> None:
+    for key, kind in (("name", str), ("info", dict), ("version", RawNumber)):
+        value = release.get(key)
+        if not isinstance(value, kind) or (kind is str and isinstance(value, RawNumber)):
+            raise ReleaseRecordError(meta.ref, "bad-shape", f"release JSON has no valid {key!r} field")
+    if release["name"] != meta.release:
+        raise ReleaseRecordError(
+            meta.ref, "label-mismatch", f"payload names release {release['name']!r}, the object name says {meta.release!r}"
+        )
+    if not str(release["version"]).isdigit() or int(release["version"]) != meta.revision:
+        raise ReleaseRecordError(
+            meta.ref, "label-mismatch", f"payload is revision {release['version']}, the object name says {meta.revision}"
+        )
+    status = release["info"].get("status")
+    if not isinstance(status, str) or not status:
+        raise ReleaseRecordError(meta.ref, "bad-shape", "release JSON has no info.status")
+
+
+def with_status(release: t.Mapping[str, t.Any], status: str, description: str | None = None) -> dict[str, t.Any]:
+    """A copy of the release JSON with a new ``info.status`` (and description).
+
+    Every other field, known or not, keeps its value and its position.
+    """
+    if status not in STATUSES:
+        raise ValueError(f"unknown Helm status {status!r}")
+    info = dict(release.get("info") or {})
+    info["status"] = status
+    if description is not None:
+        info["description"] = description
+    updated = dict(release)
+    updated["info"] = info
+    return updated

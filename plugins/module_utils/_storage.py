@@ -1,0 +1,199 @@
+# Copyright (c) helmops.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Helm release storage on Kubernetes: the Secret and ConfigMap drivers.
+
+PRIVATE: this module util is for the collection's own use and may change at
+any time without notice.
+
+Listing is paginated and label-selected like Helm's own reads
+(``owner=helm[,name=<release>]``). ``list_meta`` asks the API for object
+metadata only (no payloads); ``list_objects`` pages through whole objects so a
+caller can keep just the payloads it needs. Every write carries the record's
+resourceVersion (updates) or uid + resourceVersion preconditions (deletes).
+"""
+
+from __future__ import annotations
+
+import copy
+import typing as t
+from dataclasses import dataclass
+
+from ._k8s import FIELD_MANAGER, KubeClient, path_quote
+from ._release_codec import (
+    OWNER,
+    Driver,
+    RecordMeta,
+    ReleaseRecord,
+    ReleaseRecordError,
+    decode_record,
+    driver_kind,
+    encode_payload,
+    object_name,
+    object_ref,
+    payload_value_for_object,
+    record_meta_from_object,
+)
+
+PAGE_SIZE = 250
+_METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+
+
+@dataclass
+class StoredRecord:
+    """A decoded revision together with the API object it was read from."""
+
+    record: ReleaseRecord
+    obj: dict[str, t.Any]
+
+
+def selector(release: str | None = None, status: str | None = None) -> str:
+    parts = [f"owner={OWNER}"]
+    if release:
+        parts.append(f"name={release}")
+    if status:
+        parts.append(f"status={status}")
+    return ",".join(parts)
+
+
+class ReleaseStorage:
+    """One Helm storage driver over the Kubernetes API."""
+
+    def __init__(self, client: KubeClient, driver: Driver) -> None:
+        self.client = client
+        self.driver = driver
+        self.kind = driver_kind(driver)
+        self._resource = "secrets" if driver == "secret" else "configmaps"
+
+    # --- paths -----------------------------------------------------------
+
+    def _collection_path(self, namespace: str | None) -> str:
+        if namespace is None:
+            return f"/api/v1/{self._resource}"
+        return f"/api/v1/namespaces/{path_quote(namespace)}/{self._resource}"
+
+    def _object_path(self, namespace: str, name: str) -> str:
+        return f"{self._collection_path(namespace)}/{path_quote(name)}"
+
+    def ref(self, namespace: str, name: str) -> str:
+        return object_ref(self.kind, namespace, name)
+
+    # --- reads -----------------------------------------------------------
+
+    def _pages(
+        self, namespace: str | None, label_selector: str, metadata_only: bool, page_size: int
+    ) -> t.Iterator[list[dict[str, t.Any]]]:
+        where = f"{self._resource} in namespace {namespace}" if namespace else f"{self._resource} in all namespaces"
+        headers = {"Accept": _METADATA_ONLY} if metadata_only else None
+        token = ""
+        while True:
+            query = [("labelSelector", label_selector), ("limit", str(page_size))]
+            if token:
+                query.append(("continue", token))
+            page = self.client.request(
+                "GET", self._collection_path(namespace), target=where, query=query, headers=headers
+            )
+            items = page.get("items") or []
+            if metadata_only or self.driver == "configmap" or namespace is None:
+                # Partial metadata and cluster-wide lists may omit per-item namespace
+                # only in theory; keep the page's namespace when it is known.
+                for item in items:
+                    item.setdefault("metadata", {}).setdefault("namespace", namespace or "")
+            yield items
+            token = (page.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return
+
+    def list_meta(
+        self, namespace: str | None = None, release: str | None = None, page_size: int = PAGE_SIZE
+    ) -> t.Iterator[RecordMeta | ReleaseRecordError]:
+        """Every record's metadata, without payloads (sizes are unknown)."""
+        for items in self._pages(namespace, selector(release), True, page_size):
+            for item in items:
+                yield self._meta_or_error(item)
+
+    def list_objects(
+        self, namespace: str | None = None, release: str | None = None, page_size: int = PAGE_SIZE
+    ) -> t.Iterator[tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any]]]:
+        """Every record's metadata (with size) and its whole object, one page at a time."""
+        for items in self._pages(namespace, selector(release), False, page_size):
+            for item in items:
+                yield self._meta_or_error(item), item
+
+    def _meta_or_error(self, item: dict[str, t.Any]) -> RecordMeta | ReleaseRecordError:
+        try:
+            return record_meta_from_object(item, self.driver)
+        except ReleaseRecordError as exc:
+            return exc
+
+    def get_object(self, namespace: str, name: str) -> dict[str, t.Any]:
+        return self.client.request("GET", self._object_path(namespace, name), target=self.ref(namespace, name))
+
+    def get(self, namespace: str, release: str, revision: int) -> StoredRecord:
+        """One revision, decoded (raises ReleaseRecordError or KubeNotFound)."""
+        obj = self.get_object(namespace, object_name(release, revision))
+        return StoredRecord(record=self.decode(obj), obj=obj)
+
+    def decode(self, obj: dict[str, t.Any], meta: RecordMeta | None = None) -> ReleaseRecord:
+        return decode_record(obj, self.driver, meta)
+
+    def history(self, namespace: str, release: str) -> tuple[list[StoredRecord], list[ReleaseRecordError]]:
+        """Every revision of one release, decoded, oldest first; bad records apart."""
+        records: list[StoredRecord] = []
+        errors: list[ReleaseRecordError] = []
+        for meta, obj in self.list_objects(namespace, release):
+            if isinstance(meta, ReleaseRecordError):
+                errors.append(meta)
+                continue
+            try:
+                records.append(StoredRecord(record=self.decode(obj, meta), obj=obj))
+            except ReleaseRecordError as exc:
+                errors.append(exc)
+        records.sort(key=lambda stored: stored.record.revision)
+        return records, errors
+
+    # --- writes ----------------------------------------------------------
+
+    def replace(
+        self,
+        stored: StoredRecord,
+        release: dict[str, t.Any],
+        *,
+        annotations: dict[str, str] | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, t.Any]:
+        """Rewrite a record's payload and status label, guarded by its resourceVersion.
+
+        Everything else on the object (custom labels, createdAt, type) is kept.
+        A record changed since it was read makes the API answer 409.
+        """
+        obj = copy.deepcopy(stored.obj)
+        meta = obj.setdefault("metadata", {})
+        for volatile in ("managedFields", "creationTimestamp", "generation"):
+            meta.pop(volatile, None)
+        meta["resourceVersion"] = stored.record.meta.resource_version
+        labels = meta.setdefault("labels", {})
+        labels["status"] = str((release.get("info") or {}).get("status"))
+        if annotations:
+            meta.setdefault("annotations", {}).update(annotations)
+        obj["data"] = dict(obj.get("data") or {})
+        obj["data"]["release"] = payload_value_for_object(encode_payload(release), self.driver)
+        query = [("fieldManager", FIELD_MANAGER)]
+        if dry_run:
+            query.append(("dryRun", "All"))
+        namespace, name = stored.record.meta.namespace, stored.record.meta.name
+        return self.client.request(
+            "PUT", self._object_path(namespace, name), target=self.ref(namespace, name), query=query, body=obj
+        )
+
+    def delete(self, meta: RecordMeta, *, dry_run: bool = False) -> None:
+        """Delete a record only if it is still exactly the one that was read."""
+        body: dict[str, t.Any] = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "preconditions": {"uid": meta.uid, "resourceVersion": meta.resource_version},
+        }
+        if dry_run:
+            body["dryRun"] = ["All"]
+        self.client.request("DELETE", self._object_path(meta.namespace, meta.name), target=meta.ref, body=body)
+
