@@ -52,7 +52,7 @@ sanity: setup
 	hack/sanity
 
 integration: cluster
-	$(BIN)/pytest tests/integration -q -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest tests/integration -q
 
 test: lint unit sanity integration
 

@@ -1,0 +1,168 @@
+"""Shared helpers for the integration tests: scenarios, real Helm, kubectl."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import typing as t
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / ".cluster" / "bin"
+CHART = str(ROOT / "tests" / "charts" / "app")
+KUBECONFIG = os.environ.get("HELMOPS_TEST_KUBECONFIG", str(ROOT / ".cluster" / "kubeconfig"))
+
+STATES = (
+    "deployed",
+    "failed-install",
+    "failed-upgrade",
+    "pending-install",
+    "pending-upgrade",
+    "pending-upgrade-active",
+    "pending-rollback",
+    "uninstalling",
+    "failed-hook",
+    "atomic-rolled-back",
+    "missing-crd",
+    "keep-policy",
+    "bloated",
+)
+EXPECTED_STATUS = {
+    "deployed": "deployed",
+    "failed-install": "failed",
+    "failed-upgrade": "failed",
+    "pending-install": "pending-install",
+    "pending-upgrade": "pending-upgrade",
+    "pending-upgrade-active": "pending-upgrade",
+    "pending-rollback": "pending-rollback",
+    "uninstalling": "uninstalling",
+    "failed-hook": "failed",
+    "atomic-rolled-back": "deployed",
+    "missing-crd": "deployed",
+    "keep-policy": "deployed",
+    "bloated": "deployed",
+}
+HELMS = ("3", "4")
+DRIVERS = ("secret", "configmap")
+SCENARIO_WORKERS = int(os.environ.get("HELMOPS_SCENARIO_WORKERS", "8"))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    state: str
+    helm: str
+    driver: str
+    prefix: str = "s"
+
+    @property
+    def namespace(self) -> str:
+        short = {"secret": "sec", "configmap": "cm"}[self.driver]
+        return f"{self.prefix}-{self.state}-h{self.helm}-{short}"
+
+    @property
+    def release(self) -> str:
+        return f"r-{self.state}"
+
+    @property
+    def id(self) -> str:
+        return f"{self.state}-helm{self.helm}-{self.driver}"
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    returncode: int
+    stderr: str
+    result: dict[str, t.Any]
+
+
+def helm_env(driver: str) -> dict[str, str]:
+    home = ROOT / ".cluster" / "helm-home"
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "KUBECONFIG": KUBECONFIG,
+        "HELM_DRIVER": driver,
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_DATA_HOME": str(home / "data"),
+    }
+
+
+def helm(major: str, driver: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run real Helm; fail the test with Helm's own message when `check`."""
+    done = subprocess.run(
+        [str(BIN / f"helm{major}"), *args], env=helm_env(driver), capture_output=True, text=True, timeout=300, check=False
+    )
+    if check and done.returncode != 0:
+        pytest.fail(f"helm{major} {' '.join(args)} failed: {done.stderr}")
+    return done
+
+
+def helm_json(major: str, driver: str, *args: str) -> t.Any:
+    return json.loads(helm(major, driver, *args, "-o", "json").stdout)
+
+
+def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [str(BIN / "kubectl"), "--kubeconfig", KUBECONFIG, *args], capture_output=True, text=True, timeout=300, check=False
+    )
+    if check and done.returncode != 0:
+        pytest.fail(f"kubectl {' '.join(args)} failed: {done.stderr}")
+    return done
+
+
+def run_scenario(scenario: Scenario, tmp: Path) -> Outcome:
+    kubectl("delete", "namespace", scenario.namespace, "--ignore-not-found", "--wait=true", check=False)
+    output = tmp / f"{scenario.namespace}.json"
+    done = subprocess.run(
+        [
+            str(ROOT / "hack" / "scenario"),
+            scenario.state,
+            "--release",
+            scenario.release,
+            "--namespace",
+            scenario.namespace,
+            "--helm",
+            scenario.helm,
+            "--driver",
+            scenario.driver,
+            "--kubeconfig",
+            KUBECONFIG,
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    result = json.loads(output.read_text()) if done.returncode == 0 else {}
+    return Outcome(scenario, done.returncode, done.stderr, result)
+
+
+def run_scenarios(scenarios: t.Iterable[Scenario], tmp: Path) -> dict[Scenario, Outcome]:
+    scenarios = list(scenarios)
+    with ThreadPoolExecutor(max_workers=SCENARIO_WORKERS) as pool:
+        outcomes = list(pool.map(lambda s: run_scenario(s, tmp), scenarios))
+    return {outcome.scenario: outcome for outcome in outcomes}
+
+
+ALL_SCENARIOS = [Scenario(state, major, driver) for state in STATES for major in HELMS for driver in DRIVERS]
+# Copies of the pending states that tests may change (the ones above stay as produced).
+WRITABLE_SCENARIOS = [
+    Scenario(state, major, driver, prefix="w")
+    for state in ("pending-install", "pending-upgrade", "pending-rollback")
+    for major in HELMS
+    for driver in DRIVERS
+]
+
+
+def ready(outcome: Outcome) -> Outcome:
+    if outcome.returncode != 0:
+        pytest.fail(f"scenario {outcome.scenario.id} failed: {outcome.stderr}")
+    return outcome
