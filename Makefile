@@ -41,8 +41,8 @@ demo: cluster
 	@hack/demo
 
 lint: setup
-	$(BIN)/ruff check plugins tests hack/scenario
-	$(BIN)/ruff format --check plugins tests hack/scenario
+	$(BIN)/ruff check plugins tests hack
+	$(BIN)/ruff format --check plugins tests hack
 	$(BIN)/mypy
 
 unit: setup

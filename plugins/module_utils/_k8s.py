@@ -109,7 +109,7 @@ class ConnectionOptions:
     @classmethod
     def from_params(cls, params: t.Mapping[str, t.Any]) -> ConnectionOptions:
         names = cls.__dataclass_fields__.keys()
-        values = {name: params.get(name) for name in names}
+        values: dict[str, t.Any] = {name: params.get(name) for name in names}
         values["impersonate_groups"] = list(params.get("impersonate_groups") or [])
         return cls(**values)
 
@@ -125,7 +125,10 @@ def _load_configuration(options: ConnectionOptions) -> t.Any:
         elif kubeconfig or not options.host:
             try:
                 k8s_config.load_kube_config(
-                    config_file=kubeconfig, context=options.context, client_configuration=configuration, persist_config=False
+                    config_file=kubeconfig,
+                    context=options.context,
+                    client_configuration=configuration,
+                    persist_config=False,
                 )
             except (ConfigException, FileNotFoundError):
                 if kubeconfig or options.context:
@@ -217,7 +220,7 @@ class KubeClient:
         attempt = 0
         while True:
             try:
-                return self._send(method, path, target, query, body, headers)
+                return self._send(method, path, target=target, query=query, body=body, headers=headers)
             except KubeError as exc:
                 retry_after = getattr(exc, "retry_after", None)
                 transient = isinstance(exc, KubeUnreachable) and getattr(exc, "transient", False)
@@ -239,6 +242,7 @@ class KubeClient:
         self,
         method: str,
         path: str,
+        *,
         target: str,
         query: list[tuple[str, str]] | None,
         body: t.Any,
@@ -282,7 +286,9 @@ def _unreachable(host: str, target: str, exc: Exception) -> KubeUnreachable:
         )
         error.transient = False  # type: ignore[attr-defined]
         return error
-    error = KubeUnreachable(f"cannot reach the Kubernetes API server {host} while accessing {target}: {text}", target=target)
+    error = KubeUnreachable(
+        f"cannot reach the Kubernetes API server {host} while accessing {target}: {text}", target=target
+    )
     error.transient = True  # type: ignore[attr-defined]
     return error
 

@@ -91,7 +91,9 @@ def validate_namespace_name(name: str) -> str:
     """Return ``name`` if Kubernetes accepts it as a namespace name, else raise."""
     if not isinstance(name, str) or not name or len(name) > 63 or not _NAMESPACE_RE.match(name):
         shown = name[:70] if isinstance(name, str) else repr(name)
-        raise InvalidNameError(f"invalid namespace name {shown!r}: must be a DNS label (RFC 1123, at most 63 characters)")
+        raise InvalidNameError(
+            f"invalid namespace name {shown!r}: must be a DNS label (RFC 1123, at most 63 characters)"
+        )
     return name
 
 
@@ -179,38 +181,33 @@ def go_json_dumps(value: t.Any) -> str:
 
 
 def _go_json_into(value: t.Any, out: list[str]) -> None:
-    if isinstance(value, RawNumber):
-        out.append(str(value))
-    elif isinstance(value, str):
-        out.append(_go_string(value))
-    elif value is None:
-        out.append("null")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif isinstance(value, int):
-        out.append(str(value))
-    elif isinstance(value, float):
-        out.append(repr(value))
-    elif isinstance(value, dict):
+    if isinstance(value, dict):
         out.append("{")
         for index, (key, item) in enumerate(value.items()):
-            if index:
-                out.append(",")
-            out.append(_go_string(str(key)))
-            out.append(":")
+            out.append("," if index else "")
+            out.append(_go_string(str(key)) + ":")
             _go_json_into(item, out)
         out.append("}")
     elif isinstance(value, (list, tuple)):
         out.append("[")
         for index, item in enumerate(value):
-            if index:
-                out.append(",")
+            out.append("," if index else "")
             _go_json_into(item, out)
         out.append("]")
     else:
-        raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+        out.append(_go_scalar(value))
+
+
+def _go_scalar(value: t.Any) -> str:
+    if isinstance(value, RawNumber):
+        return str(value)
+    if isinstance(value, str):
+        return _go_string(value)
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, (int, float)):
+        return repr(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
 # --- storage objects (Secret / ConfigMap as the API returns them) ------------
@@ -297,16 +294,22 @@ def record_meta_from_object(obj: t.Mapping[str, t.Any], driver: Driver) -> Recor
     parsed = parse_object_name(name)
     if parsed is None:
         raise ReleaseRecordError(
-            ref, "not-a-release", f"carries owner=helm but its name is not of the form {STORAGE_PREFIX}.<release>.v<revision>"
+            ref,
+            "not-a-release",
+            f"carries owner=helm but its name is not of the form {STORAGE_PREFIX}.<release>.v<revision>",
         )
     release, revision = parsed
     if labels.get("name") != release:
         raise ReleaseRecordError(
-            ref, "label-mismatch", f"name label {labels.get('name')!r} disagrees with the object name (release {release!r})"
+            ref,
+            "label-mismatch",
+            f"name label {labels.get('name')!r} disagrees with the object name (release {release!r})",
         )
     if labels.get("version") != str(revision):
         raise ReleaseRecordError(
-            ref, "label-mismatch", f"version label {labels.get('version')!r} disagrees with the object name (revision {revision})"
+            ref,
+            "label-mismatch",
+            f"version label {labels.get('version')!r} disagrees with the object name (revision {revision})",
         )
     size = object_size(obj, driver) if "data" in obj else None
     return RecordMeta(
@@ -378,11 +381,15 @@ def _check_payload_shape(meta: RecordMeta, release: dict[str, t.Any]) -> None:
             raise ReleaseRecordError(meta.ref, "bad-shape", f"release JSON has no valid {key!r} field")
     if release["name"] != meta.release:
         raise ReleaseRecordError(
-            meta.ref, "label-mismatch", f"payload names release {release['name']!r}, the object name says {meta.release!r}"
+            meta.ref,
+            "label-mismatch",
+            f"payload names release {release['name']!r}, the object name says {meta.release!r}",
         )
     if not str(release["version"]).isdigit() or int(release["version"]) != meta.revision:
         raise ReleaseRecordError(
-            meta.ref, "label-mismatch", f"payload is revision {release['version']}, the object name says {meta.revision}"
+            meta.ref,
+            "label-mismatch",
+            f"payload is revision {release['version']}, the object name says {meta.revision}",
         )
     status = release["info"].get("status")
     if not isinstance(status, str) or not status:

@@ -196,4 +196,3 @@ class ReleaseStorage:
         if dry_run:
             body["dryRun"] = ["All"]
         self.client.request("DELETE", self._object_path(meta.namespace, meta.name), target=meta.ref, body=body)
-

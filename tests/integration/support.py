@@ -85,6 +85,7 @@ def helm_env(driver: str) -> dict[str, str]:
     home = ROOT / ".cluster" / "helm-home"
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),  # Helm's kube client caches discovery under $HOME/.kube
         "KUBECONFIG": KUBECONFIG,
         "HELM_DRIVER": driver,
         "HELM_CONFIG_HOME": str(home / "config"),
@@ -96,7 +97,12 @@ def helm_env(driver: str) -> dict[str, str]:
 def helm(major: str, driver: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run real Helm; fail the test with Helm's own message when `check`."""
     done = subprocess.run(
-        [str(BIN / f"helm{major}"), *args], env=helm_env(driver), capture_output=True, text=True, timeout=300, check=False
+        [str(BIN / f"helm{major}"), *args],
+        env=helm_env(driver),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     if check and done.returncode != 0:
         pytest.fail(f"helm{major} {' '.join(args)} failed: {done.stderr}")
@@ -109,7 +115,11 @@ def helm_json(major: str, driver: str, *args: str) -> t.Any:
 
 def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
-        [str(BIN / "kubectl"), "--kubeconfig", KUBECONFIG, *args], capture_output=True, text=True, timeout=300, check=False
+        [str(BIN / "kubectl"), "--kubeconfig", KUBECONFIG, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     if check and done.returncode != 0:
         pytest.fail(f"kubectl {' '.join(args)} failed: {done.stderr}")

@@ -8,7 +8,6 @@ import gzip
 import typing as t
 
 import pytest
-
 from ansible_collections.helmops.recovery.plugins.module_utils import _release_codec as codec
 from ansible_collections.helmops.recovery.plugins.module_utils._k8s import KubeConflict
 from ansible_collections.helmops.recovery.plugins.module_utils._storage import ReleaseStorage
@@ -24,8 +23,9 @@ def test_every_revision_decodes_as_real_helm_reports_it(
     storage = ReleaseStorage(kube_client, t.cast(codec.Driver, scenario.driver))
     records, errors = storage.history(scenario.namespace, scenario.release)
     assert errors == []
-    helm_history = helm_json(scenario.helm, scenario.driver, "history", scenario.release, "-n", scenario.namespace,
-                             "--max", "1000")
+    helm_history = helm_json(
+        scenario.helm, scenario.driver, "history", scenario.release, "-n", scenario.namespace, "--max", "1000"
+    )
     ours = [(s.record.revision, s.record.status, s.record.description) for s in records]
     theirs = [(h["revision"], h["status"], h["description"]) for h in helm_history]
     assert ours == theirs
@@ -40,12 +40,13 @@ def test_pending_record_rewritten_as_failed_unblocks_real_helm(
     scenarios: dict[Scenario, Outcome], kube_client: t.Any, scenario: Scenario
 ) -> None:
     ready(scenarios[scenario])
-    blocked = helm(scenario.helm, scenario.driver, "upgrade", scenario.release, CHART, "-n", scenario.namespace,
-                   check=False)
+    blocked = helm(
+        scenario.helm, scenario.driver, "upgrade", scenario.release, CHART, "-n", scenario.namespace, check=False
+    )
     assert "another operation (install/upgrade/rollback) is in progress" in blocked.stderr
 
     storage = ReleaseStorage(kube_client, t.cast(codec.Driver, scenario.driver))
-    records, _ = storage.history(scenario.namespace, scenario.release)
+    records, _errors = storage.history(scenario.namespace, scenario.release)
     latest = records[-1]
     assert latest.record.status == scenario.state
     storage.replace(latest, codec.with_status(latest.record.release, "failed", "marked failed by a test"))
@@ -57,8 +58,18 @@ def test_pending_record_rewritten_as_failed_unblocks_real_helm(
     status = helm_json(scenario.helm, scenario.driver, "status", scenario.release, "-n", scenario.namespace)
     assert status["info"]["status"] == "failed"
 
-    helm(scenario.helm, scenario.driver, "upgrade", scenario.release, CHART, "-n", scenario.namespace, "--wait",
-         "--timeout", "2m")
+    helm(
+        scenario.helm,
+        scenario.driver,
+        "upgrade",
+        scenario.release,
+        CHART,
+        "-n",
+        scenario.namespace,
+        "--wait",
+        "--timeout",
+        "2m",
+    )
     after = helm_json(scenario.helm, scenario.driver, "history", scenario.release, "-n", scenario.namespace)
     assert after[-1]["revision"] == latest.record.revision + 1
     assert after[-1]["status"] == "deployed"
@@ -93,7 +104,7 @@ def test_writes_with_a_stale_resource_version_change_nothing(
 ) -> None:
     scenario = ready(scenarios[Scenario("deployed", "4", driver)]).scenario
     storage = ReleaseStorage(kube_client, t.cast(codec.Driver, driver))
-    records, _ = storage.history(scenario.namespace, scenario.release)
+    records, _errors = storage.history(scenario.namespace, scenario.release)
     oldest = records[0]
     # Someone else writes the record after we read it.
     storage.replace(oldest, codec.with_status(oldest.record.release, "superseded", "touched by another writer"))

@@ -27,8 +27,9 @@ PENDING_SCENARIOS = [s for s in ALL_SCENARIOS if s.state in PENDING]
 @pytest.mark.parametrize("scenario", PENDING_SCENARIOS, ids=[s.id for s in PENDING_SCENARIOS])
 def test_pending_states_block_a_real_upgrade(scenarios: dict[Scenario, Outcome], scenario: Scenario) -> None:
     ready(scenarios[scenario])
-    refused = helm(scenario.helm, scenario.driver, "upgrade", scenario.release, CHART, "-n", scenario.namespace,
-                   check=False)
+    refused = helm(
+        scenario.helm, scenario.driver, "upgrade", scenario.release, CHART, "-n", scenario.namespace, check=False
+    )
     assert refused.returncode != 0
     assert "another operation (install/upgrade/rollback) is in progress" in refused.stderr
 
@@ -55,16 +56,20 @@ class TestStateDetails:
     def test_active_pending_upgrade_is_still_rolling_out(self, scenarios, helm_major, driver) -> None:
         scenario = self.outcome(scenarios, "pending-upgrade-active", helm_major, driver).scenario
         deployment = _deployment(scenario)
-        pods = json.loads(kubectl("get", "pods", "-n", scenario.namespace, "-l",
-                                  "helmops.test/behaviour=never-ready", "-o", "json").stdout)["items"]
+        pods = json.loads(
+            kubectl(
+                "get", "pods", "-n", scenario.namespace, "-l", "helmops.test/behaviour=never-ready", "-o", "json"
+            ).stdout
+        )["items"]
         assert pods, "the interrupted upgrade's new pods should exist"
         assert all(p["status"]["phase"] == "Running" for p in pods)
         assert deployment["status"].get("unavailableReplicas", 0) >= 1 or deployment["status"]["updatedReplicas"] < 2
 
     def test_uninstalling_has_a_pre_delete_hook_still_running(self, scenarios, helm_major, driver) -> None:
         scenario = self.outcome(scenarios, "uninstalling", helm_major, driver).scenario
-        job = json.loads(kubectl("get", "job", f"{scenario.release}-pre-delete", "-n", scenario.namespace,
-                                 "-o", "json").stdout)
+        job = json.loads(
+            kubectl("get", "job", f"{scenario.release}-pre-delete", "-n", scenario.namespace, "-o", "json").stdout
+        )
         assert job["status"].get("active") == 1
         assert not job["status"].get("succeeded")
 
@@ -86,16 +91,19 @@ class TestStateDetails:
     def test_keep_policy_has_kept_and_unprotected_claims(self, scenarios, helm_major, driver) -> None:
         scenario = self.outcome(scenarios, "keep-policy", helm_major, driver).scenario
         claims = json.loads(kubectl("get", "pvc", "-n", scenario.namespace, "-o", "json").stdout)["items"]
-        policy = {c["metadata"]["name"]: (c["metadata"].get("annotations") or {}).get("helm.sh/resource-policy")
-                  for c in claims}
+        policy = {
+            c["metadata"]["name"]: (c["metadata"].get("annotations") or {}).get("helm.sh/resource-policy")
+            for c in claims
+        }
         assert policy == {f"{scenario.release}-data": None, f"{scenario.release}-archive": "keep"}
 
     def test_bloated_keeps_every_revision_with_some_large_records(self, scenarios, helm_major, driver) -> None:
         outcome = self.outcome(scenarios, "bloated", helm_major, driver)
         assert len(outcome.result["history"]) == 30
         kind = "secrets" if driver == "secret" else "configmaps"
-        items = json.loads(kubectl("get", kind, "-n", outcome.scenario.namespace, "-l", "owner=helm",
-                                   "-o", "json").stdout)["items"]
+        items = json.loads(
+            kubectl("get", kind, "-n", outcome.scenario.namespace, "-l", "owner=helm", "-o", "json").stdout
+        )["items"]
         sizes = sorted(len(json.dumps(i["data"])) for i in items)
         assert len(items) == 30
         assert sizes[-1] > 600_000, "the largest revision should be near the 1 MiB limit"

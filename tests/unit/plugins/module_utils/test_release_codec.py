@@ -14,7 +14,6 @@ import typing as t
 from pathlib import Path
 
 import pytest
-
 from ansible_collections.helmops.recovery.plugins.module_utils import _release_codec as codec
 
 FIXTURES = sorted((Path(__file__).resolve().parents[2] / "fixtures" / "records").glob("*.json"))
@@ -158,18 +157,30 @@ CORRUPT: list[tuple[str, codec.Driver, dict[str, t.Any], str]] = []
 for _driver, _obj in (("secret", SECRET), ("configmap", CONFIGMAP)):
     _d = t.cast(codec.Driver, _driver)
     CORRUPT += [
-        (f"{_driver}-inner-base64", _d, _mutate(_obj, "data.release", codec.payload_value_for_object("@@@!", _d)),
-         "bad-base64"),
+        (
+            f"{_driver}-inner-base64",
+            _d,
+            _mutate(_obj, "data.release", codec.payload_value_for_object("@@@!", _d)),
+            "bad-base64",
+        ),
         (f"{_driver}-truncated-gzip", _d, _with_payload(_obj, _d, gzip.compress(_json_of(_obj, _d))[:40]), "bad-gzip"),
         (f"{_driver}-truncated-json", _d, _with_payload(_obj, _d, gzip.compress(_json_of(_obj, _d)[:-7])), "bad-json"),
         (f"{_driver}-json-array", _d, _with_payload(_obj, _d, gzip.compress(b"[1, 2]")), "bad-shape"),
         (f"{_driver}-no-info", _d, _payload_json(_obj, _d, lambda r: r.pop("info")), "bad-shape"),
         (f"{_driver}-no-status", _d, _payload_json(_obj, _d, lambda r: r["info"].pop("status")), "bad-shape"),
         (f"{_driver}-version-as-string", _d, _payload_json(_obj, _d, lambda r: r.update(version="1")), "bad-shape"),
-        (f"{_driver}-payload-other-release", _d, _payload_json(_obj, _d, lambda r: r.update(name="other")),
-         "label-mismatch"),
-        (f"{_driver}-payload-other-revision", _d, _payload_json(_obj, _d, lambda r: r.update(version=7)),
-         "label-mismatch"),
+        (
+            f"{_driver}-payload-other-release",
+            _d,
+            _payload_json(_obj, _d, lambda r: r.update(name="other")),
+            "label-mismatch",
+        ),
+        (
+            f"{_driver}-payload-other-revision",
+            _d,
+            _payload_json(_obj, _d, lambda r: r.update(version=7)),
+            "label-mismatch",
+        ),
         (f"{_driver}-name-label", _d, _mutate(_obj, "metadata.labels.name", "other"), "label-mismatch"),
         (f"{_driver}-version-label", _d, _mutate(_obj, "metadata.labels.version", "9"), "label-mismatch"),
         (f"{_driver}-no-owner", _d, _mutate(_obj, "metadata.labels.owner", None), "not-a-release"),
@@ -251,7 +262,10 @@ def test_object_names(name: str, parsed: tuple[str, int] | None) -> None:
 
 
 def test_go_json_escapes_like_go() -> None:
-    assert codec.go_json_dumps({"a": "<b>&\u2028\x01\n\t\"\\"}) == '{"a":"\\u003cb\\u003e\\u0026\\u2028\\u0001\\n\\t\\"\\\\"}'
+    assert (
+        codec.go_json_dumps({"a": '<b>&\u2028\x01\n\t"\\'})
+        == '{"a":"\\u003cb\\u003e\\u0026\\u2028\\u0001\\n\\t\\"\\\\"}'
+    )
     assert codec.go_json_dumps({"n": codec.RawNumber("1e+06"), "l": [True, None, 3]}) == '{"n":1e+06,"l":[true,null,3]}'
 
 

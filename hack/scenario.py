@@ -1,0 +1,378 @@
+"""Drive real Helm into a release state on the local control plane.
+
+    hack/scenario STATE --release R --namespace N [--helm 3|4] [--driver secret|configmap]
+                        [--kubeconfig FILE] [--output FILE.json]
+
+Exits 0 only when `helm status` shows the state the scenario promises. Every
+state is reached by running real Helm (and killing it with SIGKILL where a
+client died mid-operation), never by writing records by hand. docs/scenarios.md
+says which real-world incident each state reproduces.
+
+--output writes what the tests need to know: the final status, the revision
+history and the error text Helm printed along the way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CHART = ROOT / "tests" / "charts" / "app"
+SHORT_TIMEOUT = "8s"  # for operations that must fail on a timeout
+LONG_TIMEOUT = "5m"  # for operations that are killed long before
+
+
+class ScenarioError(Exception):
+    pass
+
+
+class Helm:
+    """Real Helm (3 or 4) against the local control plane, one release."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.major = args.helm
+        self.binary = str(ROOT / ".cluster" / "bin" / f"helm{args.helm}")
+        self.kubectl_binary = str(ROOT / ".cluster" / "bin" / "kubectl")
+        self.release = args.release
+        self.namespace = args.namespace
+        self.driver = args.driver
+        self.kubeconfig = args.kubeconfig
+        self.workdir = Path(tempfile.mkdtemp(prefix="scenario-"))
+        home = ROOT / ".cluster" / "helm-home"
+        self.env = dict(os.environ)
+        self.env.update(
+            KUBECONFIG=self.kubeconfig,
+            HELM_DRIVER=self.driver,
+            HELM_CONFIG_HOME=str(home / "config"),
+            HELM_CACHE_HOME=str(home / "cache"),
+            HELM_DATA_HOME=str(home / "data"),
+        )
+        self.errors: list[str] = []
+        self._values_count = 0
+
+    def values_file(self, values: dict[str, Any]) -> str:
+        self._values_count += 1
+        path = self.workdir / f"values-{self._values_count}.json"
+        path.write_text(json.dumps(values))
+        return str(path)
+
+    def command(self, verb: str, *args: str) -> list[str]:
+        return [self.binary, verb, *args, "--namespace", self.namespace]
+
+    def run(self, verb: str, *args: str, expect_failure: bool = False) -> subprocess.CompletedProcess[str]:
+        cmd = self.command(verb, *args)
+        done = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=600, check=False)
+        if done.returncode != 0:
+            self.errors.append(done.stderr.strip())
+            if not expect_failure:
+                raise ScenarioError(f"{' '.join(cmd[:3])} failed: {done.stderr.strip()}")
+        elif expect_failure:
+            raise ScenarioError(f"{' '.join(cmd[:3])} was expected to fail but succeeded")
+        return done
+
+    def start(self, verb: str, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.command(verb, *args),
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+
+    def kubectl(self, *args: str, check: bool = True) -> str:
+        done = subprocess.run(
+            [self.kubectl_binary, "--kubeconfig", self.kubeconfig, "--namespace", self.namespace, *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise ScenarioError(f"kubectl {' '.join(args[:2])} failed: {done.stderr.strip()}")
+        return done.stdout
+
+    # --- helpers around operations --------------------------------------------
+
+    def install(self, values: dict[str, Any], *extra: str, expect_failure: bool = False) -> None:
+        self.run(
+            "install",
+            self.release,
+            str(CHART),
+            "--create-namespace",
+            "-f",
+            self.values_file(values),
+            *extra,
+            expect_failure=expect_failure,
+        )
+
+    def upgrade(self, values: dict[str, Any], *extra: str, expect_failure: bool = False) -> None:
+        self.run(
+            "upgrade", self.release, str(CHART), "-f", self.values_file(values), *extra, expect_failure=expect_failure
+        )
+
+    def atomic_flag(self) -> str:
+        return "--atomic" if self.major == "3" else "--rollback-on-failure"
+
+    def record_statuses(self) -> dict[int, str]:
+        """Revision -> status label, read straight from the storage objects."""
+        kind = "secrets" if self.driver == "secret" else "configmaps"
+        out = self.kubectl("get", kind, "-l", f"owner=helm,name={self.release}", "-o", "json")
+        statuses = {}
+        for item in json.loads(out)["items"]:
+            labels = item["metadata"]["labels"]
+            statuses[int(labels["version"])] = labels["status"]
+        return statuses
+
+    def wait_for_record(self, status: str, timeout: float = 120.0) -> int:
+        """Wait until the newest record carries `status`; return its revision."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            statuses = self.record_statuses()
+            if statuses:
+                newest = max(statuses)
+                if statuses[newest] == status:
+                    return newest
+            time.sleep(0.05)
+        raise ScenarioError(f"no {status} record appeared within {timeout:.0f}s")
+
+    def pods_exist(self, behaviour: str) -> bool:
+        out = self.kubectl("get", "pods", "-l", f"helmops.test/behaviour={behaviour}", "-o", "name")
+        return bool(out.strip())
+
+    def kill_when(self, process: subprocess.Popen[str], status: str, pods: str | None = None) -> None:
+        """SIGKILL Helm (the client 'died') once the newest record says `status`
+        and, with `pods`, once the operation's new pods (that behaviour) exist,
+        i.e. while Helm waits on them rather than before it applied anything."""
+        try:
+            self.wait_for_record(status)
+            deadline = time.monotonic() + 60
+            while pods and not self.pods_exist(pods):
+                if time.monotonic() > deadline:
+                    raise ScenarioError(f"no {pods} pods appeared within 60s")
+                time.sleep(0.05)
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def wait_rollout(self) -> None:
+        self.kubectl("rollout", "status", f"deployment/{self.release}-web", "--timeout=120s")
+
+    def status(self) -> dict[str, Any]:
+        done = self.run("status", self.release, "-o", "json")
+        return json.loads(done.stdout)
+
+    def history(self) -> list[dict[str, Any]]:
+        done = self.run("history", self.release, "-o", "json", "--max", "1000")
+        return json.loads(done.stdout)
+
+
+# --- the states ---------------------------------------------------------------
+# Each returns the status `helm status` must then show.
+
+
+def deployed(helm: Helm) -> str:
+    helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
+    for note in ("r2", "r3"):
+        helm.upgrade({"revisionNote": note}, "--wait", "--timeout", LONG_TIMEOUT)
+    return "deployed"
+
+
+def failed_install(helm: Helm) -> str:
+    helm.install({"behaviour": "never-ready"}, "--wait", "--timeout", SHORT_TIMEOUT, expect_failure=True)
+    return "failed"
+
+
+def failed_upgrade(helm: Helm) -> str:
+    helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
+    helm.upgrade(
+        {"revisionNote": "r2", "behaviour": "never-ready"}, "--wait", "--timeout", SHORT_TIMEOUT, expect_failure=True
+    )
+    return "failed"
+
+
+def pending_install(helm: Helm) -> str:
+    process = helm.start(
+        "install",
+        helm.release,
+        str(CHART),
+        "--create-namespace",
+        "-f",
+        helm.values_file({"behaviour": "slow"}),
+        "--wait",
+        "--timeout",
+        LONG_TIMEOUT,
+    )
+    helm.kill_when(process, "pending-install", pods="slow")
+    helm.wait_rollout()
+    return "pending-install"
+
+
+def pending_upgrade(helm: Helm, quiesce: bool = True) -> str:
+    helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
+    behaviour = "slow" if quiesce else "never-ready"
+    process = helm.start(
+        "upgrade",
+        helm.release,
+        str(CHART),
+        "-f",
+        helm.values_file({"revisionNote": "r2", "behaviour": behaviour}),
+        "--wait",
+        "--timeout",
+        LONG_TIMEOUT,
+    )
+    helm.kill_when(process, "pending-upgrade", pods=behaviour)
+    if quiesce:
+        helm.wait_rollout()
+    return "pending-upgrade"
+
+
+def pending_upgrade_active(helm: Helm) -> str:
+    return pending_upgrade(helm, quiesce=False)
+
+
+def pending_rollback(helm: Helm) -> str:
+    helm.install({"revisionNote": "r1", "behaviour": "slow"})
+    helm.wait_rollout()
+    helm.upgrade({"revisionNote": "r2"}, "--wait", "--timeout", LONG_TIMEOUT)
+    process = helm.start("rollback", helm.release, "1", "--wait", "--timeout", LONG_TIMEOUT)
+    helm.kill_when(process, "pending-rollback", pods="slow")
+    helm.wait_rollout()
+    return "pending-rollback"
+
+
+def uninstalling(helm: Helm) -> str:
+    helm.install({"hooks": [{"event": "pre-delete", "behaviour": "never-ready"}]}, "--wait", "--timeout", LONG_TIMEOUT)
+    process = helm.start("uninstall", helm.release, "--timeout", LONG_TIMEOUT)
+    helm.kill_when(process, "uninstalling")
+    return "uninstalling"
+
+
+def failed_hook(helm: Helm) -> str:
+    helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
+    helm.upgrade(
+        {"revisionNote": "r2", "hooks": [{"event": "pre-upgrade", "behaviour": "fail"}]},
+        "--timeout",
+        "60s",
+        expect_failure=True,
+    )
+    return "failed"
+
+
+def atomic_rolled_back(helm: Helm) -> str:
+    helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
+    helm.upgrade(
+        {"revisionNote": "r2", "behaviour": "never-ready"},
+        helm.atomic_flag(),
+        "--timeout",
+        SHORT_TIMEOUT,
+        expect_failure=True,
+    )
+    if "rolled back" not in helm.errors[-1]:
+        raise ScenarioError(f"expected an automatic rollback, Helm said: {helm.errors[-1]}")
+    return "deployed"
+
+
+def missing_crd(helm: Helm) -> str:
+    helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
+    helm.upgrade({"revisionNote": "r2", "widget": True}, "--wait", "--timeout", SHORT_TIMEOUT, expect_failure=True)
+    if "no matches for kind" not in helm.errors[-1]:
+        raise ScenarioError(f"expected a missing-CRD error, Helm said: {helm.errors[-1]}")
+    return "deployed"
+
+
+def keep_policy(helm: Helm) -> str:
+    helm.install({"volumes": [{"name": "data", "keep": False}, {"name": "archive", "keep": True}], "keptConfig": True})
+    # No --wait: nothing provisions volumes here, so the claims stay Pending.
+    helm.wait_rollout()
+    return "deployed"
+
+
+BLOATED_REVISIONS = 30
+BLOATED_LARGE = {5: 300, 12: 300, 20: 700, 27: 300}  # revision -> padding KiB
+
+
+def bloated(helm: Helm) -> str:
+    helm.install({"revisionNote": "r1"})
+    for revision in range(2, BLOATED_REVISIONS + 1):
+        values = {"revisionNote": f"r{revision}", "paddingKiB": BLOATED_LARGE.get(revision, 0)}
+        helm.upgrade(values, "--history-max", "0")
+    return "deployed"
+
+
+STATES: dict[str, Callable[[Helm], str]] = {
+    "deployed": deployed,
+    "failed-install": failed_install,
+    "failed-upgrade": failed_upgrade,
+    "pending-install": pending_install,
+    "pending-upgrade": pending_upgrade,
+    "pending-upgrade-active": pending_upgrade_active,
+    "pending-rollback": pending_rollback,
+    "uninstalling": uninstalling,
+    "failed-hook": failed_hook,
+    "atomic-rolled-back": atomic_rolled_back,
+    "missing-crd": missing_crd,
+    "keep-policy": keep_policy,
+    "bloated": bloated,
+}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("state", choices=sorted(STATES))
+    parser.add_argument("--release", required=True)
+    parser.add_argument("--namespace", required=True)
+    parser.add_argument("--helm", choices=("3", "4"), default="3")
+    parser.add_argument("--driver", choices=("secret", "configmap"), default="secret")
+    parser.add_argument("--kubeconfig", default=str(ROOT / ".cluster" / "kubeconfig"))
+    parser.add_argument("--output", help="write the outcome as JSON to this file")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    helm = Helm(args)
+    started = time.monotonic()
+    try:
+        expected = STATES[args.state](helm)
+        status = helm.status()["info"]["status"]
+        if status != expected:
+            raise ScenarioError(f"helm status shows {status!r}, the scenario promised {expected!r}")
+        history = helm.history()
+    except (ScenarioError, subprocess.TimeoutExpired) as exc:
+        print(f"scenario {args.state}: {exc}", file=sys.stderr)
+        return 1
+    outcome = {
+        "state": args.state,
+        "release": args.release,
+        "namespace": args.namespace,
+        "helm": args.helm,
+        "driver": args.driver,
+        "status": status,
+        "history": [
+            {"revision": h["revision"], "status": h["status"], "description": h["description"]} for h in history
+        ],
+        "errors": helm.errors,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    if args.output:
+        Path(args.output).write_text(json.dumps(outcome, indent=2))
+    print(
+        f"scenario {args.state}: release {args.release} in {args.namespace} is {status} "
+        f"(helm {args.helm}, {args.driver}, {len(history)} revisions, {outcome['seconds']}s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
