@@ -141,6 +141,71 @@ def decode_payload(text: str | bytes, object_ref: str = "release record") -> dic
     return release
 
 
+_SUMMARY_CHUNK = 16 * 1024
+_DECODER = json.JSONDecoder(parse_float=RawNumber, parse_int=RawNumber, parse_constant=RawNumber)
+
+
+def decode_summary(text: str | bytes, object_ref: str = "release record") -> dict[str, t.Any]:
+    """Decode only what a history listing needs: ``name``, ``info``, ``version``
+    and ``chart.metadata``, inflating no more of the payload than that.
+
+    Go writes a release's fields in declaration order (name, info, chart, ...)
+    and a chart's ``metadata`` first, so they sit at the start of the JSON; the
+    manifest and templates that make records large come later. Falls back to a
+    full decode for anything unexpected (legacy records, other orders).
+    """
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ReleaseRecordError(object_ref, "bad-base64", f"release data is not valid base64 ({exc})") from exc
+    if not (len(raw) > 3 and raw[:3] == _GZIP_MAGIC):
+        return decode_payload(text, object_ref)
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    buffer = b""
+    position = 0
+    while True:
+        chunk = raw[position : position + _SUMMARY_CHUNK]
+        position += len(chunk)
+        try:
+            buffer += inflater.decompress(chunk)
+        except zlib.error as exc:
+            raise ReleaseRecordError(object_ref, "bad-gzip", f"release data is not valid gzip ({exc})") from exc
+        summary = _summary_from_prefix(buffer)
+        if summary is not None:
+            return summary
+        if not chunk or inflater.eof:
+            return decode_payload(text, object_ref)
+
+
+def _summary_from_prefix(buffer: bytes) -> dict[str, t.Any] | None:
+    """Parse name, info and chart.metadata from the start of Helm's JSON, or None
+    if the buffer does not hold them yet (or is not laid out as Go writes it)."""
+    try:
+        text = buffer.decode("utf-8")
+    except UnicodeDecodeError as exc:  # cut inside a multi-byte character
+        text = buffer[: exc.start].decode("utf-8")
+    summary: dict[str, t.Any] = {}
+    index = 0
+    for key in ("name", "info"):
+        marker = f'"{key}":'
+        found = text.find(marker, index)
+        if found < 0 or (key == "name" and found != 1):
+            return None
+        try:
+            summary[key], index = _DECODER.raw_decode(text, found + len(marker))
+        except ValueError:
+            return None
+    marker = ',"chart":{"metadata":'
+    if not text.startswith(marker, index):
+        return None
+    try:
+        metadata, _end = _DECODER.raw_decode(text, index + len(marker))
+    except ValueError:
+        return None
+    summary["chart"] = {"metadata": metadata}
+    return summary
+
+
 def encode_payload(release: t.Mapping[str, t.Any]) -> str:
     """Encode a release as Helm does: Go-style JSON, gzip (best), base64."""
     body = go_json_dumps(release).encode("utf-8")

@@ -273,3 +273,33 @@ def test_object_size_counts_helms_payload_text() -> None:
     payload = codec.payload_text_from_object(SECRET, "secret")
     assert codec.object_size(SECRET, "secret") == len(payload)
     assert codec.object_size(CONFIGMAP, "configmap") == len(CONFIGMAP["data"]["release"])
+
+
+@pytest.mark.parametrize(("case_id", "driver", "obj", "helm_says"), CASES, ids=IDS)
+def test_summary_decode_matches_the_full_decode(
+    case_id: str, driver: codec.Driver, obj: dict[str, t.Any], helm_says: dict[str, t.Any]
+) -> None:
+    text = codec.payload_text_from_object(obj, driver)
+    full = codec.decode_payload(text)
+    summary = codec.decode_summary(text)
+    assert summary["name"] == full["name"]
+    assert summary["info"] == full["info"]
+    assert summary["chart"]["metadata"] == full["chart"]["metadata"]
+
+
+def test_summary_decode_stops_early_on_a_large_record() -> None:
+    release = {"name": "big", "info": {"status": "deployed"}, "chart": {"metadata": {"name": "c"}}}
+    release["manifest"] = "".join(f"{i:08x}" for i in range(200_000))  # ~1.6 MB, poorly compressible
+    text = codec.encode_payload(release)
+    summary = codec.decode_summary(text)
+    assert summary == {"name": "big", "info": {"status": "deployed"}, "chart": {"metadata": {"name": "c"}}}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"info":{"status":"deployed"},"name":"x"}', b'{"name":"x","info":{"status":"deployed"},"config":{}}'],
+    ids=["other-order", "no-chart"],
+)
+def test_summary_decode_falls_back_to_a_full_decode(body: bytes) -> None:
+    text = base64.b64encode(gzip.compress(body)).decode()
+    assert codec.decode_summary(text) == json.loads(body)

@@ -1,0 +1,648 @@
+# Copyright (c) helmops.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The recovery decision tree: from a release's facts (what Helm's records say,
+what the cluster shows, the lock evidence) to findings and recovery actions,
+safest first.
+
+PRIVATE: this module util is for the collection's own use and may change at
+any time without notice.
+
+Pure: no I/O and no Ansible import. ``diagnose`` takes the facts dictionary
+helm_release_facts returns for a release (without its diagnosis) and an
+optional user context (the error text from a CI log, the operation attempted,
+the flags used).
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+from dataclasses import asdict, dataclass, field
+
+ACTION_NAMES = (
+    "none",
+    "wait",
+    "rollback",
+    "unlock",
+    "upgrade_force",
+    "reinstall",
+    "uninstall_no_hooks",
+    "delete_revision",
+    "mark_deployed",
+    "prune_history",
+    "escalate",
+)
+DESTRUCTIVE_ACTIONS = frozenset({"reinstall", "uninstall_no_hooks", "delete_revision", "mark_deployed"})
+LARGE_RECORD_BYTES = 900 * 1024  # of the 1 MiB (1048576 bytes) object limit
+
+
+@dataclass
+class Finding:
+    code: str
+    severity: str  # info | warning | critical
+    message: str
+    evidence: list[str] = field(default_factory=list)
+    advice: str = ""
+
+
+@dataclass
+class Action:
+    name: str
+    command: str
+    why: str
+    preconditions: list[str] = field(default_factory=list)
+    destructive: bool = False
+
+    def __post_init__(self) -> None:
+        if self.name not in ACTION_NAMES:
+            raise ValueError(f"unknown action {self.name!r}")
+        self.destructive = self.name in DESTRUCTIVE_ACTIONS
+
+
+@dataclass
+class UserContext:
+    """What the user tells us about the attempt that went wrong (all optional)."""
+
+    error: str = ""
+    operation: str = ""  # install | upgrade | rollback | uninstall
+    atomic: bool | None = None
+    wait: bool | None = None
+    timeout: str = ""
+    cleanup_on_fail: bool | None = None
+
+
+# --- known Helm failure messages -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownError:
+    code: str
+    pattern: re.Pattern[str]
+    severity: str
+    meaning: str
+    advice: str
+
+
+KNOWN_ERRORS: tuple[KnownError, ...] = (
+    KnownError(
+        "another-operation-in-progress",
+        re.compile(r"another operation \(install/upgrade/rollback\) is in progress"),
+        "critical",
+        "Helm refused because the newest revision is pending: it believes an operation is still running.",
+        "Check the lock verdict: wait if the operation may still be running, otherwise unlock the stale record "
+        "(mark it failed) or roll back to the last known-good revision.",
+    ),
+    KnownError(
+        "no-deployed-releases",
+        re.compile(r"has no deployed releases"),
+        "warning",
+        "Helm found no deployed revision to upgrade from.",
+        "Mark the stuck revision failed (unlock) so 'helm upgrade' can run, or reinstall.",
+    ),
+    KnownError(
+        "missing-crd",
+        re.compile(r"no matches for kind|resource mapping not found|ensure CRDs are installed first"),
+        "critical",
+        "A custom resource was applied before its CustomResourceDefinition exists.",
+        "Install the CRDs first (a separate CRD chart, or the chart's crds/ directory), then retry the operation.",
+    ),
+    KnownError(
+        "ownership-conflict",
+        re.compile(r"invalid ownership metadata|exists and cannot be imported into the current release"),
+        "critical",
+        "An object the chart renders already exists and belongs to another release (or to none).",
+        "Delete or re-annotate the conflicting object (meta.helm.sh/release-name / -namespace), or adopt it "
+        "with --take-ownership after checking who owns it.",
+    ),
+    KnownError(
+        "immutable-field",
+        re.compile(r"field is immutable"),
+        "critical",
+        "The upgrade changes a field Kubernetes does not allow to change (a selector, a Job template, ...).",
+        "Delete and recreate that object (helm upgrade --force replaces it), after checking it holds no data.",
+    ),
+    KnownError(
+        "record-too-large",
+        re.compile(r"Too long: must have at most 1048576 (bytes|characters)|may not be more than 1048576 bytes"),
+        "critical",
+        "The release record exceeds the 1 MiB object limit, so Helm cannot store the revision.",
+        "Shrink the chart (move large files out, split into sub-charts) and prune history.",
+    ),
+    KnownError(
+        "webhook-failure",
+        re.compile(r"failed calling webhook|admission webhook .* denied the request"),
+        "critical",
+        "An admission webhook rejected or did not answer a request Helm made.",
+        "Check the webhook's service and endpoints (and its timeoutSeconds), fix it, then retry.",
+    ),
+    KnownError(
+        "atomic-rolled-back",
+        re.compile(r"has been rolled back due to (atomic|rollback-on-failure) being set"),
+        "warning",
+        "The upgrade failed and --atomic / --rollback-on-failure rolled it back.",
+        "The release runs the previous revision again; fix the cause recorded in the failed revision, then upgrade.",
+    ),
+    KnownError(
+        "hook-failed",
+        re.compile(r"(pre|post)-(install|upgrade|rollback|delete) hooks failed|hook .* failed"),
+        "critical",
+        "A Helm hook (a Job run before or after the operation) failed.",
+        "Read the hook Job's logs, fix it, then retry; a failed hook left the release failed (or pending).",
+    ),
+    KnownError(
+        "timeout",
+        re.compile(r"timed out waiting for the condition|context deadline exceeded"),
+        "warning",
+        "Helm gave up waiting for resources to become ready within --timeout.",
+        "Find what did not become ready (pods, jobs, PVCs); fix it or raise --timeout, then retry.",
+    ),
+)
+
+
+def recognise_errors(texts: t.Iterable[tuple[str, str]]) -> list[Finding]:
+    """Findings for every known Helm message in (source, text) pairs, once per code."""
+    findings: dict[str, Finding] = {}
+    for source, text in texts:
+        if not text:
+            continue
+        for known in KNOWN_ERRORS:
+            match = known.pattern.search(text)
+            if not match:
+                continue
+            quote = _excerpt(text, match.start(), match.end())
+            finding = findings.get(known.code)
+            if finding is None:
+                finding = findings[known.code] = Finding(known.code, known.severity, known.meaning, [], known.advice)
+            finding.evidence.append(f"{source}: {quote}")
+    return list(findings.values())
+
+
+def _excerpt(text: str, start: int, end: int, width: int = 160) -> str:
+    left = max(0, start - width // 2)
+    snippet = " ".join(text[left : end + width // 2].split())
+    return ("..." if left else "") + snippet
+
+
+# --- the decision tree -----------------------------------------------------------
+
+
+@dataclass
+class Diagnosis:
+    state: str
+    summary: str
+    findings: list[Finding]
+    actions: list[Action]
+
+    def as_dict(self) -> dict[str, t.Any]:
+        return asdict(self)
+
+
+class _Commands:
+    """The exact commands a person would run for this release."""
+
+    def __init__(self, facts: t.Mapping[str, t.Any]) -> None:
+        self.name = facts["name"]
+        self.namespace = facts["namespace"]
+        self.driver = facts.get("driver", "secret")
+        self.helm4 = facts.get("written_by") == "helm4"
+        latest = _revision(facts, facts.get("latest_revision")) or {}
+        self.chart = latest.get("chart") or "<chart>"
+        self.chart_version = latest.get("chart_version") or "<version>"
+
+    @property
+    def scope(self) -> str:
+        return f"-n {self.namespace}"
+
+    def helm(self, verb: str, *args: str) -> str:
+        return " ".join(["helm", verb, self.name, *args, self.scope])
+
+    def rollback(self, revision: int) -> str:
+        return self.helm("rollback", str(revision), "--wait", "--timeout", "10m")
+
+    def upgrade_force(self) -> str:
+        force = "--force-replace" if self.helm4 else "--force"
+        return self.helm(
+            "upgrade", f"<repo>/{self.chart}", "--version", self.chart_version, "--reuse-values", force, "--wait"
+        )
+
+    def module(self, name: str, **options: t.Any) -> str:
+        args = " ".join([f"release={self.name}", f"namespace={self.namespace}"] + [f"{k}={v}" for k, v in options.items()])
+        if self.driver != "secret":
+            args += f" driver={self.driver}"
+        return f"ansible localhost -m helmops.recovery.{name} -a '{args}'"
+
+    def delete_record(self, revision: int) -> str:
+        kind = "secret" if self.driver == "secret" else "configmap"
+        return f"kubectl delete {kind} {self.scope} sh.helm.release.v1.{self.name}.v{revision}"
+
+    def status(self) -> str:
+        return self.helm("status")
+
+
+def _revision(facts: t.Mapping[str, t.Any], number: int | None) -> dict[str, t.Any] | None:
+    if number is None:
+        return None
+    for entry in facts.get("revisions") or []:
+        if entry.get("revision") == number:
+            return t.cast(dict[str, t.Any], entry)
+    return None
+
+
+def diagnose(facts: t.Mapping[str, t.Any], context: UserContext | None = None) -> Diagnosis:
+    """Follow the decision tree for one release's facts."""
+    context = context or UserContext()
+    commands = _Commands(facts)
+    findings = _error_findings(facts, context) + _risk_findings(facts) + _preventive_findings(facts)
+    status = str(facts.get("status") or "unknown")
+    branch = _BRANCHES.get(status, _unknown)
+    summary, actions = branch(facts, commands, findings, context)
+    actions += _escalations(facts, commands, findings)
+    if _history_is_bloated(facts) and not any(a.name == "prune_history" for a in actions):
+        actions.append(
+            Action(
+                "prune_history",
+                commands.module("helm_history_prune", keep=10),
+                "History is long; pruning old records (never the deployed or newest ones) keeps Helm and etcd fast.",
+            )
+        )
+    return Diagnosis(state=status, summary=summary, findings=findings, actions=actions)
+
+
+Branch = t.Callable[[t.Mapping[str, t.Any], _Commands, list[Finding], UserContext], tuple[str, list[Action]]]
+
+
+def _deployed(
+    facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding], context: UserContext
+) -> tuple[str, list[Action]]:
+    revision = facts.get("latest_revision")
+    summary = f"Revision {revision} is deployed; no recovery is needed."
+    if any(f.code == "missing-crd" for f in findings):
+        summary += " The last attempted change failed because a CRD is missing: install the CRDs, then retry."
+    if any(f.code == "atomic-rolled-back" for f in findings):
+        summary += " An earlier upgrade failed and was rolled back automatically."
+    return summary, [Action("none", commands.status(), "The newest revision is deployed and Helm is not locked.")]
+
+
+def _failed(
+    facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding], context: UserContext
+) -> tuple[str, list[Action]]:
+    good = facts.get("last_known_good_revision")
+    closer = (facts.get("live") or {}).get("closer_to", "unknown")
+    latest = facts.get("latest_revision")
+    if good is None:
+        summary = (
+            f"Revision {latest} failed and the release was never deployed successfully. Fix the cause, then upgrade "
+            "(Helm allows an upgrade from a failed first install) or reinstall."
+        )
+        return summary, [
+            Action(
+                "upgrade_force",
+                commands.upgrade_force(),
+                "Re-applies the chart over the partial install; 'helm upgrade' is allowed after a failed install.",
+                ["the cause of the failure (see findings) is fixed", "the chart reference and version are known"],
+            ),
+            _reinstall(commands, facts),
+        ]
+    rollback = Action(
+        "rollback",
+        commands.rollback(good),
+        f"Revision {good} is the last known-good revision; rolling back restores what last worked.",
+        [f"revision {good}'s objects still exist or can be recreated"],
+    )
+    upgrade = Action(
+        "upgrade_force",
+        commands.upgrade_force(),
+        "Re-applies the new revision over the partial state, converging forward.",
+        ["the cause of the failure (see findings) is fixed", "the chart reference and version are known"],
+    )
+    if closer == "new":
+        summary = (
+            f"Revision {latest} failed, but the cluster mostly matches it: converge forward with a forced upgrade, "
+            f"or roll back to revision {good}."
+        )
+        return summary, [upgrade, rollback, _reinstall(commands, facts)]
+    summary = f"Revision {latest} failed; revision {good} is the last known-good revision: roll back to it."
+    if closer == "both":
+        summary += " The cluster is a mix of both revisions; check the live-resource comparison first."
+    return summary, [rollback, upgrade, _reinstall(commands, facts)]
+
+
+def _reinstall(commands: _Commands, facts: t.Mapping[str, t.Any]) -> Action:
+    pvcs = (facts.get("risks") or {}).get("pvcs_deleted_on_uninstall") or []
+    why = "Removes the release and installs it afresh: the last resort when neither direction converges."
+    if pvcs:
+        why += f" DATA LOSS: {len(pvcs)} PersistentVolumeClaim(s) lack helm.sh/resource-policy: keep."
+    return Action(
+        "reinstall",
+        f"helm get values {commands.name} {commands.scope} > values-backup.yaml && "
+        f"{commands.helm('uninstall')} && helm install {commands.name} <repo>/{commands.chart} "
+        f"--version {commands.chart_version} -f values-backup.yaml {commands.scope}",
+        why,
+        ["values and records are backed up", "no PVC without resource-policy keep holds data you need"],
+    )
+
+
+def _pending(
+    facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding], context: UserContext
+) -> tuple[str, list[Action]]:
+    status = str(facts.get("status"))
+    latest = facts.get("latest_revision")
+    lock = facts.get("lock") or {}
+    verdict = lock.get("verdict")
+    good = facts.get("last_known_good_revision")
+    age = lock.get("age_seconds")
+    if verdict != "stale":
+        reasons = "; ".join(lock.get("evidence") or []) or "the pending record is recent"
+        summary = (
+            f"Revision {latest} is {status} and an operation may still be running ({reasons}). Wait and check again "
+            "before breaking the lock."
+        )
+        return summary, [
+            Action(
+                "wait",
+                commands.status(),
+                "Breaking a lock under a running operation corrupts the release; re-check once it is older than "
+                f"{lock.get('stale_after', 600)}s with no activity.",
+            )
+        ]
+    unlock = Action(
+        "unlock",
+        commands.module("helm_release_unlock"),
+        f"Marks the stale {status} revision {latest} failed (label and payload), so 'helm upgrade' and "
+        "'helm rollback' work again; nothing in the cluster changes.",
+        [f"no Helm client is still working on revision {latest}", "the lock is stale (see evidence)"],
+    )
+    delete = Action(
+        "delete_revision",
+        commands.delete_record(int(latest or 0)),
+        f"Makes Helm forget revision {latest}: its recorded values are lost"
+        + ("; the release's objects become orphaned (no earlier revision)." if good is None else "."),
+        ["the record is backed up"],
+    )
+    mark_deployed = Action(
+        "mark_deployed",
+        commands.module("helm_release_unlock", method="mark_deployed", allow_destructive="true"),
+        f"Records revision {latest} as deployed; only right if the cluster fully matches its manifest.",
+        ["the live resources match the pending revision's manifest"],
+    )
+    stale = f"Revision {latest} is {status} and the lock is stale" + (f" ({int(age)}s old, no activity)" if age else "")
+    if status == "pending-install" or good is None:
+        summary = f"{stale}. The first install never finished: unlock it, then run 'helm upgrade --install' again."
+        return summary, [unlock, delete, _reinstall(commands, facts)]
+    rollback_target = _rollback_target(facts, good) if status == "pending-rollback" else good
+    rollback = Action(
+        "rollback",
+        commands.rollback(rollback_target),
+        f"Rolls back to revision {rollback_target}, the last known-good revision; Helm allows a rollback while "
+        "the newest revision is pending.",
+        [f"revision {rollback_target}'s objects still exist or can be recreated"],
+    )
+    closer = (facts.get("live") or {}).get("closer_to", "unknown")
+    if status == "pending-rollback":
+        summary = f"{stale}. The interrupted rollback aimed at revision {rollback_target}: resume it."
+        return summary, [rollback, unlock, delete]
+    if closer == "new":
+        summary = (
+            f"{stale}. The cluster already matches revision {latest}: unlock it and re-run the upgrade, "
+            f"or roll back to revision {good}."
+        )
+        return summary, [unlock, rollback, mark_deployed, delete]
+    summary = f"{stale}. Roll back to revision {good} (the last known-good revision), or unlock and retry the upgrade."
+    return summary, [rollback, unlock, delete]
+
+
+def _rollback_target(facts: t.Mapping[str, t.Any], good: int) -> int:
+    """The revision an interrupted rollback aimed at, if it is a known-good one."""
+    latest = _revision(facts, facts.get("latest_revision")) or {}
+    match = re.match(r"Rollback to (\d+)$", str(latest.get("description") or ""))
+    if match:
+        target = int(match.group(1))
+        target_entry = _revision(facts, target) or {}
+        if target_entry.get("status") in ("deployed", "superseded"):
+            return target
+    return good
+
+
+def _uninstalling(
+    facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding], context: UserContext
+) -> tuple[str, list[Action]]:
+    lock = facts.get("lock") or {}
+    if lock.get("verdict") == "possibly-running":
+        summary = "The uninstall may still be running (a hook is active or the record is recent): wait."
+        return summary, [Action("wait", commands.status(), "Uninstalls are often just slow; hooks may be running.")]
+    summary = (
+        "The uninstall stopped part-way (usually a pre-delete hook that never finished). Check the hooks, then "
+        "uninstall again without hooks."
+    )
+    return summary, [
+        Action(
+            "uninstall_no_hooks",
+            commands.helm("uninstall", "--no-hooks"),
+            "Finishes the uninstall without running the blocking hooks; deletes the release's resources.",
+            ["the hook's job is not needed for a clean teardown", "no PVC without resource-policy keep holds data"],
+        )
+    ]
+
+
+def _uninstalled(
+    facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding], context: UserContext
+) -> tuple[str, list[Action]]:
+    return "The release was uninstalled with --keep-history; nothing is stuck.", [
+        Action("none", commands.status(), "An uninstalled release with kept history needs no recovery.")
+    ]
+
+
+def _superseded(
+    facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding], context: UserContext
+) -> tuple[str, list[Action]]:
+    return _deployed(facts, commands, findings, context)
+
+
+def _unknown(
+    facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding], context: UserContext
+) -> tuple[str, list[Action]]:
+    status = facts.get("status")
+    return f"The newest revision has status {status!r}, which Helm does not define: inspect it by hand.", [
+        Action("escalate", commands.status(), f"Status {status!r} is not one of Helm's; do not automate a fix.")
+    ]
+
+
+_BRANCHES: dict[str, Branch] = {
+    "deployed": _deployed,
+    "superseded": _superseded,
+    "failed": _failed,
+    "pending-install": _pending,
+    "pending-upgrade": _pending,
+    "pending-rollback": _pending,
+    "uninstalling": _uninstalling,
+    "uninstalled": _uninstalled,
+}
+
+
+# --- findings ----------------------------------------------------------------------
+
+
+def _error_findings(facts: t.Mapping[str, t.Any], context: UserContext) -> list[Finding]:
+    texts: list[tuple[str, str]] = [
+        (f"revision {entry.get('revision')} description", str(entry.get("description") or ""))
+        for entry in facts.get("revisions") or []
+        if entry.get("status") in ("failed", "pending-install", "pending-upgrade", "pending-rollback", "uninstalling")
+        or entry.get("revision") == facts.get("latest_revision")
+    ]
+    texts.append(("error text given", context.error))
+    findings = recognise_errors(texts)
+    if context.operation == "upgrade" and context.atomic and facts.get("status") == "pending-rollback":
+        findings.append(
+            Finding(
+                "atomic-rollback-failed",
+                "critical",
+                "An --atomic upgrade failed and its automatic rollback did not finish: the release is pending-rollback.",
+                [f"operation={context.operation}", "atomic=true"],
+                "Decide whether the cluster is closer to the old or the new revision, then converge with a rollback "
+                "or a forced upgrade.",
+            )
+        )
+    if facts.get("upgrade_blocked"):
+        findings.append(
+            Finding(
+                "upgrade-blocked",
+                "critical",
+                "'helm upgrade' would refuse: another operation (install/upgrade/rollback) is in progress.",
+                [f"revision {facts.get('latest_revision')} is {facts.get('status')}"],
+            )
+        )
+    return findings
+
+
+def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
+    risks = facts.get("risks") or {}
+    findings: list[Finding] = []
+    missing_crds = risks.get("missing_crds") or []
+    if missing_crds:
+        findings.append(
+            Finding(
+                "missing-crd",
+                "critical",
+                "The release's manifest holds custom resources whose CRD is not installed.",
+                [f"{item['apiVersion']} {item['kind']} {item['name']}" for item in missing_crds],
+                "Install the CRDs first, then retry.",
+            )
+        )
+    large = risks.get("large_records") or []
+    if large:
+        findings.append(
+            Finding(
+                "record-near-size-limit",
+                "warning",
+                "Release records are close to the 1 MiB object limit; the next revision may fail to store.",
+                [f"revision {item['revision']}: {item['bytes']} bytes" for item in large],
+                "Shrink the chart or split it into sub-charts.",
+            )
+        )
+    controller = risks.get("managed_by")
+    if controller:
+        findings.append(
+            Finding(
+                "controller-managed",
+                "warning",
+                f"The release is managed by {controller['controller']}; a manual fix may fight that controller.",
+                [f"{controller['kind']} {controller.get('namespace', '')}/{controller['name']}".replace(" /", " ")],
+                "Suspend the controller's object or recover through it.",
+            )
+        )
+    for hook in risks.get("hooks") or []:
+        if hook.get("last_run_phase") in ("Failed", "Running", "Unknown"):
+            findings.append(
+                Finding(
+                    "hook-" + str(hook["last_run_phase"]).lower(),
+                    "warning",
+                    f"Hook {hook['kind']} {hook['name']} ({', '.join(hook.get('events') or [])}) last ran with "
+                    f"phase {hook['last_run_phase']}.",
+                    [f"revision {facts.get('latest_revision')} hooks"],
+                )
+            )
+    if facts.get("record_errors"):
+        findings.append(
+            Finding(
+                "corrupt-records",
+                "critical",
+                "Some of the release's storage objects are not valid Helm records.",
+                [str(item.get("message")) for item in facts["record_errors"]],
+                "Back them up and remove or repair them; Helm skips (v4) or crashes on (v3) such records.",
+            )
+        )
+    return findings
+
+
+def _history_is_bloated(facts: t.Mapping[str, t.Any]) -> bool:
+    history = (facts.get("risks") or {}).get("history") or {}
+    return int(history.get("count") or 0) > int(history.get("threshold") or 20)
+
+
+def _preventive_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
+    risks = facts.get("risks") or {}
+    history = risks.get("history") or {}
+    findings: list[Finding] = []
+    if _history_is_bloated(facts):
+        findings.append(
+            Finding(
+                "history-too-long",
+                "info",
+                f"{history.get('count')} revisions are kept ({history.get('total_bytes')} bytes): no --history-max.",
+                [f"threshold {history.get('threshold')}"],
+                "Set --history-max 20 on upgrades and prune old revisions.",
+            )
+        )
+    pvcs = risks.get("pvcs_deleted_on_uninstall") or []
+    if pvcs:
+        findings.append(
+            Finding(
+                "pvc-without-keep",
+                "warning",
+                "PersistentVolumeClaims in the release lack helm.sh/resource-policy: keep; an uninstall deletes them.",
+                [str(item.get("name")) for item in pvcs],
+                "Annotate data-holding PVC templates with helm.sh/resource-policy: keep.",
+            )
+        )
+    if facts.get("last_known_good_revision") is None and facts.get("status") != "deployed":
+        findings.append(
+            Finding(
+                "never-deployed",
+                "info",
+                "The release has never been deployed successfully.",
+                [f"{len(facts.get('revisions') or [])} revision(s), none deployed or superseded after a deploy"],
+            )
+        )
+    return findings
+
+
+def _escalations(facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding]) -> list[Action]:
+    live = facts.get("live") or {}
+    reasons: list[str] = []
+    good = facts.get("last_known_good_revision")
+    gone = live.get("deployed_missing") or []
+    if good is not None and facts.get("status") != "deployed" and gone and gone == live.get("deployed_total_names"):
+        reasons.append(f"every object of revision {good} is gone (deleted out-of-band): manual reconstruction")
+    orphan_pvcs = [o for o in live.get("orphans") or [] if o.get("kind") == "PersistentVolumeClaim"]
+    if orphan_pvcs:
+        reasons.append(
+            "orphaned PVCs may hold production data: "
+            + ", ".join(str(o.get("name")) for o in orphan_pvcs)
+            + " (data recovery before cleanup)"
+        )
+    owned_elsewhere = live.get("owned_by_other_release") or []
+    if owned_elsewhere:
+        reasons.append(
+            "objects are owned by another release (multi-release dependency): "
+            + ", ".join(f"{o['kind']} {o['name']} -> {o['owner']}" for o in owned_elsewhere)
+        )
+    if not reasons:
+        return []
+    return [
+        Action(
+            "escalate",
+            commands.status(),
+            "Escalate to the chart owner and coordinate: " + "; ".join(reasons) + ".",
+        )
+    ]

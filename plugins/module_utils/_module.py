@@ -1,0 +1,137 @@
+# Copyright (c) helmops.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What every module of the collection shares: the connection argument spec,
+building the API client, and the one place where exceptions become
+``fail_json``.
+
+PRIVATE: this module util is for the collection's own use and may change at
+any time without notice.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+import typing as t
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ._k8s import (
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    ConnectionOptions,
+    KubeClient,
+    KubeError,
+    build_api_client,
+)
+from ._release_codec import Driver, InvalidNameError, ReleaseRecordError
+
+# Same names, aliases and K8S_AUTH_* fallbacks as kubernetes.core, so
+# module_defaults and AWX's Kubernetes bearer-token credential carry over.
+# Documented by plugins/doc_fragments/connection.py (a unit test keeps them equal).
+CONNECTION_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
+    "kubeconfig": {"type": "raw", "fallback": (env_fallback, ["K8S_AUTH_KUBECONFIG"])},
+    "context": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_CONTEXT"])},
+    "host": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_HOST"])},
+    "api_key": {"type": "str", "no_log": True, "fallback": (env_fallback, ["K8S_AUTH_API_KEY"])},
+    "validate_certs": {"type": "bool", "aliases": ["verify_ssl"], "fallback": (env_fallback, ["K8S_AUTH_VERIFY_SSL"])},
+    "ca_cert": {"type": "path", "aliases": ["ssl_ca_cert"], "fallback": (env_fallback, ["K8S_AUTH_SSL_CA_CERT"])},
+    "client_cert": {"type": "path", "aliases": ["cert_file"], "fallback": (env_fallback, ["K8S_AUTH_CERT_FILE"])},
+    "client_key": {
+        "type": "path",
+        "aliases": ["key_file"],
+        "no_log": False,
+        "fallback": (env_fallback, ["K8S_AUTH_KEY_FILE"]),
+    },
+    "proxy": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_PROXY"])},
+    "impersonate_user": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_IMPERSONATE_USER"])},
+    "impersonate_groups": {
+        "type": "list",
+        "elements": "str",
+        "fallback": (env_fallback, ["K8S_AUTH_IMPERSONATE_GROUPS"]),
+    },
+    "driver": {"type": "str", "choices": ["secret", "configmap"]},
+}
+
+_HELM_DRIVER_NAMES: dict[str, Driver] = {
+    "": "secret",
+    "secret": "secret",
+    "secrets": "secret",
+    "configmap": "configmap",
+    "configmaps": "configmap",
+}
+
+
+class ModuleError(Exception):
+    """A failure the module reports as is (bad input, a refused guard)."""
+
+    def __init__(self, message: str, **details: t.Any) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+def resolve_driver(params: t.Mapping[str, t.Any], environ: t.Mapping[str, str] = os.environ) -> Driver:
+    """The driver option, else $HELM_DRIVER as Helm reads it, else secret."""
+    if params.get("driver"):
+        return t.cast(Driver, params["driver"])
+    helm_driver = environ.get("HELM_DRIVER", "").strip().lower()
+    if helm_driver not in _HELM_DRIVER_NAMES:
+        raise ModuleError(
+            f"HELM_DRIVER={helm_driver!r} is not supported: this collection reads the secret and configmap drivers "
+            "(set driver: secret or driver: configmap)"
+        )
+    return _HELM_DRIVER_NAMES[helm_driver]
+
+
+class Context:
+    """What a module's run function gets: the module, the API client, the driver."""
+
+    def __init__(self, module: AnsibleModule, client: KubeClient, driver: Driver) -> None:
+        self.module = module
+        self.client = client
+        self.driver = driver
+
+    @property
+    def params(self) -> dict[str, t.Any]:
+        return t.cast(dict[str, t.Any], self.module.params)
+
+    @property
+    def check_mode(self) -> bool:
+        return bool(self.module.check_mode)
+
+
+def _hide_credentials(module: AnsibleModule, api_client: t.Any) -> None:
+    """Keep tokens found in the kubeconfig out of every output."""
+    api_key = getattr(api_client.configuration, "api_key", None) or {}
+    for value in api_key.values():
+        if value:
+            module.no_log_values.add(str(value))
+            module.no_log_values.add(str(value).replace("Bearer ", "", 1).strip())
+
+
+def run_module(
+    argument_spec: dict[str, dict[str, t.Any]],
+    run: t.Callable[[Context], dict[str, t.Any]],
+    **module_kwargs: t.Any,
+) -> t.NoReturn:
+    """Build the module, run ``run`` and exit; every failure ends here as fail_json."""
+    module = AnsibleModule(
+        argument_spec={**CONNECTION_ARGUMENT_SPEC, **argument_spec}, supports_check_mode=True, **module_kwargs
+    )
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    try:
+        api_client = build_api_client(ConnectionOptions.from_params(module.params))
+        _hide_credentials(module, api_client)
+        context = Context(module, KubeClient(api_client), resolve_driver(module.params))
+        result = run(context)
+    except KubeError as exc:
+        module.fail_json(msg=str(exc), api_status=exc.status, api_reason=exc.reason)
+    except ReleaseRecordError as exc:
+        module.fail_json(msg=str(exc), record=exc.object_ref, reason=exc.reason)
+    except (ModuleError, InvalidNameError) as exc:
+        module.fail_json(msg=str(exc), **getattr(exc, "details", {}))
+    except Exception as exc:  # noqa: BLE001 - the one place that turns anything unexpected into fail_json
+        module.fail_json(msg=f"unexpected error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
+    module.exit_json(**result)
