@@ -227,7 +227,9 @@ class _Commands:
         )
 
     def module(self, name: str, **options: t.Any) -> str:
-        args = " ".join([f"release={self.name}", f"namespace={self.namespace}"] + [f"{k}={v}" for k, v in options.items()])
+        args = " ".join(
+            [f"release={self.name}", f"namespace={self.namespace}"] + [f"{k}={v}" for k, v in options.items()]
+        )
         if self.driver != "secret":
             args += f" driver={self.driver}"
         return f"ansible localhost -m helmops.recovery.{name} -a '{args}'"
@@ -316,10 +318,10 @@ def _failed(
         "Re-applies the new revision over the partial state, converging forward.",
         ["the cause of the failure (see findings) is fixed", "the chart reference and version are known"],
     )
-    if closer == "new":
+    if _runs_new_revision_healthily(facts):
         summary = (
-            f"Revision {latest} failed, but the cluster mostly matches it: converge forward with a forced upgrade, "
-            f"or roll back to revision {good}."
+            f"Revision {latest} failed, but the cluster mostly matches it and its workloads are ready: converge "
+            f"forward with a forced upgrade, or roll back to revision {good}."
         )
         return summary, [upgrade, rollback, _reinstall(commands, facts)]
     summary = f"Revision {latest} failed; revision {good} is the last known-good revision: roll back to it."
@@ -398,18 +400,24 @@ def _pending(
         "the newest revision is pending.",
         [f"revision {rollback_target}'s objects still exist or can be recreated"],
     )
-    closer = (facts.get("live") or {}).get("closer_to", "unknown")
     if status == "pending-rollback":
         summary = f"{stale}. The interrupted rollback aimed at revision {rollback_target}: resume it."
         return summary, [rollback, unlock, delete]
-    if closer == "new":
+    if _runs_new_revision_healthily(facts):
         summary = (
-            f"{stale}. The cluster already matches revision {latest}: unlock it and re-run the upgrade, "
-            f"or roll back to revision {good}."
+            f"{stale}. The cluster already runs revision {latest} and its workloads are ready: unlock it and "
+            f"re-run the upgrade, or roll back to revision {good}."
         )
         return summary, [unlock, rollback, mark_deployed, delete]
     summary = f"{stale}. Roll back to revision {good} (the last known-good revision), or unlock and retry the upgrade."
     return summary, [rollback, unlock, delete]
+
+
+def _runs_new_revision_healthily(facts: t.Mapping[str, t.Any]) -> bool:
+    """The cluster mostly matches the newest revision and its workloads are ready:
+    converging forward keeps what runs; otherwise the known-good revision is safer."""
+    live = facts.get("live") or {}
+    return live.get("closer_to") == "new" and bool(live.get("workloads_ready"))
 
 
 def _rollback_target(facts: t.Mapping[str, t.Any], good: int) -> int:
@@ -497,7 +505,8 @@ def _error_findings(facts: t.Mapping[str, t.Any], context: UserContext) -> list[
             Finding(
                 "atomic-rollback-failed",
                 "critical",
-                "An --atomic upgrade failed and its automatic rollback did not finish: the release is pending-rollback.",
+                "An --atomic upgrade failed and its automatic rollback did not finish: the release is "
+                "pending-rollback.",
                 [f"operation={context.operation}", "atomic=true"],
                 "Decide whether the cluster is closer to the old or the new revision, then converge with a rollback "
                 "or a forced upgrade.",
@@ -622,7 +631,7 @@ def _escalations(facts: t.Mapping[str, t.Any], commands: _Commands, findings: li
     reasons: list[str] = []
     good = facts.get("last_known_good_revision")
     gone = live.get("deployed_missing") or []
-    if good is not None and facts.get("status") != "deployed" and gone and gone == live.get("deployed_total_names"):
+    if good is not None and facts.get("status") != "deployed" and gone and len(gone) == live.get("deployed_total"):
         reasons.append(f"every object of revision {good} is gone (deleted out-of-band): manual reconstruction")
     orphan_pvcs = [o for o in live.get("orphans") or [] if o.get("kind") == "PersistentVolumeClaim"]
     if orphan_pvcs:

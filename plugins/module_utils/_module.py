@@ -114,7 +114,7 @@ def run_module(
     argument_spec: dict[str, dict[str, t.Any]],
     run: t.Callable[[Context], dict[str, t.Any]],
     **module_kwargs: t.Any,
-) -> t.NoReturn:
+) -> None:
     """Build the module, run ``run`` and exit; every failure ends here as fail_json."""
     module = AnsibleModule(
         argument_spec={**CONNECTION_ARGUMENT_SPEC, **argument_spec}, supports_check_mode=True, **module_kwargs
@@ -132,6 +132,6 @@ def run_module(
         module.fail_json(msg=str(exc), record=exc.object_ref, reason=exc.reason)
     except (ModuleError, InvalidNameError) as exc:
         module.fail_json(msg=str(exc), **getattr(exc, "details", {}))
-    except Exception as exc:  # noqa: BLE001 - the one place that turns anything unexpected into fail_json
+    except Exception as exc:
         module.fail_json(msg=f"unexpected error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
     module.exit_json(**result)

@@ -113,10 +113,17 @@ class ReleaseStorage:
                 yield self._meta_or_error(item)
 
     def list_objects(
-        self, namespace: str | None = None, release: str | None = None, page_size: int = PAGE_SIZE
+        self,
+        namespace: str | None = None,
+        release: str | None = None,
+        page_size: int = PAGE_SIZE,
+        label_selector: str | None = None,
     ) -> t.Iterator[tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any]]]:
-        """Every record's metadata (with size) and its whole object, one page at a time."""
-        for items in self._pages(namespace, selector(release), False, page_size):
+        """Every record's metadata (with size) and its whole object, one page at a time.
+
+        ``label_selector`` replaces the default ``owner=helm[,name=<release>]``.
+        """
+        for items in self._pages(namespace, label_selector or selector(release), False, page_size):
             for item in items:
                 yield self._meta_or_error(item), item
 

@@ -1,0 +1,568 @@
+# Copyright (c) helmops.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Gather what helm_release_facts reports: for every release in scope, its
+revisions, lock verdict with evidence, live resources against its manifests,
+risks, and the diagnosis.
+
+PRIVATE: this module util is for the collection's own use and may change at
+any time without notice.
+
+Records are listed page by page (label-selected). Every revision is summarised
+from the start of its payload only (decode_summary); whole payloads are kept
+and decoded only for the revisions the diagnosis needs (latest, previous, last
+deployed, last known-good), so memory grows with releases, not revisions.
+"""
+
+from __future__ import annotations
+
+import time
+import typing as t
+from dataclasses import dataclass, field
+
+from ._diagnosis import LARGE_RECORD_BYTES, UserContext, diagnose
+from ._k8s import KubeClient, KubeError, KubeForbidden, KubeNotFound, path_quote
+from ._live import (
+    INSTANCE_LABEL,
+    RELEASE_NAME_ANNOTATION,
+    RELEASE_NAMESPACE_ANNOTATION,
+    RESOURCE_POLICY_ANNOTATION,
+    Discovery,
+    LiveIndex,
+    ObjectKey,
+    differences,
+    parse_manifest,
+    rollout_in_progress,
+    workload_ready,
+)
+from ._release_codec import (
+    PENDING_STATUSES,
+    STATUSES,
+    Driver,
+    RecordMeta,
+    ReleaseRecordError,
+    decode_payload,
+    decode_summary,
+    parse_object_name,
+    payload_text_from_object,
+)
+from ._storage import ReleaseStorage, selector
+
+KNOWN_GOOD_STATUSES = ("deployed", "superseded")
+
+
+@dataclass
+class GatherOptions:
+    namespace: str | None = None
+    releases: list[str] | None = None
+    stale_after: int = 600
+    include_values: bool = False
+    history_threshold: int = 20
+    inspect_live: bool = True
+    context: UserContext = field(default_factory=UserContext)
+    now: float = field(default_factory=time.time)
+
+
+@dataclass
+class _Revision:
+    meta: RecordMeta
+    summary: dict[str, t.Any]
+
+    @property
+    def status(self) -> str:
+        return str((self.summary.get("info") or {}).get("status") or "unknown")
+
+
+@dataclass
+class _Release:
+    namespace: str
+    name: str
+    revisions: dict[int, _Revision] = field(default_factory=dict)
+    payloads: dict[int, str] = field(default_factory=dict)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, revision: _Revision, payload: str) -> None:
+        self.revisions[revision.meta.revision] = revision
+        self.payloads[revision.meta.revision] = payload
+        keep = self.candidates()
+        for number in [n for n in self.payloads if n not in keep]:
+            del self.payloads[number]  # memory stays bounded per release
+
+    def candidates(self) -> set[int]:
+        """Revisions whose whole payload the diagnosis may need."""
+        ordered = sorted(self.revisions)
+        keep = set(ordered[-2:])
+        for statuses in (("deployed",), KNOWN_GOOD_STATUSES):
+            matching = [n for n in ordered if self.revisions[n].status in statuses]
+            if matching:
+                keep.add(matching[-1])
+        return keep
+
+
+@dataclass
+class _View:
+    """One release as the fact builders see it."""
+
+    release: _Release
+    ordered: list[_Revision]
+    latest_release: dict[str, t.Any]
+    latest_objects: list[tuple[ObjectKey, dict[str, t.Any]]]
+    deployed_objects: list[tuple[ObjectKey, dict[str, t.Any]]]
+
+    @property
+    def latest(self) -> _Revision:
+        return self.ordered[-1]
+
+
+def gather(client: KubeClient, driver: Driver, options: GatherOptions) -> tuple[list[dict[str, t.Any]], list[str]]:
+    """Facts for every release in scope, and scope-level errors (no release found, ...)."""
+    storage = ReleaseStorage(client, driver)
+    releases, stray = _collect(storage, options)
+    scope_errors = [error.args[0] for error in stray]
+    if not releases and options.namespace and not _namespace_exists(client, options.namespace):
+        raise KubeNotFound(f"namespace {options.namespace!r} does not exist", 404, "NotFound", options.namespace)
+    for wanted in options.releases or []:
+        namespaces = {ns for ns, name in releases if name == wanted}
+        if not namespaces:
+            where = f"namespace {options.namespace}" if options.namespace else "any namespace"
+            scope_errors.append(f"release {wanted!r} not found in {where} ({storage.kind} records, owner=helm)")
+    discovery = Discovery(client)
+    live = LiveIndex(client, discovery)
+    controllers = _controllers(client, discovery) if options.inspect_live else {}
+    facts = [
+        _release_facts(release, storage, live, controllers, options)
+        for (_ns, _name), release in sorted(releases.items())
+    ]
+    scope_errors.extend(sorted(set(live.errors)))
+    return facts, scope_errors
+
+
+def _collect(
+    storage: ReleaseStorage, options: GatherOptions
+) -> tuple[dict[tuple[str, str], _Release], list[ReleaseRecordError]]:
+    label_selector = selector()
+    if options.releases:
+        names = sorted(set(options.releases))
+        label_selector += f",name in ({','.join(names)})" if len(names) > 1 else f",name={names[0]}"
+    releases: dict[tuple[str, str], _Release] = {}
+    stray: list[ReleaseRecordError] = []
+    for meta, obj in storage.list_objects(options.namespace, label_selector=label_selector):
+        if isinstance(meta, ReleaseRecordError):
+            owner = _owner_of_bad_object(obj)
+            if owner is None:
+                stray.append(meta)
+                continue
+            release = releases.setdefault(owner, _Release(*owner))
+            release.errors.append({"object": meta.object_ref, "reason": meta.reason, "message": str(meta)})
+            continue
+        release = releases.setdefault((meta.namespace, meta.release), _Release(meta.namespace, meta.release))
+        try:
+            payload = payload_text_from_object(obj, storage.driver)
+            summary = decode_summary(payload, meta.ref)
+            _check_summary(meta, summary)
+        except ReleaseRecordError as exc:
+            release.errors.append({"object": exc.object_ref, "reason": exc.reason, "message": str(exc)})
+            continue
+        release.add(_Revision(meta, summary), payload)
+    return releases, stray
+
+
+def _owner_of_bad_object(obj: dict[str, t.Any]) -> tuple[str, str] | None:
+    metadata = obj.get("metadata") or {}
+    parsed = parse_object_name(str(metadata.get("name") or ""))
+    if parsed is None:
+        return None
+    return str(metadata.get("namespace") or ""), parsed[0]
+
+
+def _check_summary(meta: RecordMeta, summary: dict[str, t.Any]) -> None:
+    info = summary.get("info")
+    if summary.get("name") != meta.release or not isinstance(info, dict) or not info.get("status"):
+        raise ReleaseRecordError(meta.ref, "bad-shape", "payload does not describe this release (name or info.status)")
+    if info["status"] not in STATUSES:
+        raise ReleaseRecordError(meta.ref, "unknown-status", f"payload status {info['status']!r} is not one of Helm's")
+
+
+def _namespace_exists(client: KubeClient, namespace: str) -> bool:
+    try:
+        client.request("GET", f"/api/v1/namespaces/{path_quote(namespace)}", target=f"namespace {namespace}")
+    except KubeNotFound:
+        return False
+    except KubeForbidden:
+        return True  # cannot tell; a namespaced Role cannot read Namespace objects
+    return True
+
+
+# --- one release ------------------------------------------------------------------
+
+
+def _release_facts(
+    release: _Release,
+    storage: ReleaseStorage,
+    live: LiveIndex,
+    controllers: dict[tuple[str, str], dict[str, str]],
+    options: GatherOptions,
+) -> dict[str, t.Any]:
+    ordered = [release.revisions[n] for n in sorted(release.revisions)]
+    if not ordered:
+        return _broken_release_facts(release, storage)
+    latest = ordered[-1]
+    deployed = [r for r in ordered if r.status == "deployed"]
+    known_good = [r for r in ordered if r.status in KNOWN_GOOD_STATUSES]
+    full = _full_payloads(release, storage)
+    latest_release = full.get(latest.meta.revision) or {}
+    deployed_release = full.get(deployed[-1].meta.revision) if deployed else None
+    pending = latest.status in PENDING_STATUSES
+    facts: dict[str, t.Any] = {
+        "name": release.name,
+        "namespace": release.namespace,
+        "driver": storage.driver,
+        "exists": True,
+        "status": latest.status,
+        "written_by": "helm4" if "apply_method" in latest_release else "helm3",
+        "latest_revision": latest.meta.revision,
+        "last_deployed_revision": deployed[-1].meta.revision if deployed else None,
+        "last_known_good_revision": known_good[-1].meta.revision if known_good else None,
+        "pending": pending,
+        "upgrade_blocked": pending,
+        "revisions": [_revision_facts(r) for r in ordered],
+        "record_errors": release.errors,
+    }
+    record_age = options.now - _written_at(latest)
+    facts["pending_seconds"] = int(record_age) if pending else None
+    view = _View(
+        release=release,
+        ordered=ordered,
+        latest_release=latest_release,
+        latest_objects=parse_manifest(str(latest_release.get("manifest") or ""), release.namespace),
+        deployed_objects=(
+            parse_manifest(str(deployed_release.get("manifest") or ""), release.namespace) if deployed_release else []
+        ),
+    )
+    facts["live"] = _live_facts(view, live) if options.inspect_live else {"checked": False}
+    facts["lock"] = _lock(view, record_age, live, options)
+    facts["risks"] = _risks(view, live, controllers.get((release.namespace, release.name)), options)
+    if options.include_values:
+        facts["values"] = latest_release.get("config") or {}
+    diagnosis = diagnose(facts, options.context)
+    facts["diagnosis"] = diagnosis.as_dict()
+    return facts
+
+
+def _broken_release_facts(release: _Release, storage: ReleaseStorage) -> dict[str, t.Any]:
+    facts = {
+        "name": release.name,
+        "namespace": release.namespace,
+        "driver": storage.driver,
+        "exists": True,
+        "status": "unknown",
+        "revisions": [],
+        "record_errors": release.errors,
+    }
+    facts["diagnosis"] = diagnose(facts).as_dict()
+    return facts
+
+
+def _full_payloads(release: _Release, storage: ReleaseStorage) -> dict[int, dict[str, t.Any]]:
+    decoded: dict[int, dict[str, t.Any]] = {}
+    for number, payload in release.payloads.items():
+        meta = release.revisions[number].meta
+        try:
+            decoded[number] = decode_payload(payload, meta.ref)
+        except ReleaseRecordError as exc:
+            release.errors.append({"object": exc.object_ref, "reason": exc.reason, "message": str(exc)})
+    return decoded
+
+
+def _revision_facts(revision: _Revision) -> dict[str, t.Any]:
+    info = revision.summary.get("info") or {}
+    chart = (revision.summary.get("chart") or {}).get("metadata") or {}
+    return {
+        "revision": revision.meta.revision,
+        "status": revision.status,
+        "status_label": revision.meta.status_label,
+        "status_label_mismatch": revision.meta.status_label not in (None, revision.status),
+        "chart": chart.get("name"),
+        "chart_version": chart.get("version"),
+        "app_version": chart.get("appVersion"),
+        "description": info.get("description") or "",
+        "first_deployed": info.get("first_deployed") or None,
+        "last_deployed": info.get("last_deployed") or None,
+        "deleted": info.get("deleted") or None,
+        "object": revision.meta.name,
+        "size_bytes": revision.meta.size,
+    }
+
+
+def _written_at(revision: _Revision) -> float:
+    """When Helm last wrote the record (its createdAt/modifiedAt labels)."""
+    stamps = []
+    for label in ("modifiedAt", "createdAt"):
+        value = revision.meta.labels.get(label, "")
+        if value.isdigit():
+            stamps.append(float(value))
+    if stamps:
+        return max(stamps)
+    return _parse_time(revision.meta.creation_timestamp) or 0.0
+
+
+def _parse_time(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return time.mktime(time.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    except ValueError:
+        return None
+
+
+# --- lock and liveness -----------------------------------------------------------
+
+
+def _lock(view: _View, age: float, live: LiveIndex, options: GatherOptions) -> dict[str, t.Any]:
+    latest = view.latest
+    if latest.status not in (*PENDING_STATUSES, "uninstalling"):
+        return {"verdict": "none", "evidence": [], "stale_after": options.stale_after}
+    evidence: list[str] = []
+    if age < options.stale_after:
+        evidence.append(f"the {latest.status} record was written {int(age)}s ago (stale after {options.stale_after}s)")
+    if options.inspect_live:
+        evidence += _running_hooks(view.latest_release, latest.meta.namespace, live)
+        for key, _desired in view.latest_objects:
+            obj = live.get(key)
+            if obj is None:
+                continue
+            reason = rollout_in_progress(obj)
+            if reason:
+                evidence.append(reason)
+            changed = _recently_changed(obj, options)
+            if changed:
+                evidence.append(f"{key.describe()} {changed}")
+    return {
+        "verdict": "possibly-running" if evidence else "stale",
+        "age_seconds": int(age),
+        "stale_after": options.stale_after,
+        "evidence": evidence,
+    }
+
+
+def _running_hooks(release: dict[str, t.Any], namespace: str, live: LiveIndex) -> list[str]:
+    running = []
+    for hook in release.get("hooks") or []:
+        if hook.get("kind") not in ("Job", "Pod"):
+            continue
+        api_version = "batch/v1" if hook["kind"] == "Job" else "v1"
+        obj = live.get(ObjectKey(api_version, hook["kind"], namespace, str(hook.get("name"))))
+        if obj is None:
+            continue
+        status = obj.get("status") or {}
+        if hook["kind"] == "Job" and status.get("active"):
+            running.append(f"hook Job {hook['name']} ({', '.join(hook.get('events') or [])}) is still running")
+        elif hook["kind"] == "Pod" and status.get("phase") in ("Pending", "Running"):
+            running.append(f"hook Pod {hook['name']} is {status.get('phase')}")
+    return running
+
+
+def _recently_changed(obj: dict[str, t.Any], options: GatherOptions) -> str | None:
+    newest = None
+    for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+        stamp = _parse_time(entry.get("time"))
+        if stamp is not None and (newest is None or stamp > newest[0]):
+            newest = (stamp, entry.get("manager") or "?")
+    if newest and options.now - newest[0] < options.stale_after:
+        return f"was changed {int(options.now - newest[0])}s ago by {newest[1]}"
+    return None
+
+
+# --- live resources against the manifests ----------------------------------------
+
+
+def _live_facts(view: _View, live: LiveIndex) -> dict[str, t.Any]:
+    release = view.release
+    latest_by_key = dict(view.latest_objects)
+    deployed_by_key = dict(view.deployed_objects)
+    objects = []
+    new_votes = old_votes = 0
+    owned_elsewhere = []
+    workloads_ready = True
+    for key in list(dict.fromkeys([*latest_by_key, *deployed_by_key])):
+        obj = live.get(key)
+        entry: dict[str, t.Any] = {"kind": key.kind, "name": key.name, "namespace": key.namespace}
+        matches_latest = _compare(entry, "latest", latest_by_key.get(key), obj)
+        matches_deployed = _compare(entry, "deployed", deployed_by_key.get(key), obj)
+        if latest_by_key.get(key) != deployed_by_key.get(key):
+            new_votes += int(matches_latest and not matches_deployed)
+            old_votes += int(matches_deployed and not matches_latest)
+        if obj is not None:
+            owner = _owner(obj)
+            if owner and owner != (release.namespace, release.name):
+                owned_elsewhere.append({"kind": key.kind, "name": key.name, "owner": f"{owner[0]}/{owner[1]}"})
+            if not workload_ready(obj):
+                workloads_ready = False
+        objects.append(entry)
+    closer = "same"
+    if new_votes or old_votes:
+        closer = "new" if new_votes > old_votes else "old" if old_votes > new_votes else "both"
+    deployed_missing = [f"{e['kind']} {e['name']}" for e in objects if e.get("deployed") == "missing"]
+    return {
+        "checked": True,
+        "objects": objects,
+        "closer_to": closer,
+        "workloads_ready": workloads_ready,
+        "orphans": _orphans(release, set(latest_by_key) | set(deployed_by_key), live),
+        "owned_by_other_release": owned_elsewhere,
+        "deployed_missing": deployed_missing,
+        "deployed_total": len(deployed_by_key),
+    }
+
+
+def _compare(entry: dict[str, t.Any], which: str, desired: dict[str, t.Any] | None, obj: dict | None) -> bool:
+    if desired is None:
+        return False
+    if obj is None:
+        entry[which] = "missing"
+        return False
+    diff = differences(desired, obj)
+    entry[which] = "differs" if diff else "present"
+    if diff:
+        entry[f"{which}_differences"] = diff
+    return not diff
+
+
+def _owner(obj: dict[str, t.Any]) -> tuple[str, str] | None:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    name = annotations.get(RELEASE_NAME_ANNOTATION)
+    if not name:
+        return None
+    return str(annotations.get(RELEASE_NAMESPACE_ANNOTATION) or ""), str(name)
+
+
+def _orphans(release: _Release, known: set[ObjectKey], live: LiveIndex) -> list[dict[str, str]]:
+    """Objects that carry the release's ownership but are in none of its manifests."""
+    known_names = {(k.kind, k.namespace, k.name) for k in known}
+    orphans = []
+    for namespace, objects in live.listed():
+        for name, obj in objects.items():
+            metadata = obj.get("metadata") or {}
+            if (obj.get("kind"), namespace, name) in known_names:
+                continue
+            owned = _owner(obj) == (release.namespace, release.name)
+            labelled = (metadata.get("labels") or {}).get(
+                INSTANCE_LABEL
+            ) == release.name and namespace == release.namespace
+            if (owned or labelled) and not metadata.get("ownerReferences"):
+                orphans.append({"kind": str(obj.get("kind")), "namespace": namespace, "name": name})
+    return orphans
+
+
+# --- risks -------------------------------------------------------------------------
+
+
+def _risks(view: _View, live: LiveIndex, controller: dict[str, str] | None, options: GatherOptions) -> dict[str, t.Any]:
+    ordered = view.ordered
+    objects = dict(view.deployed_objects or view.latest_objects)
+    sizes = [r.meta.size or 0 for r in ordered]
+    risks: dict[str, t.Any] = {
+        "pvcs_deleted_on_uninstall": [],
+        "kept_objects": [],
+        "missing_crds": [],
+        "hooks": [
+            {
+                "name": hook.get("name"),
+                "kind": hook.get("kind"),
+                "events": hook.get("events") or [],
+                "last_run_phase": (hook.get("last_run") or {}).get("phase") or None,
+            }
+            for hook in view.latest_release.get("hooks") or []
+        ],
+        "large_records": [
+            {"revision": r.meta.revision, "bytes": r.meta.size}
+            for r in ordered
+            if (r.meta.size or 0) >= LARGE_RECORD_BYTES
+        ],
+        "history": {
+            "count": len(ordered),
+            "total_bytes": sum(sizes),
+            "largest_bytes": max(sizes) if sizes else 0,
+            "threshold": options.history_threshold,
+        },
+        "managed_by": controller,
+    }
+    for key, desired in objects.items():
+        annotations = (desired.get("metadata") or {}).get("annotations") or {}
+        kept = str(annotations.get(RESOURCE_POLICY_ANNOTATION, "")).strip().lower() == "keep"
+        if kept:
+            risks["kept_objects"].append({"kind": key.kind, "name": key.name})
+        if key.kind == "PersistentVolumeClaim" and not kept:
+            risks["pvcs_deleted_on_uninstall"].append({"name": key.name, "source": "PersistentVolumeClaim"})
+        if key.kind == "StatefulSet":
+            policy = ((desired.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}).get("whenDeleted")
+            if policy == "Delete":
+                for template in (desired.get("spec") or {}).get("volumeClaimTemplates") or []:
+                    name = (template.get("metadata") or {}).get("name")
+                    risks["pvcs_deleted_on_uninstall"].append(
+                        {"name": f"{name}-{key.name}-*", "source": key.describe()}
+                    )
+        if options.inspect_live and live.discovery.resource(key.api_version, key.kind) is None:
+            risks["missing_crds"].append({"apiVersion": key.api_version, "kind": key.kind, "name": key.name})
+        if not risks["managed_by"]:
+            risks["managed_by"] = _managed_by_labels(desired)
+    return risks
+
+
+# --- controllers that manage releases ----------------------------------------------
+
+_FLUX = ("helm.toolkit.fluxcd.io", "HelmRelease")
+_K3S = ("helm.cattle.io", "HelmChart")
+
+
+def _controllers(client: KubeClient, discovery: Discovery) -> dict[tuple[str, str], dict[str, str]]:
+    """(namespace, release) -> the controller object that manages it."""
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for group, versions, kind, controller in (
+        (_FLUX[0], ("v2", "v2beta2", "v2beta1"), _FLUX[1], "Flux helm-controller"),
+        (_K3S[0], ("v1",), _K3S[1], "k3s helm-controller"),
+    ):
+        for version in versions:
+            resource = discovery.resource(f"{group}/{version}", kind)
+            if resource is None:
+                continue
+            try:
+                listing = client.request("GET", f"/apis/{group}/{version}/{resource.plural}", target=f"{kind} objects")
+            except KubeError:
+                break
+            for item in listing.get("items") or []:
+                metadata = item.get("metadata") or {}
+                spec = item.get("spec") or {}
+                owner = {
+                    "controller": controller,
+                    "kind": kind,
+                    "name": metadata.get("name", ""),
+                    "namespace": metadata.get("namespace", ""),
+                }
+                found[_managed_release(kind, metadata, spec)] = owner
+            break
+    return found
+
+
+def _managed_release(kind: str, metadata: dict[str, t.Any], spec: dict[str, t.Any]) -> tuple[str, str]:
+    name = str(metadata.get("name", ""))
+    namespace = str(metadata.get("namespace", ""))
+    if kind == "HelmRelease":  # Flux: release [<targetNamespace>-]<name>, stored in storageNamespace
+        target = spec.get("targetNamespace")
+        release = spec.get("releaseName") or (f"{target}-{name}" if target else name)
+        return str(spec.get("storageNamespace") or namespace), str(release)
+    return str(spec.get("targetNamespace") or namespace), name  # k3s HelmChart
+
+
+def _managed_by_labels(desired: dict[str, t.Any]) -> dict[str, str] | None:
+    labels = (desired.get("metadata") or {}).get("labels") or {}
+    if labels.get("helm.toolkit.fluxcd.io/name"):
+        return {
+            "controller": "Flux helm-controller",
+            "kind": "HelmRelease",
+            "name": labels["helm.toolkit.fluxcd.io/name"],
+            "namespace": labels.get("helm.toolkit.fluxcd.io/namespace", ""),
+        }
+    if any(key.startswith("objectset.rio.cattle.io/") for key in labels):
+        return {"controller": "Rancher Fleet", "kind": "BundleDeployment", "name": "", "namespace": ""}
+    return None

@@ -1,0 +1,280 @@
+# Copyright (c) helmops.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What is actually in the cluster: API discovery, live objects of a release's
+manifests, and how they compare with what Helm recorded.
+
+PRIVATE: this module util is for the collection's own use and may change at
+any time without notice.
+
+Live objects are fetched per (resource, namespace) with one LIST that every
+release in that namespace shares; Secrets are read one by one instead, so a
+namespace's Secrets (Helm's own records among them) are never listed here.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass
+
+import yaml
+
+from ._k8s import KubeClient, KubeError, KubeForbidden, KubeNotFound, path_quote
+
+try:
+    _YAML_LOADER: t.Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML without libyaml
+    _YAML_LOADER = yaml.SafeLoader
+
+RELEASE_NAME_ANNOTATION = "meta.helm.sh/release-name"
+RELEASE_NAMESPACE_ANNOTATION = "meta.helm.sh/release-namespace"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+RESOURCE_POLICY_ANNOTATION = "helm.sh/resource-policy"
+# Fields the API server adds or owns; they never count as drift.
+_IGNORED_METADATA = {"kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision"}
+
+
+@dataclass(frozen=True)
+class ObjectKey:
+    api_version: str
+    kind: str
+    namespace: str  # "" for cluster-scoped objects
+    name: str
+
+    def describe(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
+
+@dataclass(frozen=True)
+class Resource:
+    group_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+
+def parse_manifest(manifest: str, default_namespace: str) -> list[tuple[ObjectKey, dict[str, t.Any]]]:
+    """The objects of a rendered manifest (documents separated by ---)."""
+    objects: list[tuple[ObjectKey, dict[str, t.Any]]] = []
+    if not manifest:
+        return objects
+    try:
+        documents = list(yaml.load_all(manifest, Loader=_YAML_LOADER))
+    except yaml.YAMLError:
+        return objects
+    for document in documents:
+        if not isinstance(document, dict) or "kind" not in document:
+            continue
+        metadata = document.get("metadata") or {}
+        key = ObjectKey(
+            str(document.get("apiVersion") or ""),
+            str(document["kind"]),
+            str(metadata.get("namespace") or default_namespace),
+            str(metadata.get("name") or ""),
+        )
+        objects.append((key, document))
+    return objects
+
+
+class Discovery:
+    """Which kinds the API serves (so missing CRDs show), and their resource names."""
+
+    def __init__(self, client: KubeClient) -> None:
+        self.client = client
+        self._groups: dict[str, dict[str, Resource] | None] = {}
+
+    def resource(self, api_version: str, kind: str) -> Resource | None:
+        """The resource for apiVersion/kind, or None if the API does not serve it."""
+        if api_version not in self._groups:
+            self._groups[api_version] = self._load(api_version)
+        kinds = self._groups[api_version]
+        return kinds.get(kind) if kinds else None
+
+    def _load(self, api_version: str) -> dict[str, Resource] | None:
+        path = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+        try:
+            listing = self.client.request("GET", path, target=f"API {api_version}")
+        except KubeNotFound:
+            return None
+        kinds: dict[str, Resource] = {}
+        for item in listing.get("resources") or []:
+            if "/" in item.get("name", ""):
+                continue  # subresources
+            kinds[item["kind"]] = Resource(api_version, item["kind"], item["name"], bool(item.get("namespaced")))
+        return kinds
+
+
+class LiveIndex:
+    """Live objects by key, fetched lazily and shared between releases."""
+
+    def __init__(self, client: KubeClient, discovery: Discovery) -> None:
+        self.client = client
+        self.discovery = discovery
+        self._lists: dict[tuple[str, str, str], dict[str, dict[str, t.Any]] | None] = {}
+        self._singles: dict[ObjectKey, dict[str, t.Any] | None] = {}
+        self.errors: list[str] = []
+
+    def _path(self, resource: Resource, namespace: str) -> str:
+        prefix = "/api" if "/" not in resource.group_version else "/apis"
+        if resource.namespaced:
+            return f"{prefix}/{resource.group_version}/namespaces/{path_quote(namespace)}/{resource.plural}"
+        return f"{prefix}/{resource.group_version}/{resource.plural}"
+
+    def get(self, key: ObjectKey) -> dict[str, t.Any] | None:
+        """The live object, or None when it does not exist (or cannot be read)."""
+        resource = self.discovery.resource(key.api_version, key.kind)
+        if resource is None:
+            return None
+        namespace = key.namespace if resource.namespaced else ""
+        if key.kind == "Secret":
+            return self._single(resource, ObjectKey(key.api_version, key.kind, namespace, key.name))
+        objects = self.list(resource, namespace)
+        if objects is None:
+            return self._single(resource, ObjectKey(key.api_version, key.kind, namespace, key.name))
+        return objects.get(key.name)
+
+    def list(self, resource: Resource, namespace: str) -> dict[str, dict[str, t.Any]] | None:
+        """All objects of a resource in a namespace by name; None if not allowed."""
+        cache_key = (resource.group_version, resource.plural, namespace)
+        if cache_key not in self._lists:
+            try:
+                listing = self.client.request(
+                    "GET", self._path(resource, namespace), target=f"{resource.plural} in {namespace or 'cluster'}"
+                )
+                items = listing.get("items") or []
+                for item in items:  # list items carry no kind of their own
+                    item.setdefault("apiVersion", resource.group_version)
+                    item.setdefault("kind", resource.kind)
+                self._lists[cache_key] = {item["metadata"]["name"]: item for item in items}
+            except KubeForbidden as exc:
+                self.errors.append(str(exc))
+                self._lists[cache_key] = None
+        return self._lists[cache_key]
+
+    def listed(self) -> t.Iterator[tuple[str, dict[str, dict[str, t.Any]]]]:
+        """(namespace, objects) of every list fetched so far, for orphan search."""
+        for (_gv, _plural, namespace), objects in self._lists.items():
+            if objects:
+                yield namespace, objects
+
+    def _single(self, resource: Resource, key: ObjectKey) -> dict[str, t.Any] | None:
+        if key not in self._singles:
+            try:
+                self._singles[key] = self.client.request(
+                    "GET", f"{self._path(resource, key.namespace)}/{path_quote(key.name)}", target=key.describe()
+                )
+            except KubeNotFound:
+                self._singles[key] = None
+            except KubeError as exc:
+                self.errors.append(str(exc))
+                self._singles[key] = None
+        return self._singles[key]
+
+
+def differences(desired: t.Any, live: t.Any, path: str = "", limit: int = 5) -> list[str]:
+    """Paths where the live object does not hold what the manifest asked for.
+
+    A subset comparison: fields the API server added (defaults, status) are
+    fine; values are compared as text, so 80 and "80" agree.
+    """
+    found: list[str] = []
+    _diff_into(desired, live, path, found, limit)
+    return found
+
+
+def _diff_into(desired: t.Any, live: t.Any, path: str, found: list[str], limit: int) -> None:
+    if len(found) >= limit:
+        return
+    if isinstance(desired, dict):
+        if not isinstance(live, dict):
+            found.append(path or ".")
+            return
+        for key, value in desired.items():
+            if key in _IGNORED_METADATA or (path == "" and key in ("status", "apiVersion", "kind")):
+                continue
+            if path == "" and key == "metadata":
+                _diff_metadata(value or {}, live.get("metadata") or {}, found, limit)
+                continue
+            _diff_into(value, live.get(key), f"{path}.{key}" if path else key, found, limit)
+    elif isinstance(desired, list):
+        if not isinstance(live, list) or len(live) < len(desired):
+            found.append(path)
+            return
+        for index, item in enumerate(desired):
+            _diff_into(item, live[index], f"{path}[{index}]", found, limit)
+    elif desired is not None and str(desired) != str(live) and not _same_quantity(desired, live):
+        found.append(path)
+
+
+def _diff_metadata(desired: dict[str, t.Any], live: dict[str, t.Any], found: list[str], limit: int) -> None:
+    for field in ("labels", "annotations"):
+        for key, value in (desired.get(field) or {}).items():
+            if key in _IGNORED_METADATA:
+                continue
+            if str((live.get(field) or {}).get(key)) != str(value) and len(found) < limit:
+                found.append(f"metadata.{field}.{key}")
+
+
+def _same_quantity(desired: t.Any, live: t.Any) -> bool:
+    """1024Mi and 1Gi, 0.5 and 500m: equal quantities written differently."""
+    return _quantity(desired) is not None and _quantity(desired) == _quantity(live)
+
+
+_SUFFIXES = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def _quantity(value: t.Any) -> float | None:
+    text = str(value)
+    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
+        if text.endswith(suffix):
+            text, factor = text[: -len(suffix)], _SUFFIXES[suffix]
+            break
+    else:
+        factor = 1.0
+    try:
+        return float(text) * factor
+    except ValueError:
+        return None
+
+
+def rollout_in_progress(obj: dict[str, t.Any]) -> str | None:
+    """Why a Deployment/StatefulSet/DaemonSet is still rolling out, or None."""
+    kind = obj.get("kind")
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    name = (obj.get("metadata") or {}).get("name")
+    generation = (obj.get("metadata") or {}).get("generation", 0)
+    if status.get("observedGeneration", generation) < generation:
+        return f"{kind} {name} has a newer spec than its controller has seen"
+    if kind == "Deployment":
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
+                return None  # the controller gave up: nothing is rolling out any more
+        wanted = spec.get("replicas", 1)
+        updated = status.get("updatedReplicas", 0)
+        available = status.get("availableReplicas", 0)
+        if updated < wanted or available < wanted or status.get("replicas", 0) > wanted:
+            return f"Deployment {name} is rolling out ({updated}/{wanted} updated, {available} available)"
+    elif kind == "StatefulSet":
+        wanted = spec.get("replicas", 1)
+        if status.get("updateRevision") != status.get("currentRevision") or status.get("readyReplicas", 0) < wanted:
+            return f"StatefulSet {name} is rolling out ({status.get('readyReplicas', 0)}/{wanted} ready)"
+    elif kind == "DaemonSet":
+        desired = status.get("desiredNumberScheduled", 0)
+        if status.get("updatedNumberScheduled", 0) < desired or status.get("numberUnavailable", 0) > 0:
+            return f"DaemonSet {name} is rolling out ({status.get('updatedNumberScheduled', 0)}/{desired} updated)"
+    return None
+
+
+def workload_ready(obj: dict[str, t.Any]) -> bool:
+    """A workload whose rollout is complete and whose replicas are available."""
+    if obj.get("kind") not in ("Deployment", "StatefulSet", "DaemonSet"):
+        return True
+    if rollout_in_progress(obj):
+        return False
+    status = obj.get("status") or {}
+    if obj.get("kind") == "Deployment":
+        wanted = (obj.get("spec") or {}).get("replicas", 1)
+        return bool(status.get("availableReplicas", 0) >= wanted and not status.get("unavailableReplicas"))
+    return True

@@ -1,0 +1,323 @@
+#!/usr/bin/python
+# Copyright (c) helmops.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: helm_release_facts
+short_description: Helm release state, live-resource inventory and an evidence-backed diagnosis, as facts
+version_added: 0.1.0
+description:
+  - Reads Helm's own release records (Helm 3 and Helm 4, Secret or ConfigMap driver) for one release, several,
+    or every release in a namespace or the whole cluster, in one call.
+  - For each release it reports every revision, the latest, last deployed and last known-good revisions,
+    whether C(helm upgrade) would refuse with "another operation (install/upgrade/rollback) is in progress",
+    a lock verdict (V(stale), V(possibly-running) or V(none)) with its evidence, the live resources against
+    the manifests of the latest and the last deployed revision, risks (PVCs an uninstall would delete,
+    missing CRDs, hooks, records near the 1 MiB limit, history size, a managing controller), and a
+    diagnosis that follows the recovery decision tree with actions ordered safest first.
+  - Never writes to the cluster. Each inventory host is a cluster, so the results are that host's facts.
+  - Records that are not valid Helm records are reported on their release (or in RV(ansible_facts.helm_release_errors))
+    and do not stop the others from being reported.
+author:
+  - helmops.recovery contributors
+extends_documentation_fragment:
+  - helmops.recovery.connection
+  - helmops.recovery.connection.attributes
+  - helmops.recovery.connection.facts
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
+options:
+  release:
+    description:
+      - Release name, or a list of names. Omit for every release in scope.
+    type: list
+    elements: str
+    aliases: [name]
+  namespace:
+    description:
+      - The release namespace. Omit for every namespace of the cluster.
+    type: str
+  stale_after:
+    description:
+      - Seconds after which a pending record with no sign of a running operation counts as a stale lock.
+    type: int
+    default: 600
+  include_values:
+    description:
+      - Include each release's user-supplied values (C(helm get values)) in RV(ansible_facts.helm_releases[].values).
+      - Values often hold secrets; when included, the task result is marked C(no_log) so Ansible hides it.
+    type: bool
+    default: false
+  inspect_live:
+    description:
+      - Compare the release's manifests with the live objects and look for running hooks and rollouts.
+      - Without it only Helm's records are read (faster, fewer permissions), and the lock verdict rests on
+        the record's age alone.
+    type: bool
+    default: true
+  history_threshold:
+    description:
+      - A history longer than this many revisions is reported as a preventive finding (no C(--history-max)).
+    type: int
+    default: 20
+  error:
+    description:
+      - An error text from the failed Helm command (for example pasted from a CI log); known Helm failure
+        messages in it become findings.
+    type: str
+  operation:
+    description:
+      - The operation that was attempted when the release got stuck.
+    type: str
+    choices: [install, upgrade, rollback, uninstall]
+  flags:
+    description:
+      - The flags the attempted operation used.
+    type: dict
+    suboptions:
+      atomic:
+        description: C(--atomic) (Helm 4 C(--rollback-on-failure)) was set.
+        type: bool
+      wait:
+        description: C(--wait) was set.
+        type: bool
+      timeout:
+        description: The C(--timeout) value.
+        type: str
+      cleanup_on_fail:
+        description: C(--cleanup-on-fail) was set.
+        type: bool
+seealso:
+  - name: Helm release storage
+    description: How Helm stores releases, and how this collection decodes them.
+    link: https://helm.sh/docs/topics/advanced/#storage-backends
+"""
+
+EXAMPLES = r"""
+- name: Triage one release
+  helmops.recovery.helm_release_facts:
+    release: web
+    namespace: team-a
+
+- name: Show the first recommended action
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.helm_releases[0].diagnosis.actions[0] }}"
+
+- name: Every release of the cluster, with the CI error that was seen
+  helmops.recovery.helm_release_facts:
+    error: "{{ lookup('ansible.builtin.file', 'ci-error.log') }}"
+    operation: upgrade
+    flags:
+      atomic: true
+      timeout: 10m
+
+- name: Releases stored as ConfigMaps, through an AWX Kubernetes bearer-token credential (K8S_AUTH_* variables)
+  helmops.recovery.helm_release_facts:
+    namespace: legacy
+    driver: configmap
+
+- name: Set the connection once for every module of the collection
+  module_defaults:
+    group/helmops.recovery.helm:
+      kubeconfig: ~/.kube/prod.yaml
+      context: prod-eu
+  block:
+    - name: Stuck releases only
+      helmops.recovery.helm_release_facts:
+        stale_after: 900
+
+    - name: List them
+      ansible.builtin.debug:
+        msg: "{{ ansible_facts.helm_releases | selectattr('pending') | map(attribute='name') }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts about the cluster's Helm releases.
+  returned: always
+  type: dict
+  contains:
+    helm_releases:
+      description: One entry per release in scope, sorted by namespace and name.
+      returned: always
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: Release name.
+          type: str
+          sample: web
+        namespace:
+          description: Release namespace.
+          type: str
+          sample: team-a
+        driver:
+          description: Storage driver the records were read from.
+          type: str
+          sample: secret
+        status:
+          description: Status of the newest revision, from its payload (what C(helm status) shows).
+          type: str
+          sample: pending-upgrade
+        written_by:
+          description: V(helm4) if Helm 4 wrote the newest revision (it records C(apply_method)), else V(helm3).
+          type: str
+        latest_revision:
+          description: Newest revision number.
+          type: int
+        last_deployed_revision:
+          description: Newest revision whose status is deployed, or null.
+          type: int
+        last_known_good_revision:
+          description: Newest revision that is deployed or superseded (was deployed once); the rollback target.
+          type: int
+        pending:
+          description: Whether the newest revision is pending-install, pending-upgrade or pending-rollback.
+          type: bool
+        pending_seconds:
+          description: Age in seconds of the pending record, or null.
+          type: int
+        upgrade_blocked:
+          description: Whether C(helm upgrade) would refuse with "another operation (install/upgrade/rollback) is in progress".
+          type: bool
+        revisions:
+          description: Every revision, oldest first.
+          type: list
+          elements: dict
+          sample:
+            - revision: 1
+              status: deployed
+              status_label: deployed
+              status_label_mismatch: false
+              chart: app
+              chart_version: 0.1.0
+              app_version: 1.0.0
+              description: Install complete
+              first_deployed: "2026-11-24T08:42:18.09Z"
+              last_deployed: "2026-11-24T08:42:18.09Z"
+              deleted: null
+              object: sh.helm.release.v1.web.v1
+              size_bytes: 6804
+        lock:
+          description:
+            - Lock verdict for a pending or uninstalling newest revision, with the evidence.
+            - V(stale) means older than O(stale_after) with no running hook, rollout or recent change.
+          type: dict
+          sample:
+            verdict: possibly-running
+            age_seconds: 42
+            stale_after: 600
+            evidence: ["Deployment web-web is rolling out (1/1 updated, 0 available)"]
+        live:
+          description:
+            - Live objects against the latest and the last deployed manifests (V(present), V(missing), V(differs) per object),
+              whether the cluster is closer to the V(new) or V(old) revision, orphans and objects owned by another release.
+          type: dict
+        risks:
+          description: PVCs an uninstall would delete, kept objects, missing CRDs, hooks, large records, history size, managing controller.
+          type: dict
+        record_errors:
+          description: Storage objects of this release that are not valid Helm records, with the reason.
+          type: list
+          elements: dict
+        values:
+          description: User-supplied values of the newest revision; only with O(include_values=true).
+          type: dict
+          returned: when O(include_values=true)
+        diagnosis:
+          description:
+            - The decision tree applied to these facts. C(actions) are ordered safest first; each has a C(name) from
+              V(none), V(wait), V(rollback), V(unlock), V(upgrade_force), V(reinstall), V(uninstall_no_hooks),
+              V(delete_revision), V(mark_deployed), V(prune_history), V(escalate), whether it is C(destructive),
+              the C(command) a person would run, its C(preconditions) and C(why).
+          type: dict
+          sample:
+            state: pending-upgrade
+            summary: Revision 2 is pending-upgrade and the lock is stale (900s old, no activity). ...
+            findings:
+              - code: upgrade-blocked
+                severity: critical
+                message: "'helm upgrade' would refuse: another operation (install/upgrade/rollback) is in progress."
+                evidence: ["revision 2 is pending-upgrade"]
+                advice: ""
+            actions:
+              - name: unlock
+                destructive: false
+                command: ansible localhost -m helmops.recovery.helm_release_unlock -a 'release=web namespace=team-a'
+                preconditions: ["no Helm client is still working on revision 2"]
+                why: Marks the stale pending-upgrade revision 2 failed ...
+    helm_release_errors:
+      description: Problems not tied to one release (a release name that was not found, an object carrying owner=helm that is not a release record, a forbidden list).
+      returned: always
+      type: list
+      elements: str
+"""
+
+import typing as t
+
+from ansible_collections.helmops.recovery.plugins.module_utils._diagnosis import UserContext
+from ansible_collections.helmops.recovery.plugins.module_utils._facts import GatherOptions, gather
+from ansible_collections.helmops.recovery.plugins.module_utils._module import Context, run_module
+from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (
+    validate_namespace_name,
+    validate_release_name,
+)
+
+ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
+    "release": {"type": "list", "elements": "str", "aliases": ["name"]},
+    "namespace": {"type": "str"},
+    "stale_after": {"type": "int", "default": 600},
+    "include_values": {"type": "bool", "default": False},
+    "inspect_live": {"type": "bool", "default": True},
+    "history_threshold": {"type": "int", "default": 20},
+    "error": {"type": "str"},
+    "operation": {"type": "str", "choices": ["install", "upgrade", "rollback", "uninstall"]},
+    "flags": {
+        "type": "dict",
+        "options": {
+            "atomic": {"type": "bool"},
+            "wait": {"type": "bool"},
+            "timeout": {"type": "str"},
+            "cleanup_on_fail": {"type": "bool"},
+        },
+    },
+}
+
+
+def run(context: Context) -> dict[str, t.Any]:
+    params = context.params
+    releases = [validate_release_name(name) for name in params["release"] or []] or None
+    namespace = validate_namespace_name(params["namespace"]) if params["namespace"] else None
+    flags = params["flags"] or {}
+    options = GatherOptions(
+        namespace=namespace,
+        releases=releases,
+        stale_after=params["stale_after"],
+        include_values=params["include_values"],
+        inspect_live=params["inspect_live"],
+        history_threshold=params["history_threshold"],
+        context=UserContext(
+            error=params["error"] or "",
+            operation=params["operation"] or "",
+            atomic=flags.get("atomic"),
+            wait=flags.get("wait"),
+            timeout=flags.get("timeout") or "",
+            cleanup_on_fail=flags.get("cleanup_on_fail"),
+        ),
+    )
+    facts, errors = gather(context.client, context.driver, options)
+    result = {"changed": False, "ansible_facts": {"helm_releases": facts, "helm_release_errors": errors}}
+    if params["include_values"]:
+        result["_ansible_no_log"] = True
+    return result
+
+
+def main() -> None:
+    run_module(ARGUMENT_SPEC, run)
+
+
+if __name__ == "__main__":
+    main()

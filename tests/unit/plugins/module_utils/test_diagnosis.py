@@ -1,0 +1,359 @@
+"""The decision tree, table-driven over states and evidence."""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+from ansible_collections.helmops.recovery.plugins.module_utils._diagnosis import (
+    ACTION_NAMES,
+    DESTRUCTIVE_ACTIONS,
+    UserContext,
+    diagnose,
+    recognise_errors,
+)
+
+Rev = tuple[int, str, str]  # revision, status, description
+
+
+def facts(
+    revisions: list[Rev],
+    *,
+    lock: str | None = None,
+    closer: str = "same",
+    ready: bool = True,
+    risks: dict[str, t.Any] | None = None,
+    live: dict[str, t.Any] | None = None,
+) -> dict[str, t.Any]:
+    ordered = [
+        {"revision": n, "status": s, "description": d, "chart": "app", "chart_version": "0.1.0"}
+        for n, s, d in revisions
+    ]
+    latest = ordered[-1]
+    good = [r["revision"] for r in ordered if r["status"] in ("deployed", "superseded")]
+    deployed = [r["revision"] for r in ordered if r["status"] == "deployed"]
+    pending = str(latest["status"]).startswith("pending-")
+    return {
+        "name": "web",
+        "namespace": "team-a",
+        "driver": "secret",
+        "status": latest["status"],
+        "latest_revision": latest["revision"],
+        "last_deployed_revision": deployed[-1] if deployed else None,
+        "last_known_good_revision": good[-1] if good else None,
+        "pending": pending,
+        "upgrade_blocked": pending,
+        "revisions": ordered,
+        "lock": {
+            "verdict": lock or "none",
+            "evidence": ["hook Job web-pre-upgrade is still running"] if lock == "possibly-running" else [],
+            "stale_after": 600,
+            "age_seconds": 900,
+        },
+        "live": {
+            "checked": True,
+            "closer_to": closer,
+            "workloads_ready": ready,
+            "orphans": [],
+            "owned_by_other_release": [],
+            "deployed_missing": [],
+            "deployed_total": 3,
+            **(live or {}),
+        },
+        "risks": {"history": {"count": len(ordered), "threshold": 20, "total_bytes": 1000}, **(risks or {})},
+        "record_errors": [],
+    }
+
+
+DEPLOYED = [(1, "superseded", "Install complete"), (2, "deployed", "Upgrade complete")]
+FAILED_UPGRADE = [(1, "deployed", "Install complete"), (2, "failed", 'Upgrade "web" failed: context deadline exceeded')]
+PENDING_UPGRADE = [(1, "deployed", "Install complete"), (2, "pending-upgrade", "Preparing upgrade")]
+
+TREE = [
+    # (case, facts, first action, its target revision or None, summary fragment)
+    ("deployed", facts(DEPLOYED), "none", None, "is deployed"),
+    ("failed, cluster on the old revision", facts(FAILED_UPGRADE, closer="old"), "rollback", 1, "roll back to it"),
+    (
+        "failed, cluster on the new revision, ready",
+        facts(FAILED_UPGRADE, closer="new"),
+        "upgrade_force",
+        None,
+        "converge forward",
+    ),
+    (
+        "failed, cluster on the new revision, not ready",
+        facts(FAILED_UPGRADE, closer="new", ready=False),
+        "rollback",
+        1,
+        "roll back",
+    ),
+    (
+        "failed first install",
+        facts([(1, "failed", 'Release "web" failed: timed out')]),
+        "upgrade_force",
+        None,
+        "never deployed",
+    ),
+    (
+        "rollback target is the last known-good, not the previous",
+        facts([(1, "deployed", "Install complete"), (2, "failed", "x"), (3, "failed", "y")]),
+        "rollback",
+        1,
+        "revision 1",
+    ),
+    (
+        "pending-upgrade, operation may be running",
+        facts(PENDING_UPGRADE, lock="possibly-running"),
+        "wait",
+        None,
+        "may still be running",
+    ),
+    (
+        "pending-upgrade, stale, cluster runs the new revision",
+        facts(PENDING_UPGRADE, lock="stale", closer="new"),
+        "unlock",
+        None,
+        "unlock it",
+    ),
+    (
+        "pending-upgrade, stale, new revision not ready",
+        facts(PENDING_UPGRADE, lock="stale", closer="new", ready=False),
+        "rollback",
+        1,
+        "Roll back to revision 1",
+    ),
+    (
+        "pending-upgrade, stale, nothing applied",
+        facts(PENDING_UPGRADE, lock="stale", closer="same"),
+        "rollback",
+        1,
+        "Roll back",
+    ),
+    (
+        "pending-install, stale",
+        facts([(1, "pending-install", "Initial install underway")], lock="stale"),
+        "unlock",
+        None,
+        "first install never finished",
+    ),
+    (
+        "pending-install, running",
+        facts([(1, "pending-install", "Initial install underway")], lock="possibly-running"),
+        "wait",
+        None,
+        "may still be running",
+    ),
+    (
+        "pending-rollback to a good revision",
+        facts(
+            [
+                (1, "superseded", "Install complete"),
+                (2, "deployed", "Upgrade complete"),
+                (3, "pending-rollback", "Rollback to 1"),
+            ],
+            lock="stale",
+        ),
+        "rollback",
+        1,
+        "aimed at revision 1",
+    ),
+    (
+        "pending-rollback to a failed revision goes to the known-good one",
+        facts(
+            [
+                (1, "superseded", "a"),
+                (2, "failed", "b"),
+                (3, "deployed", "c"),
+                (4, "pending-rollback", "Rollback to 2"),
+            ],
+            lock="stale",
+        ),
+        "rollback",
+        3,
+        "revision 3",
+    ),
+    (
+        "uninstalling, hook running",
+        facts([(1, "uninstalling", "Deletion in progress (or silently failed)")], lock="possibly-running"),
+        "wait",
+        None,
+        "may still be running",
+    ),
+    (
+        "uninstalling, stuck",
+        facts([(1, "uninstalling", "Deletion in progress (or silently failed)")], lock="stale"),
+        "uninstall_no_hooks",
+        None,
+        "without hooks",
+    ),
+    ("uninstalled with history", facts([(1, "uninstalled", "Uninstallation complete")]), "none", None, "uninstalled"),
+    ("unknown status", facts([(1, "exploded", "?")]), "escalate", None, "does not define"),
+]
+
+
+@pytest.mark.parametrize(("case", "release", "first", "target", "summary"), TREE, ids=[c[0] for c in TREE])
+def test_decision_tree_first_action(
+    case: str, release: dict[str, t.Any], first: str, target: int | None, summary: str
+) -> None:
+    diagnosis = diagnose(release)
+    action = diagnosis.actions[0]
+    assert action.name == first
+    assert summary in diagnosis.summary
+    if target is not None:
+        assert f"helm rollback web {target} " in action.command
+    assert diagnosis.state == release["status"]
+
+
+@pytest.mark.parametrize(("case", "release", "first", "target", "summary"), TREE, ids=[c[0] for c in TREE])
+def test_actions_are_named_flagged_and_safest_first(
+    case: str, release: dict[str, t.Any], first: str, target: int | None, summary: str
+) -> None:
+    actions = diagnose(release).actions
+    assert all(a.name in ACTION_NAMES for a in actions)
+    assert all(a.destructive == (a.name in DESTRUCTIVE_ACTIONS) for a in actions)
+    assert all(a.command and a.why for a in actions)
+    destructive = [a.destructive for a in actions if a.name != "escalate"]
+    assert destructive == sorted(destructive), "non-destructive actions come before destructive ones"
+
+
+def test_pending_lock_verdict_possibly_running_never_offers_a_write() -> None:
+    actions = diagnose(facts(PENDING_UPGRADE, lock="possibly-running")).actions
+    assert [a.name for a in actions] == ["wait"]
+
+
+def test_reinstall_warns_of_data_loss_when_pvcs_lack_keep() -> None:
+    release = facts([(1, "failed", "x")], risks={"pvcs_deleted_on_uninstall": [{"name": "web-data"}]})
+    diagnosis = diagnose(release)
+    reinstall = next(a for a in diagnosis.actions if a.name == "reinstall")
+    assert "DATA LOSS" in reinstall.why
+    assert "pvc-without-keep" in {f.code for f in diagnosis.findings}
+
+
+def test_long_history_adds_pruning_and_a_preventive_finding() -> None:
+    release = facts([(n, "superseded", "u") for n in range(1, 30)] + [(30, "deployed", "u")])
+    diagnosis = diagnose(release)
+    assert [a.name for a in diagnosis.actions] == ["none", "prune_history"]
+    assert "history-too-long" in {f.code for f in diagnosis.findings}
+
+
+def test_orphaned_pvcs_escalate() -> None:
+    release = facts(FAILED_UPGRADE, live={"orphans": [{"kind": "PersistentVolumeClaim", "name": "web-old-data"}]})
+    escalate = diagnose(release).actions[-1]
+    assert escalate.name == "escalate"
+    assert "web-old-data" in escalate.why
+
+
+def test_all_objects_of_the_rollback_target_gone_escalates() -> None:
+    release = facts(FAILED_UPGRADE, live={"deployed_missing": ["ConfigMap a", "Service b", "Deployment c"]})
+    assert diagnose(release).actions[-1].name == "escalate"
+
+
+def test_objects_owned_by_another_release_escalate() -> None:
+    release = facts(DEPLOYED, live={"owned_by_other_release": [{"kind": "Service", "name": "db", "owner": "x/db"}]})
+    assert "multi-release" in diagnose(release).actions[-1].why
+
+
+def test_atomic_upgrade_whose_rollback_failed() -> None:
+    release = facts([(1, "deployed", "a"), (2, "failed", "b"), (3, "pending-rollback", "Rollback to 1")], lock="stale")
+    diagnosis = diagnose(release, UserContext(operation="upgrade", atomic=True))
+    assert "atomic-rollback-failed" in {f.code for f in diagnosis.findings}
+
+
+def test_managed_release_is_flagged() -> None:
+    release = facts(
+        DEPLOYED,
+        risks={
+            "managed_by": {
+                "controller": "Flux helm-controller",
+                "kind": "HelmRelease",
+                "name": "web",
+                "namespace": "flux-system",
+            }
+        },
+    )
+    assert "controller-managed" in {f.code for f in diagnose(release).findings}
+
+
+def test_helm4_flavoured_force_flag() -> None:
+    release = facts(FAILED_UPGRADE, closer="new")
+    release["written_by"] = "helm4"
+    assert "--force-replace" in diagnose(release).actions[0].command
+    release["written_by"] = "helm3"
+    assert "--force " in diagnose(release).actions[0].command
+
+
+# Messages as real Helm 3 / Helm 4 print them (several captured from hack/scenario runs).
+KNOWN_MESSAGES = [
+    (
+        "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress",
+        "another-operation-in-progress",
+    ),
+    ('Error: UPGRADE FAILED: "web" has no deployed releases', "no-deployed-releases"),
+    (
+        'Error: UPGRADE FAILED: resource mapping not found for name: "r-widget" namespace: "" from "": no matches for '
+        'kind "Widget" in version "example.helmops.test/v1"\nensure CRDs are installed first',
+        "missing-crd",
+    ),
+    (
+        'Error: INSTALLATION FAILED: Unable to continue with install: Service "web" in namespace "a" exists and cannot '
+        "be imported into the current release: invalid ownership metadata; label validation error",
+        "ownership-conflict",
+    ),
+    (
+        'Error: UPGRADE FAILED: cannot patch "web" with kind Deployment: Deployment.apps "web" is invalid: '
+        "spec.selector: Invalid value: ...: field is immutable",
+        "immutable-field",
+    ),
+    (
+        'Error: UPGRADE FAILED: create: failed to create: Secret "sh.helm.release.v1.web.v9" is invalid: data: Too '
+        "long: must have at most 1048576 bytes",
+        "record-too-large",
+    ),
+    (
+        'Error: INSTALLATION FAILED: Internal error occurred: failed calling webhook "validate.example.com": '
+        'Post "https://wh.svc:443/validate?timeout=10s": context deadline exceeded',
+        "webhook-failure",
+    ),
+    (
+        "Error: UPGRADE FAILED: release r failed, and has been rolled back due to atomic being set: timed out waiting "
+        "for the condition",
+        "atomic-rolled-back",
+    ),
+    (
+        "Error: UPGRADE FAILED: release r failed, and has been rolled back due to rollback-on-failure being set: "
+        "resource Deployment/ns/r-web not ready. status: InProgress\ncontext deadline exceeded",
+        "atomic-rolled-back",
+    ),
+    (
+        "Error: UPGRADE FAILED: pre-upgrade hooks failed: 1 error occurred:\n\t* job r-pre-upgrade failed: "
+        "BackoffLimitExceeded",
+        "hook-failed",
+    ),
+    ("Error: INSTALLATION FAILED: timed out waiting for the condition", "timeout"),
+    ('Upgrade "web" failed: context deadline exceeded', "timeout"),
+]
+
+
+@pytest.mark.parametrize(("message", "code"), KNOWN_MESSAGES, ids=[c for _m, c in KNOWN_MESSAGES])
+def test_known_helm_messages_become_findings(message: str, code: str) -> None:
+    findings = recognise_errors([("error text given", message)])
+    assert code in {f.code for f in findings}
+    finding = next(f for f in findings if f.code == code)
+    assert finding.advice or finding.code == "timeout"
+    assert finding.evidence[0].startswith("error text given: ")
+
+
+def test_user_error_text_reaches_the_diagnosis() -> None:
+    message = KNOWN_MESSAGES[2][0]
+    diagnosis = diagnose(facts(DEPLOYED), UserContext(error=message, operation="upgrade"))
+    assert "missing-crd" in {f.code for f in diagnosis.findings}
+    assert "CRD is missing" in diagnosis.summary
+
+
+def test_failed_revision_descriptions_are_read() -> None:
+    diagnosis = diagnose(facts(FAILED_UPGRADE))
+    assert "timeout" in {f.code for f in diagnosis.findings}
+
+
+def test_unrelated_text_gives_no_finding() -> None:
+    assert recognise_errors([("log", "Release web upgraded successfully. Happy Helming!")]) == []
