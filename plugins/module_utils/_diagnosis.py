@@ -34,7 +34,7 @@ ACTION_NAMES = (
     "escalate",
 )
 DESTRUCTIVE_ACTIONS = frozenset({"reinstall", "uninstall_no_hooks", "delete_revision", "mark_deployed"})
-LARGE_RECORD_BYTES = 900 * 1024  # of the 1 MiB (1048576 bytes) object limit
+LARGE_RECORD_BYTES = int(0.85 * 1048576)  # 85% of the 1 MiB object limit
 
 
 @dataclass

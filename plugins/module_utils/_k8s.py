@@ -265,9 +265,10 @@ class KubeClient:
                 method, url, header_params=header_params, body=_body, _request_timeout=(10, self.timeout)
             )
             response.read()
-        except urllib3.exceptions.HTTPError as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise _unreachable(self.host, target, exc) from exc
-        except OSError as exc:
+        except k8s_client.ApiException as exc:
+            # The REST layer reports TLS and connection failures as status 0.
             raise _unreachable(self.host, target, exc) from exc
         status = int(response.status)
         text = response.data.decode("utf-8", "replace") if response.data else ""

@@ -354,14 +354,18 @@ def record_meta_from_object(obj: t.Mapping[str, t.Any], driver: Driver) -> Recor
         raise ReleaseRecordError(ref, "not-a-release", "has no owner=helm label, so it is not a Helm release record")
     if driver == "secret" and obj.get("type") not in (None, SECRET_TYPE):
         raise ReleaseRecordError(
-            ref, "not-a-release", f"carries owner=helm but has type {obj.get('type')!r}, not {SECRET_TYPE!r}"
+            ref,
+            "not-a-release",
+            f"carries owner=helm but has type {obj.get('type')!r}, not {SECRET_TYPE!r}, "
+            "so it is not a Helm release record",
         )
     parsed = parse_object_name(name)
     if parsed is None:
         raise ReleaseRecordError(
             ref,
             "not-a-release",
-            f"carries owner=helm but its name is not of the form {STORAGE_PREFIX}.<release>.v<revision>",
+            f"carries owner=helm but its name is not of the form {STORAGE_PREFIX}.<release>.v<revision>, "
+            "so it is not a Helm release record",
         )
     release, revision = parsed
     if labels.get("name") != release:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import object_size
 
 from .support import ALL_SCENARIOS, CHART, EXPECTED_STATUS, Outcome, Scenario, helm, helm_json, kubectl, ready
 
@@ -104,6 +105,6 @@ class TestStateDetails:
         items = json.loads(
             kubectl("get", kind, "-n", outcome.scenario.namespace, "-l", "owner=helm", "-o", "json").stdout
         )["items"]
-        sizes = sorted(len(json.dumps(i["data"])) for i in items)
+        sizes = sorted(object_size(item, driver) for item in items)  # bytes counted against the 1 MiB limit
         assert len(items) == 30
-        assert sizes[-1] > 600_000, "the largest revision should be near the 1 MiB limit"
+        assert 0.85 * 1_048_576 < sizes[-1] < 1_048_576, "the largest revision should be near the 1 MiB limit"
