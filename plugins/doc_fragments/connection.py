@@ -89,6 +89,9 @@ notes:
 
     ATTRIBUTES = r"""
 attributes:
+  platform:
+    description: Runs where the Kubernetes API is reachable, usually the controller (delegated to localhost).
+    platforms: posix
   action_group:
     description: Use C(group/helmops.recovery.helm) in C(module_defaults) to set the connection options once.
     support: full

@@ -17,14 +17,15 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
-import yaml
-
 from ._k8s import KubeClient, KubeError, KubeForbidden, KubeNotFound, path_quote
 
 try:
-    _YAML_LOADER: t.Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML without libyaml
-    _YAML_LOADER = yaml.SafeLoader
+    import yaml
+
+    HAS_YAML = True
+    _YAML_LOADER: t.Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+except ImportError:  # pragma: no cover - reported by the module
+    HAS_YAML = False
 
 RELEASE_NAME_ANNOTATION = "meta.helm.sh/release-name"
 RELEASE_NAMESPACE_ANNOTATION = "meta.helm.sh/release-namespace"

@@ -25,6 +25,7 @@ from ._k8s import (
     KubeError,
     build_api_client,
 )
+from ._live import HAS_YAML
 from ._release_codec import Driver, InvalidNameError, ReleaseRecordError
 
 # Same names, aliases and K8S_AUTH_* fallbacks as kubernetes.core, so
@@ -71,8 +72,9 @@ class ModuleError(Exception):
         self.details = details
 
 
-def resolve_driver(params: t.Mapping[str, t.Any], environ: t.Mapping[str, str] = os.environ) -> Driver:
+def resolve_driver(params: t.Mapping[str, t.Any], environ: t.Mapping[str, str] | None = None) -> Driver:
     """The driver option, else $HELM_DRIVER as Helm reads it, else secret."""
+    environ = os.environ if environ is None else environ
     if params.get("driver"):
         return t.cast(Driver, params["driver"])
     helm_driver = environ.get("HELM_DRIVER", "").strip().lower()
@@ -121,6 +123,8 @@ def run_module(
     )
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"))
     try:
         api_client = build_api_client(ConnectionOptions.from_params(module.params))
         _hide_credentials(module, api_client)

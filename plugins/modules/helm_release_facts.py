@@ -22,7 +22,7 @@ description:
   - Records that are not valid Helm records are reported on their release (or in RV(ansible_facts.helm_release_errors))
     and do not stop the others from being reported.
 author:
-  - helmops.recovery contributors
+  - helmops.recovery contributors (@helmops)
 extends_documentation_fragment:
   - helmops.recovery.connection
   - helmops.recovery.connection.attributes
@@ -250,7 +250,9 @@ ansible_facts:
                 preconditions: ["no Helm client is still working on revision 2"]
                 why: Marks the stale pending-upgrade revision 2 failed ...
     helm_release_errors:
-      description: Problems not tied to one release (a release name that was not found, an object carrying owner=helm that is not a release record, a forbidden list).
+      description:
+        - Problems not tied to one release (a release name that was not found, an object carrying owner=helm
+          that is not a release record, a forbidden list).
       returned: always
       type: list
       elements: str

@@ -1,0 +1,75 @@
+"""Documentation and argument specs say the same thing (one source of truth is
+not possible across the doc fragment and the spec, so a test keeps them equal)."""
+
+from __future__ import annotations
+
+import subprocess
+import typing as t
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible_collections.helmops.recovery.plugins.doc_fragments.connection import ModuleDocFragment
+from ansible_collections.helmops.recovery.plugins.module_utils._module import CONNECTION_ARGUMENT_SPEC
+from ansible_collections.helmops.recovery.plugins.modules import helm_release_facts
+
+ROOT = Path(__file__).resolve().parents[4]
+MODULES = [helm_release_facts]
+
+
+def _documented(options: dict[str, t.Any]) -> dict[str, tuple[str, tuple[str, ...], t.Any]]:
+    return {
+        name: (spec["type"], tuple(sorted(spec.get("aliases") or [])), spec.get("default"))
+        for name, spec in options.items()
+    }
+
+
+def _specified(spec: dict[str, dict[str, t.Any]]) -> dict[str, tuple[str, tuple[str, ...], t.Any]]:
+    return {
+        name: (option["type"], tuple(sorted(option.get("aliases") or [])), option.get("default"))
+        for name, option in spec.items()
+    }
+
+
+def test_connection_fragment_matches_the_argument_spec() -> None:
+    documented = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
+    assert _documented(documented) == _specified(CONNECTION_ARGUMENT_SPEC)
+    for name, option in CONNECTION_ARGUMENT_SPEC.items():
+        fallback = option.get("fallback")
+        if fallback:
+            assert f"E({fallback[1][0]})" in " ".join(documented[name]["description"]), name
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.__name__.rsplit(".", 1)[-1] for m in MODULES])
+def test_module_documentation_matches_its_argument_spec(module: t.Any) -> None:
+    documented = yaml.safe_load(module.DOCUMENTATION)["options"]
+    assert _documented(documented) == _specified(module.ARGUMENT_SPEC)
+    yaml.safe_load(module.EXAMPLES)
+    yaml.safe_load(module.RETURN)
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.__name__.rsplit(".", 1)[-1] for m in MODULES])
+def test_ansible_doc_renders(module: t.Any) -> None:
+    name = "helmops.recovery." + module.__name__.rsplit(".", 1)[-1]
+    done = subprocess.run(
+        [
+            str(
+                ROOT / ".venv" / "bin" / "ansible-doc",
+            ),
+            name,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for option in [*module.ARGUMENT_SPEC, *CONNECTION_ARGUMENT_SPEC]:
+        assert f"{option}" in done.stdout, option
+    assert "K8S_AUTH_API_KEY" in done.stdout
+
+
+def test_every_module_is_in_the_action_group() -> None:
+    runtime = yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text())
+    modules = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("*.py"))
+    assert sorted(name.split(".")[-1] for name in runtime["action_groups"]["helm"]) == modules
