@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from ansible_collections.helmops.recovery.plugins.module_utils import _release_codec as codec
 
 from .support import ALL_SCENARIOS, KUBECONFIG, ROOT, Outcome, Scenario, helm_json, kubectl, ready
 
@@ -229,6 +230,11 @@ def test_bulk_reports_bad_records_on_their_release_and_keeps_the_others(cluster:
             capture_output=True,
         )
     corrupt = base64.b64encode(b"H4sIAAAAAAAC/not really gzip").decode()
+    good = json.loads(kubectl("get", "secret", "sh.helm.release.v1.good-a.v1", "-n", namespace, "-o", "json").stdout)
+    weird_release = codec.decode_record(good, "secret").release
+    weird_release["name"] = "weird"
+    weird_release["info"]["status"] = "exploded"
+    weird = base64.b64encode(codec.encode_payload(weird_release).encode()).decode()
     manifests = [
         # a corrupt record of a third release
         {
@@ -241,6 +247,18 @@ def test_bulk_reports_bad_records_on_their_release_and_keeps_the_others(cluster:
                 "labels": {"owner": "helm", "name": "broken", "status": "deployed", "version": "1"},
             },
             "data": {"release": corrupt},
+        },
+        # a record whose status is not one Helm defines
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "helm.sh/release.v1",
+            "metadata": {
+                "name": "sh.helm.release.v1.weird.v1",
+                "namespace": namespace,
+                "labels": {"owner": "helm", "name": "weird", "status": "exploded", "version": "1"},
+            },
+            "data": {"release": weird},
         },
         # an object that carries owner=helm but is no release record
         {
@@ -261,7 +279,9 @@ def test_bulk_reports_bad_records_on_their_release_and_keeps_the_others(cluster:
         )
     result = run_module({"namespace": namespace})
     releases = {r["name"]: r for r in result["ansible_facts"]["helm_releases"]}
-    assert set(releases) == {"good-a", "good-b", "broken"}
+    assert set(releases) == {"good-a", "good-b", "broken", "weird"}
+    assert releases["weird"]["record_errors"][0]["reason"] == "unknown-status"
+    assert "payload status 'exploded' is not one of Helm's" in releases["weird"]["record_errors"][0]["message"]
     assert releases["good-a"]["status"] == releases["good-b"]["status"] == "deployed"
     broken = releases["broken"]
     assert broken["record_errors"][0]["object"] == f"Secret {namespace}/sh.helm.release.v1.broken.v1"
@@ -347,3 +367,79 @@ def test_forbidden_identity_gets_a_message_naming_verb_and_resource(cluster: str
     )
     assert token not in json.dumps(result)
     kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+CRDS = {
+    "helmreleases.helm.toolkit.fluxcd.io": ("helm.toolkit.fluxcd.io", "v2", "HelmRelease", "helmreleases"),
+    "helmcharts.helm.cattle.io": ("helm.cattle.io", "v1", "HelmChart", "helmcharts"),
+}
+
+
+def _apply(manifest: dict[str, t.Any]) -> None:
+    subprocess.run(
+        [str(ROOT / ".cluster" / "bin" / "kubectl"), "--kubeconfig", KUBECONFIG, "apply", "-f", "-"],
+        input=json.dumps(manifest),
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_releases_managed_by_flux_or_k3s_are_flagged(scenarios: dict[Scenario, Outcome]) -> None:
+    for name, (group, version, kind, plural) in CRDS.items():
+        _apply(
+            {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {"name": name},
+                "spec": {
+                    "group": group,
+                    "scope": "Namespaced",
+                    "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": kind + "List"},
+                    "versions": [
+                        {
+                            "name": version,
+                            "served": True,
+                            "storage": True,
+                            "schema": {
+                                "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+        kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+    flux = ready(scenarios[Scenario("deployed", "4", "secret")]).scenario
+    k3s = ready(scenarios[Scenario("keep-policy", "3", "secret")]).scenario
+    _apply(
+        {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {"name": "app", "namespace": flux.namespace},
+            "spec": {"releaseName": flux.release},
+        }
+    )
+    _apply(
+        {
+            "apiVersion": "helm.cattle.io/v1",
+            "kind": "HelmChart",
+            "metadata": {"name": k3s.release, "namespace": "default"},
+            "spec": {"targetNamespace": k3s.namespace},
+        }
+    )
+    try:
+        managed = facts_for(flux)["risks"]["managed_by"]
+        assert managed == {
+            "controller": "Flux helm-controller",
+            "kind": "HelmRelease",
+            "name": "app",
+            "namespace": flux.namespace,
+        }
+        assert facts_for(k3s)["risks"]["managed_by"]["controller"] == "k3s helm-controller"
+        codes = {f["code"] for f in facts_for(flux)["diagnosis"]["findings"]}
+        assert "controller-managed" in codes
+        assert facts_for(ready(scenarios[Scenario("deployed", "3", "secret")]).scenario)["risks"]["managed_by"] is None
+    finally:
+        for name in CRDS:
+            kubectl("delete", "crd", name, "--wait=false")
