@@ -17,6 +17,7 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
+from ._errors import ModuleError
 from ._k8s import (
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
@@ -62,14 +63,6 @@ _HELM_DRIVER_NAMES: dict[str, Driver] = {
     "configmap": "configmap",
     "configmaps": "configmap",
 }
-
-
-class ModuleError(Exception):
-    """A failure the module reports as is (bad input, a refused guard)."""
-
-    def __init__(self, message: str, **details: t.Any) -> None:
-        super().__init__(message)
-        self.details = details
 
 
 def resolve_driver(params: t.Mapping[str, t.Any], environ: t.Mapping[str, str] | None = None) -> Driver:

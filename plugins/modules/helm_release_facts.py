@@ -48,7 +48,8 @@ options:
   include_values:
     description:
       - Include each release's user-supplied values (C(helm get values)) in RV(ansible_facts.helm_releases[].values).
-      - Values often hold secrets; when included, the task result is marked C(no_log) so Ansible hides it.
+      - Values often hold secrets; when included, the task result is marked C(no_log) (by the module's action
+        plugin), so Ansible hides it from the output and logs while later tasks can still use the facts.
     type: bool
     default: false
   inspect_live:
@@ -311,10 +312,8 @@ def run(context: Context) -> dict[str, t.Any]:
         ),
     )
     facts, errors = gather(context.client, context.driver, options)
-    result = {"changed": False, "ansible_facts": {"helm_releases": facts, "helm_release_errors": errors}}
-    if params["include_values"]:
-        result["_ansible_no_log"] = True
-    return result
+    # With include_values the action plugin of the same name marks the task result no_log.
+    return {"changed": False, "ansible_facts": {"helm_releases": facts, "helm_release_errors": errors}}
 
 
 def main() -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import typing as t
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,16 +165,81 @@ def run_scenarios(scenarios: t.Iterable[Scenario], tmp: Path) -> dict[Scenario, 
 
 
 ALL_SCENARIOS = [Scenario(state, major, driver) for state in STATES for major in HELMS for driver in DRIVERS]
-# Copies of the pending states that tests may change (the ones above stay as produced).
+# Copies that tests change (the ones above stay as produced), one set per test file.
 WRITABLE_SCENARIOS = [
     Scenario(state, major, driver, prefix="w")
     for state in ("pending-install", "pending-upgrade", "pending-rollback")
     for major in HELMS
     for driver in DRIVERS
 ]
+UNLOCK_SCENARIOS = [
+    Scenario(state, major, driver, prefix="u")
+    for state in ("pending-install", "pending-upgrade", "pending-rollback")
+    for major in HELMS
+    for driver in DRIVERS
+]
+MARK_DEPLOYED_SCENARIOS = [
+    Scenario("pending-upgrade", major, driver, prefix="m") for major in HELMS for driver in DRIVERS
+]
+DELETE_SCENARIOS = [Scenario("pending-install", major, driver, prefix="d") for major in HELMS for driver in DRIVERS]
+FORCE_SCENARIOS = [Scenario("pending-upgrade-active", major, "secret", prefix="f") for major in HELMS]
+RACE_SCENARIOS = [Scenario("pending-upgrade", major, "secret", prefix="x") for major in HELMS]
+EXTRA_SCENARIOS = (
+    WRITABLE_SCENARIOS
+    + UNLOCK_SCENARIOS
+    + MARK_DEPLOYED_SCENARIOS
+    + DELETE_SCENARIOS
+    + FORCE_SCENARIOS
+    + RACE_SCENARIOS
+)
+
+AUDIT_LOG = ROOT / ".cluster" / "audit.log"
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+def audit_events_since(started: float, user_agent_prefix: str = "helmops.recovery") -> list[dict[str, t.Any]]:
+    """Audit events (final stage) since `started` whose client identifies as us."""
+    events = []
+    for line in AUDIT_LOG.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("stage") != "ResponseComplete":
+            continue
+        stamp = time.mktime(time.strptime(event["requestReceivedTimestamp"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+        if stamp >= int(started) and str(event.get("userAgent", "")).startswith(user_agent_prefix):
+            events.append(event)
+    return events
 
 
 def ready(outcome: Outcome) -> Outcome:
     if outcome.returncode != 0:
         pytest.fail(f"scenario {outcome.scenario.id} failed: {outcome.stderr}")
     return outcome
+
+
+def run_collection_module(
+    name: str, args: dict[str, t.Any], *, check_mode: bool = False, diff: bool = False, kubeconfig: str = KUBECONFIG
+) -> dict[str, t.Any]:
+    """Run one of the collection's modules as Ansible does (arguments file, JSON on stdout)."""
+    payload = {
+        "ANSIBLE_MODULE_ARGS": {
+            "kubeconfig": kubeconfig,
+            **args,
+            "_ansible_check_mode": check_mode,
+            "_ansible_diff": diff,
+        }
+    }
+    path = Path(f"/tmp/helmops-module-{uuid.uuid4().hex}.json")
+    path.write_text(json.dumps(payload))
+    try:
+        done = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "plugins" / "modules" / f"{name}.py"), str(path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env={"PYTHONPATH": str(ROOT / ".collections"), "PATH": "/usr/bin:/bin", "HOME": os.environ["HOME"]},
+        )
+    finally:
+        path.unlink()
+    assert "Traceback" not in done.stderr, done.stderr
+    return t.cast(dict[str, t.Any], json.loads(done.stdout))

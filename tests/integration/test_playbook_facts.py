@@ -4,17 +4,14 @@ values kept out of the output."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
 import uuid
 from pathlib import Path
 
-from .support import CHART, KUBECONFIG, ROOT, helm, kubectl
+from .support import CHART, KUBECONFIG, ROOT, WRITE_VERBS, audit_events_since, helm, kubectl
 
-AUDIT_LOG = ROOT / ".cluster" / "audit.log"
-WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 PLANTED = "planted-secret-value-7f3a9c"
 
 
@@ -46,16 +43,6 @@ def run_playbook(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=300,
         check=False,
     )
-
-
-def audit_events_since(started: float, user_agent_prefix: str) -> list[dict]:
-    events = []
-    for line in AUDIT_LOG.read_text().splitlines():
-        event = json.loads(line)
-        stamp = time.mktime(time.strptime(event["requestReceivedTimestamp"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-        if stamp >= int(started) and str(event.get("userAgent", "")).startswith(user_agent_prefix):
-            events.append(event)
-    return events
 
 
 def test_playbook_in_check_mode_reads_and_writes_nothing(cluster: str, tmp_path: Path) -> None:

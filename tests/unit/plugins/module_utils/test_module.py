@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.helmops.recovery.plugins.module_utils._module import ModuleError, resolve_driver
+from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
+from ansible_collections.helmops.recovery.plugins.module_utils._module import resolve_driver
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,249 @@
+# Copyright (c) helmops.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Releasing a stale "another operation is in progress" lock: plan, then act.
+
+PRIVATE: this module util is for the collection's own use and may change at
+any time without notice.
+
+``plan_unlock`` reads the newest record and the lock evidence and decides;
+``apply_unlock`` writes, every write guarded by the resourceVersion (or delete
+preconditions) of the record as the plan read it, so a record that changed in
+between is never overwritten.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import socket
+import typing as t
+from dataclasses import dataclass, field
+
+from ._errors import ModuleError
+from ._facts import GatherOptions, gather
+from ._k8s import KubeClient, KubeError, path_quote
+from ._release_codec import PENDING_STATUSES, Driver, with_status
+from ._storage import ReleaseStorage, StoredRecord
+
+METHODS = ("mark_failed", "mark_deployed", "delete_revision")
+DESTRUCTIVE_METHODS = ("mark_deployed", "delete_revision")
+ANNOTATION_PREFIX = "helmops.recovery"
+
+
+@dataclass
+class UnlockOptions:
+    namespace: str
+    release: str
+    method: str = "mark_failed"
+    allow_destructive: bool = False
+    force: bool = False
+    stale_after: int = 600
+    backup_dir: str = "~/.helmops-recovery/backups"
+
+
+@dataclass
+class UnlockPlan:
+    options: UnlockOptions
+    locked: bool
+    reason: str
+    stuck: StoredRecord | None = None
+    previously_deployed: list[StoredRecord] = field(default_factory=list)
+    lock: dict[str, t.Any] = field(default_factory=dict)
+    overridden: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def previous_status(self) -> str | None:
+        return self.stuck.record.status if self.stuck else None
+
+    @property
+    def new_status(self) -> str | None:
+        if not self.locked:
+            return self.previous_status
+        return {"mark_failed": "failed", "mark_deployed": "deployed", "delete_revision": None}[self.options.method]
+
+    def diff(self) -> dict[str, t.Any]:
+        """A short before/after: revision, status, description; never values or manifests."""
+        if not self.stuck:
+            return {"before": {}, "after": {}}
+        record = self.stuck.record
+        before = {"revision": record.revision, "status": record.status, "description": record.description}
+        if not self.locked:
+            return {"before": before, "after": before}
+        after: dict[str, t.Any] = (
+            {}
+            if self.options.method == "delete_revision"
+            else {"revision": record.revision, "status": self.new_status, "description": self.description()}
+        )
+        for older in self.previously_deployed if self.options.method == "mark_deployed" else []:
+            before[f"revision {older.record.revision}"] = older.record.status
+            after[f"revision {older.record.revision}"] = "superseded"
+        return {"before": before, "after": after}
+
+    def description(self) -> str:
+        verb = {"mark_failed": "Unlocked", "mark_deployed": "Marked deployed"}.get(self.options.method, "Deleted")
+        return f"{verb} by helmops.recovery: was {self.previous_status} (stale lock)"
+
+
+def plan_unlock(client: KubeClient, driver: Driver, options: UnlockOptions) -> UnlockPlan:
+    """Decide what to do; raises ModuleError when a guard refuses."""
+    if options.method not in METHODS:
+        raise ModuleError(f"unknown method {options.method!r}; use one of {', '.join(METHODS)}")
+    storage = ReleaseStorage(client, driver)
+    records, errors = storage.history(options.namespace, options.release)
+    if not records:
+        detail = f" ({len(errors)} corrupt record(s): {errors[0]})" if errors else ""
+        raise ModuleError(
+            f"release {options.release!r} not found in namespace {options.namespace} ({storage.kind} records){detail}"
+        )
+    stuck = records[-1]
+    if errors and any(_revision_of(e.object_ref) > stuck.record.revision for e in errors):
+        raise ModuleError(
+            f"a newer record of {options.release!r} is corrupt, so the newest revision is unknown: {errors}"
+        )
+    if stuck.record.status not in PENDING_STATUSES:
+        reason = (
+            f"release {options.release} is not locked: "
+            f"its newest revision {stuck.record.revision} is {stuck.record.status}"
+        )
+        return UnlockPlan(options, locked=False, reason=reason, stuck=stuck)
+    plan = UnlockPlan(options, locked=True, reason="", stuck=stuck)
+    if options.method in DESTRUCTIVE_METHODS and not options.allow_destructive:
+        raise ModuleError(
+            f"method {options.method} is destructive ("
+            + (
+                "it records revision {rev} as deployed without checking the cluster matches it"
+                if options.method == "mark_deployed"
+                else "Helm forgets revision {rev} and its values"
+            ).format(rev=stuck.record.revision)
+            + "); set allow_destructive: true to use it",
+            revision=stuck.record.revision,
+        )
+    plan.lock = _lock_evidence(client, driver, options)
+    if plan.lock.get("verdict") != "stale":
+        evidence = plan.lock.get("evidence") or ["no verdict"]
+        if not options.force:
+            raise ModuleError(
+                f"refusing to unlock {options.release} revision {stuck.record.revision} ({stuck.record.status}): "
+                f"an operation may still be running: {'; '.join(evidence)}. Wait, or set force: true if you are "
+                "sure no Helm client is working on it.",
+                lock=plan.lock,
+            )
+        plan.overridden = list(evidence)
+    plan.previously_deployed = [r for r in records[:-1] if r.record.status == "deployed"]
+    if options.method == "delete_revision" and len(records) == 1:
+        plan.warnings.append(
+            f"revision {stuck.record.revision} is the release's only record: after deleting it Helm no longer knows "
+            f"{options.release}, and its live resources in {options.namespace} become orphaned"
+        )
+    if options.method == "mark_deployed":
+        plan.warnings.append(
+            f"revision {stuck.record.revision} is now recorded as deployed; the cluster may not match its manifest "
+            "(check with helm_release_facts)"
+        )
+    plan.reason = f"revision {stuck.record.revision} is {stuck.record.status} and the lock is stale"
+    return plan
+
+
+def _revision_of(object_ref: str) -> int:
+    tail = object_ref.rsplit(".v", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _lock_evidence(client: KubeClient, driver: Driver, options: UnlockOptions) -> dict[str, t.Any]:
+    facts, _errors = gather(
+        client,
+        driver,
+        GatherOptions(namespace=options.namespace, releases=[options.release], stale_after=options.stale_after),
+    )
+    return dict(facts[0].get("lock") or {}) if facts else {}
+
+
+def _stuck(plan: UnlockPlan) -> StoredRecord:
+    if plan.stuck is None or not plan.locked:
+        raise ValueError("the plan has no locked revision to act on")
+    return plan.stuck
+
+
+def backup(plan: UnlockPlan) -> str:
+    """Save the records about to change, as the API returned them (mode 0600)."""
+    stuck = _stuck(plan)
+    directory = os.path.join(os.path.expanduser(plan.options.backup_dir), plan.options.namespace, plan.options.release)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = os.path.join(directory, f"{stuck.record.meta.name}.{stamp}.json")
+    objects = [stuck.obj] + [r.obj for r in plan.previously_deployed if plan.options.method == "mark_deployed"]
+    content = {"kind": "List", "apiVersion": "v1", "items": objects}
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(content, handle, indent=1)
+    return path
+
+
+def apply_unlock(client: KubeClient, driver: Driver, plan: UnlockPlan) -> None:
+    """Write the plan; every write carries the plan's resourceVersion."""
+    stuck = _stuck(plan)
+    storage = ReleaseStorage(client, driver)
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    annotations = {
+        f"{ANNOTATION_PREFIX}/unlocked-at": now,
+        f"{ANNOTATION_PREFIX}/unlock-method": plan.options.method,
+        f"{ANNOTATION_PREFIX}/previous-status": str(plan.previous_status),
+    }
+    if plan.options.method == "delete_revision":
+        storage.delete(stuck.record.meta)
+    else:
+        new_status = str(plan.new_status)
+        storage.replace(
+            stuck, with_status(stuck.record.release, new_status, plan.description()), annotations=annotations
+        )
+        if plan.options.method == "mark_deployed":
+            # After the new deployed record exists: a race here leaves two deployed
+            # labels (Helm takes the newest), never none.
+            for older in plan.previously_deployed:
+                storage.replace(
+                    older,
+                    with_status(older.record.release, "superseded", older.record.description),
+                    annotations={f"{ANNOTATION_PREFIX}/superseded-at": now},
+                )
+
+
+def record_event(client: KubeClient, plan: UnlockPlan) -> str | None:
+    """A Kubernetes Event on the release namespace; returns a warning if it failed."""
+    meta = _stuck(plan).record.meta
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    event = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{plan.options.release}.helmops-unlock-", "namespace": meta.namespace},
+        "eventTime": now,
+        "type": "Normal",
+        "reason": "HelmReleaseUnlocked",
+        "action": plan.options.method,
+        "note": (
+            f"helmops.recovery {plan.options.method}: release {plan.options.release} revision {meta.revision} "
+            f"was {plan.previous_status}"
+        )[:1024],
+        "reportingController": "helmops.recovery/helm_release_unlock",
+        "reportingInstance": socket.gethostname()[:128],
+        "regarding": {
+            "apiVersion": "v1",
+            "kind": "Secret" if meta.driver == "secret" else "ConfigMap",
+            "namespace": meta.namespace,
+            "name": meta.name,
+        },
+    }
+    try:
+        client.request(
+            "POST",
+            f"/apis/events.k8s.io/v1/namespaces/{path_quote(meta.namespace)}/events",
+            target=f"Event in namespace {meta.namespace}",
+            body=event,
+            retry=False,
+        )
+    except KubeError as exc:
+        return f"the unlock succeeded but recording a Kubernetes Event failed: {exc}"
+    return None
