@@ -241,6 +241,14 @@ def pending_upgrade_active(helm: Helm) -> str:
     return pending_upgrade(helm, quiesce=False)
 
 
+def pending_upgrade_hook(helm: Helm) -> str:
+    helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
+    values = {"revisionNote": "r2", "hooks": [{"event": "pre-upgrade", "behaviour": "never-ready"}]}
+    process = helm.start("upgrade", helm.release, str(CHART), "-f", helm.values_file(values), "--timeout", LONG_TIMEOUT)
+    helm.kill_when(process, "pending-upgrade", pods="never-ready")
+    return "pending-upgrade"
+
+
 def pending_rollback(helm: Helm) -> str:
     helm.install({"revisionNote": "r1", "behaviour": "slow"})
     helm.wait_rollout()
@@ -254,7 +262,7 @@ def pending_rollback(helm: Helm) -> str:
 def uninstalling(helm: Helm) -> str:
     helm.install({"hooks": [{"event": "pre-delete", "behaviour": "never-ready"}]}, "--wait", "--timeout", LONG_TIMEOUT)
     process = helm.start("uninstall", helm.release, "--timeout", LONG_TIMEOUT)
-    helm.kill_when(process, "uninstalling")
+    helm.kill_when(process, "uninstalling", pods="never-ready")  # the pre-delete hook's pod
     return "uninstalling"
 
 
@@ -317,6 +325,7 @@ STATES: dict[str, Callable[[Helm], str]] = {
     "pending-install": pending_install,
     "pending-upgrade": pending_upgrade,
     "pending-upgrade-active": pending_upgrade_active,
+    "pending-upgrade-hook": pending_upgrade_hook,
     "pending-rollback": pending_rollback,
     "uninstalling": uninstalling,
     "failed-hook": failed_hook,

@@ -365,6 +365,8 @@ def _running_hooks(release: dict[str, t.Any], namespace: str, live: LiveIndex) -
 def _recently_changed(obj: dict[str, t.Any], options: GatherOptions) -> str | None:
     newest = None
     for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+        if entry.get("subresource") == "status":
+            continue  # controllers reporting status; not a change to what was applied
         stamp = _parse_time(entry.get("time"))
         if stamp is not None and (newest is None or stamp > newest[0]):
             newest = (stamp, entry.get("manager") or "?")

@@ -133,7 +133,15 @@ def _load_configuration(options: ConnectionOptions) -> t.Any:
             except (ConfigException, FileNotFoundError):
                 if kubeconfig or options.context:
                     raise
-                k8s_config.load_incluster_config(client_configuration=configuration)
+                try:
+                    k8s_config.load_incluster_config(client_configuration=configuration)
+                except ConfigException as exc:
+                    raise KubeConfigError(
+                        "no Kubernetes credentials: no kubeconfig option (or K8S_AUTH_KUBECONFIG), no ~/.kube/config "
+                        "(or KUBECONFIG), no host and api_key, and not running inside a cluster"
+                    ) from exc
+    except KubeConfigError:
+        raise
     except (ConfigException, FileNotFoundError, OSError, ValueError) as exc:
         where = kubeconfig if isinstance(kubeconfig, str) else "the default kubeconfig or in-cluster config"
         raise KubeConfigError(f"cannot load Kubernetes credentials from {where}: {exc}") from exc
@@ -165,10 +173,9 @@ def build_api_client(options: ConnectionOptions) -> t.Any:
     api_client.user_agent = USER_AGENT
     if options.impersonate_user:
         api_client.set_default_header("Impersonate-User", options.impersonate_user)
-    for group in options.impersonate_groups:
-        # The client keeps one value per header; the API accepts a comma-free repeat only,
-        # so several groups are joined as separate header lines by urllib3 below.
-        api_client.set_default_header("Impersonate-Group", group)
+    # The API wants one Impersonate-Group header per group; default headers hold one
+    # value per name, so KubeClient adds them itself as repeated headers.
+    api_client.impersonate_groups = list(options.impersonate_groups)
     return api_client
 
 
@@ -260,6 +267,11 @@ class KubeClient:
             body=body,
             auth_settings=["BearerToken"],
         )
+        groups = getattr(self.api_client, "impersonate_groups", None)
+        if groups:
+            header_params = urllib3.HTTPHeaderDict(header_params)
+            for group in groups:
+                header_params.add("Impersonate-Group", group)
         try:
             response = self.api_client.call_api(
                 method, url, header_params=header_params, body=_body, _request_timeout=(10, self.timeout)

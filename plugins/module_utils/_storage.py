@@ -94,11 +94,11 @@ class ReleaseStorage:
                 "GET", self._collection_path(namespace), target=where, query=query, headers=headers
             )
             items = page.get("items") or []
-            if metadata_only or self.driver == "configmap" or namespace is None:
-                # Partial metadata and cluster-wide lists may omit per-item namespace
-                # only in theory; keep the page's namespace when it is known.
-                for item in items:
-                    item.setdefault("metadata", {}).setdefault("namespace", namespace or "")
+            for item in items:
+                # List items carry no kind of their own; backups and writes need it.
+                item.setdefault("apiVersion", "v1")
+                item.setdefault("kind", self.kind)
+                item.setdefault("metadata", {}).setdefault("namespace", namespace or "")
             yield items
             token = (page.get("metadata") or {}).get("continue") or ""
             if not token:

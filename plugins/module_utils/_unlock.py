@@ -15,12 +15,11 @@ between is never overwritten.
 from __future__ import annotations
 
 import datetime
-import json
-import os
 import socket
 import typing as t
 from dataclasses import dataclass, field
 
+from ._backup import save_records
 from ._errors import ModuleError
 from ._facts import GatherOptions, gather
 from ._k8s import KubeClient, KubeError, path_quote
@@ -170,17 +169,10 @@ def _stuck(plan: UnlockPlan) -> StoredRecord:
 def backup(plan: UnlockPlan) -> str:
     """Save the records about to change, as the API returned them (mode 0600)."""
     stuck = _stuck(plan)
-    directory = os.path.join(os.path.expanduser(plan.options.backup_dir), plan.options.namespace, plan.options.release)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    os.chmod(directory, 0o700)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = os.path.join(directory, f"{stuck.record.meta.name}.{stamp}.json")
     objects = [stuck.obj] + [r.obj for r in plan.previously_deployed if plan.options.method == "mark_deployed"]
-    content = {"kind": "List", "apiVersion": "v1", "items": objects}
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump(content, handle, indent=1)
-    return path
+    return save_records(
+        plan.options.backup_dir, plan.options.namespace, plan.options.release, stuck.record.meta.name, objects
+    )
 
 
 def apply_unlock(client: KubeClient, driver: Driver, plan: UnlockPlan) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
-import time
 import typing as t
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -182,7 +182,12 @@ MARK_DEPLOYED_SCENARIOS = [
     Scenario("pending-upgrade", major, driver, prefix="m") for major in HELMS for driver in DRIVERS
 ]
 DELETE_SCENARIOS = [Scenario("pending-install", major, driver, prefix="d") for major in HELMS for driver in DRIVERS]
-FORCE_SCENARIOS = [Scenario("pending-upgrade-active", major, "secret", prefix="f") for major in HELMS]
+FORCE_SCENARIOS = [
+    Scenario(state, major, driver, prefix="f")
+    for state in ("pending-upgrade-active", "pending-upgrade-hook")
+    for major in HELMS
+    for driver in DRIVERS
+]
 RACE_SCENARIOS = [Scenario("pending-upgrade", major, "secret", prefix="x") for major in HELMS]
 EXTRA_SCENARIOS = (
     WRITABLE_SCENARIOS
@@ -204,8 +209,8 @@ def audit_events_since(started: float, user_agent_prefix: str = "helmops.recover
         event = json.loads(line)
         if event.get("stage") != "ResponseComplete":
             continue
-        stamp = time.mktime(time.strptime(event["requestReceivedTimestamp"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-        if stamp >= int(started) and str(event.get("userAgent", "")).startswith(user_agent_prefix):
+        stamp = datetime.datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
+        if stamp >= started and str(event.get("userAgent", "")).startswith(user_agent_prefix):
             events.append(event)
     return events
 
@@ -243,3 +248,11 @@ def run_collection_module(
         path.unlink()
     assert "Traceback" not in done.stderr, done.stderr
     return t.cast(dict[str, t.Any], json.loads(done.stdout))
+
+
+def warnings_of(result: dict[str, t.Any]) -> list[str]:
+    """Module warnings as text (ansible-core 2.19 returns them as structured summaries)."""
+    texts = []
+    for warning in result.get("warnings") or []:
+        texts.append(warning["event"]["msg"] if isinstance(warning, dict) else str(warning))
+    return texts

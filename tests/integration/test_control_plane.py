@@ -8,7 +8,9 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from .support import BIN, ROOT, kubectl
+import pytest
+
+from .support import BIN, KUBECONFIG, ROOT, kubectl
 
 
 def _as(token: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -80,3 +82,27 @@ def test_simulated_nodes_run_pods_and_jobs(cluster: str) -> None:
     kubectl("create", "job", name, "-n", "default", "--image=registry.invalid/x:1")
     kubectl("wait", "--for=condition=Complete", f"job/{name}", "-n", "default", "--timeout=60s")
     kubectl("delete", "job", name, "-n", "default", "--wait=false")
+
+
+def test_impersonation_sends_every_group(cluster: str) -> None:
+    from ansible_collections.helmops.recovery.plugins.module_utils._k8s import (
+        ConnectionOptions,
+        KubeClient,
+        KubeForbidden,
+        build_api_client,
+    )
+
+    namespace = f"imp-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", namespace)
+    kubectl("create", "role", "reader", "-n", namespace, "--verb=list", "--resource=configmaps")
+    kubectl("create", "rolebinding", "reader", "-n", namespace, "--role=reader", "--group=team-b")
+
+    def client(groups: list[str]) -> KubeClient:
+        options = ConnectionOptions(kubeconfig=KUBECONFIG, impersonate_user="alice", impersonate_groups=groups)
+        return KubeClient(build_api_client(options))
+
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    assert "items" in client(["team-a", "team-b"]).request("GET", path, target="configmaps")
+    with pytest.raises(KubeForbidden, match="alice"):
+        client(["team-a"]).request("GET", path, target="configmaps")
+    kubectl("delete", "namespace", namespace, "--wait=false")

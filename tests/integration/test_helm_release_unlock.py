@@ -34,6 +34,7 @@ from .support import (
     kubectl,
     ready,
     run_collection_module,
+    warnings_of,
 )
 
 
@@ -173,7 +174,7 @@ def test_mark_deployed_needs_opt_in_and_real_helm_agrees(
     assert history(scenario) == before
     done = unlock(scenario, tmp_path, method="mark_deployed", allow_destructive=True, stale_after=1)
     assert done["changed"] is True
-    assert any("may not match its manifest" in w for w in done.get("warnings", []))
+    assert any("may not match its manifest" in w for w in warnings_of(done))
     after = history(scenario)
     assert [h["status"] for h in after] == ["superseded", "deployed"]
     status = helm_json(scenario.helm, scenario.driver, "status", scenario.release, "-n", scenario.namespace)
@@ -192,7 +193,7 @@ def test_delete_revision_needs_opt_in_and_real_helm_forgets(
     assert history(scenario)[-1]["status"] == "pending-install"
     done = unlock(scenario, tmp_path, method="delete_revision", allow_destructive=True, stale_after=1)
     assert done["changed"] is True and done["status"] is None
-    assert any("become orphaned" in w for w in done.get("warnings", []))
+    assert any("become orphaned" in w for w in warnings_of(done))
     gone = helm(scenario.helm, scenario.driver, "history", scenario.release, "-n", scenario.namespace, check=False)
     assert gone.returncode != 0 and "not found" in gone.stderr
     kubectl("get", "deployment", f"{scenario.release}-web", "-n", scenario.namespace)  # orphaned, still there
@@ -200,19 +201,24 @@ def test_delete_revision_needs_opt_in_and_real_helm_forgets(
 
 
 @pytest.mark.parametrize("scenario", FORCE_SCENARIOS, ids=[s.id for s in FORCE_SCENARIOS])
-def test_running_rollout_is_refused_unless_forced(
+def test_running_rollout_or_hook_is_refused_unless_forced(
     scenarios: dict[Scenario, Outcome], scenario: Scenario, tmp_path: Path
 ) -> None:
     ready(scenarios[scenario])
+    evidence = (
+        "is rolling out"
+        if scenario.state == "pending-upgrade-active"
+        else (f"hook Job {scenario.release}-pre-upgrade (pre-upgrade) is still running")
+    )
     started = time.time()
     refused = unlock(scenario, tmp_path, stale_after=1)
-    assert refused["failed"] and "is rolling out" in refused["msg"]
+    assert refused["failed"] and evidence in refused["msg"]
     assert refused["lock"]["verdict"] == "possibly-running"
     assert writes_since(started) == []
     forced = unlock(scenario, tmp_path, stale_after=1, force=True)
     assert forced["changed"] is True
-    assert any("is rolling out" in item for item in forced["overridden"])
-    assert any("force overrode" in w for w in forced["warnings"])
+    assert any(evidence in item for item in forced["overridden"])
+    assert any("force overrode" in w for w in warnings_of(forced))
     assert history(scenario)[-1]["status"] == "failed"
 
 

@@ -11,10 +11,14 @@ import pytest
 import yaml
 from ansible_collections.helmops.recovery.plugins.doc_fragments.connection import ModuleDocFragment
 from ansible_collections.helmops.recovery.plugins.module_utils._module import CONNECTION_ARGUMENT_SPEC
-from ansible_collections.helmops.recovery.plugins.modules import helm_release_facts, helm_release_unlock
+from ansible_collections.helmops.recovery.plugins.modules import (
+    helm_history_prune,
+    helm_release_facts,
+    helm_release_unlock,
+)
 
 ROOT = Path(__file__).resolve().parents[4]
-MODULES = [helm_release_facts, helm_release_unlock]
+MODULES = [helm_history_prune, helm_release_facts, helm_release_unlock]
 
 
 def _documented(options: dict[str, t.Any]) -> dict[str, tuple[str, tuple[str, ...], t.Any]]:

@@ -1,0 +1,40 @@
+# Copyright (c) helmops.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Backups of release records before any destructive write.
+
+PRIVATE: this module util is for the collection's own use and may change at
+any time without notice.
+
+Records hold release values (often secrets): every directory created here is
+mode 0700 and every file 0600, created exclusively (never overwritten).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import typing as t
+
+
+def backup_directory(backup_dir: str, namespace: str, release: str) -> str:
+    """<backup_dir>/<namespace>/<release>, each level created (or tightened) to 0700."""
+    directory = os.path.expanduser(backup_dir)
+    for part in ("", namespace, release):
+        directory = os.path.join(directory, part) if part else directory
+        if not os.path.isdir(directory):
+            os.makedirs(directory, mode=0o700)
+        os.chmod(directory, 0o700)
+    return directory
+
+
+def save_records(backup_dir: str, namespace: str, release: str, name: str, objects: list[dict[str, t.Any]]) -> str:
+    """Write the API objects as a Kubernetes List; return the file's path."""
+    directory = backup_directory(backup_dir, namespace, release)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    path = os.path.join(directory, f"{name}.{stamp}.json")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({"apiVersion": "v1", "kind": "List", "items": objects}, handle, indent=1)
+    return path
