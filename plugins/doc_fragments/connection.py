@@ -80,7 +80,7 @@ options:
     type: str
     choices: [secret, configmap]
 requirements:
-  - kubernetes >= 24.2.0 (the official Python client)
+  - kubernetes >= 37.0.0 (the official Python client)
   - PyYAML
 notes:
   - Reading release records needs C(get) and C(list) on Secrets (or ConfigMaps) in the release namespaces.

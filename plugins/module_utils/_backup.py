@@ -19,13 +19,16 @@ import typing as t
 
 
 def backup_directory(backup_dir: str, namespace: str, release: str) -> str:
-    """<backup_dir>/<namespace>/<release>, each level created (or tightened) to 0700."""
+    """<backup_dir>/<namespace>/<release>: every level this creates is mode 0700, and
+    the per-release directory always is; a backup_dir the user already has is left as it is."""
     directory = os.path.expanduser(backup_dir)
     for part in ("", namespace, release):
         directory = os.path.join(directory, part) if part else directory
         if not os.path.isdir(directory):
             os.makedirs(directory, mode=0o700)
-        os.chmod(directory, 0o700)
+            os.chmod(directory, 0o700)  # makedirs' mode is subject to the umask
+        elif part:
+            os.chmod(directory, 0o700)  # ours: <namespace>/<release> hold release values
     return directory
 
 

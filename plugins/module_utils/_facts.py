@@ -16,6 +16,7 @@ deployed, last known-good), so memory grows with releases, not revisions.
 
 from __future__ import annotations
 
+import calendar
 import time
 import typing as t
 from dataclasses import dataclass, field
@@ -307,10 +308,11 @@ def _written_at(revision: _Revision) -> float:
 
 
 def _parse_time(value: str | None) -> float | None:
+    """Seconds since the epoch of a Kubernetes (UTC, RFC 3339) timestamp."""
     if not value:
         return None
     try:
-        return time.mktime(time.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+        return float(calendar.timegm(time.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")))
     except ValueError:
         return None
 
@@ -326,6 +328,7 @@ def _lock(view: _View, age: float, live: LiveIndex, options: GatherOptions) -> d
     if age < options.stale_after:
         evidence.append(f"the {latest.status} record was written {int(age)}s ago (stale after {options.stale_after}s)")
     if options.inspect_live:
+        errors_before = len(live.errors)
         evidence += _running_hooks(view.latest_release, latest.meta.namespace, live)
         for key, _desired in view.latest_objects:
             obj = live.get(key)
@@ -337,6 +340,8 @@ def _lock(view: _View, age: float, live: LiveIndex, options: GatherOptions) -> d
             changed = _recently_changed(obj, options)
             if changed:
                 evidence.append(f"{key.describe()} {changed}")
+        # Not being allowed to look is no proof that nothing runs.
+        evidence += [f"could not check for a running operation: {error}" for error in live.errors[errors_before:]]
     return {
         "verdict": "possibly-running" if evidence else "stale",
         "age_seconds": int(age),

@@ -233,10 +233,16 @@ class KubeClient:
                 transient = isinstance(exc, KubeUnreachable) and getattr(exc, "transient", False)
                 if not retry or not (exc.status in RETRYABLE_STATUSES or transient):
                     raise
+                if method in ("PUT", "POST", "PATCH") and exc.status != 429:
+                    # After a 5xx or a lost connection the write may have been applied: a
+                    # retry would then report a conflict for our own change. Only a 429
+                    # (rejected before processing) is safe to repeat. Deletes carry
+                    # preconditions and treat 404 as done, so they may be retried.
+                    raise
                 attempt += 1
                 delay = self.retry.delay(attempt, retry_after)
                 if attempt >= self.retry.attempts or time.monotonic() - started + delay > self.retry.max_total:
-                    raise KubeError(
+                    raise type(exc)(
                         f"{exc} (gave up after {attempt} attempts in {time.monotonic() - started:.1f}s)",
                         exc.status,
                         exc.reason,
@@ -285,7 +291,10 @@ class KubeClient:
         status = int(response.status)
         text = response.data.decode("utf-8", "replace") if response.data else ""
         if 200 <= status < 300:
-            return json.loads(text) if text else {}
+            try:
+                return json.loads(text) if text else {}
+            except ValueError as exc:
+                raise KubeError(f"the API server answered {target} with a body that is not JSON", status) from exc
         raise _api_error(method, target, status, text, response)
 
 

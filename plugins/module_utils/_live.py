@@ -151,6 +151,8 @@ class LiveIndex:
             except KubeForbidden as exc:
                 self.errors.append(str(exc))
                 self._lists[cache_key] = None
+        elif self._lists[cache_key] is None:
+            self.errors.append(f"forbidden to list {resource.plural} in {namespace or 'the cluster'} (earlier)")
         return self._lists[cache_key]
 
     def listed(self) -> t.Iterator[tuple[str, dict[str, dict[str, t.Any]]]]:

@@ -97,12 +97,18 @@ class Context:
 
 
 def _hide_credentials(module: AnsibleModule, api_client: t.Any) -> None:
-    """Keep tokens found in the kubeconfig out of every output."""
+    """Keep tokens, keys and passwords from the kubeconfig out of every output."""
     api_key = getattr(api_client.configuration, "api_key", None) or {}
     for value in api_key.values():
         if value:
             module.no_log_values.add(str(value))
             module.no_log_values.add(str(value).replace("Bearer ", "", 1).strip())
+    kubeconfig = module.params.get("kubeconfig")
+    if isinstance(kubeconfig, dict):
+        for user in kubeconfig.get("users") or []:
+            for value in ((user or {}).get("user") or {}).values():
+                if isinstance(value, str) and len(value) > 3:
+                    module.no_log_values.add(value)
 
 
 def run_module(

@@ -15,6 +15,7 @@ concurrency; a record that changed since it was read is kept and reported.
 
 from __future__ import annotations
 
+import calendar
 import re
 import time
 import typing as t
@@ -34,6 +35,8 @@ from ._release_codec import (
 )
 from ._storage import ReleaseStorage, selector
 
+# Only these may be pruned; a status Helm may add later is left alone.
+PRUNABLE_STATUSES = ("superseded", "failed", "uninstalled", "deployed", "unknown")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -134,8 +137,13 @@ def plan_prune(client: KubeClient, driver: Driver, options: PruneOptions) -> tup
 
 
 def _written_at(meta: RecordMeta) -> float:
+    """When Helm last wrote the record: its modifiedAt/createdAt labels, else the object's creation."""
     stamps = [float(meta.labels[k]) for k in ("modifiedAt", "createdAt") if meta.labels.get(k, "").isdigit()]
-    return max(stamps) if stamps else 0.0
+    if stamps:
+        return max(stamps)
+    if meta.creation_timestamp:
+        return float(calendar.timegm(time.strptime(meta.creation_timestamp[:19], "%Y-%m-%dT%H:%M:%S")))
+    return time.time()  # unknown: treat as new, so older_than never prunes it
 
 
 def _protections(ordered: list[_Entry]) -> dict[int, list[str]]:
@@ -152,9 +160,11 @@ def _protections(ordered: list[_Entry]) -> dict[int, list[str]]:
     if known_good:
         protect(known_good[-1], "last known-good revision (rollback target)")
     for entry in ordered:
-        for status in {entry.status, entry.meta.status_label}:
+        for status in dict.fromkeys((entry.status, entry.meta.status_label)):
             if status in PENDING_STATUSES or status == "uninstalling":
                 protect(entry, f"{status} revision")
+            elif status is not None and status not in PRUNABLE_STATUSES:
+                protect(entry, f"unrecognised status {status!r}")
     return reasons
 
 

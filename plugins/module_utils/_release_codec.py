@@ -208,7 +208,10 @@ def _summary_from_prefix(buffer: bytes) -> dict[str, t.Any] | None:
 
 def encode_payload(release: t.Mapping[str, t.Any]) -> str:
     """Encode a release as Helm does: Go-style JSON, gzip (best), base64."""
-    body = go_json_dumps(release).encode("utf-8")
+    try:
+        body = go_json_dumps(release).encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, only possible in a hand-edited record
+        raise ReleaseRecordError(str(release.get("name")), "bad-json", f"cannot re-encode the release ({exc})") from exc
     return base64.b64encode(gzip.compress(body, compresslevel=9, mtime=0)).decode("ascii")
 
 

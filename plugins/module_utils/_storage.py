@@ -174,6 +174,7 @@ class ReleaseStorage:
         Everything else on the object (custom labels, createdAt, type) is kept.
         A record changed since it was read makes the API answer 409.
         """
+        _require_preconditions(stored.record.meta)
         obj = copy.deepcopy(stored.obj)
         meta = obj.setdefault("metadata", {})
         for volatile in ("managedFields", "creationTimestamp", "generation"):
@@ -195,6 +196,7 @@ class ReleaseStorage:
 
     def delete(self, meta: RecordMeta, *, dry_run: bool = False) -> None:
         """Delete a record only if it is still exactly the one that was read."""
+        _require_preconditions(meta)
         body: dict[str, t.Any] = {
             "apiVersion": "v1",
             "kind": "DeleteOptions",
@@ -203,3 +205,9 @@ class ReleaseStorage:
         if dry_run:
             body["dryRun"] = ["All"]
         self.client.request("DELETE", self._object_path(meta.namespace, meta.name), target=meta.ref, body=body)
+
+
+def _require_preconditions(meta: RecordMeta) -> None:
+    """An empty resourceVersion or uid would make the write unconditional: refuse."""
+    if not meta.resource_version or not meta.uid:
+        raise ValueError(f"{meta.ref} was read without uid/resourceVersion; refusing an unconditional write")

@@ -120,7 +120,14 @@ def plan_unlock(client: KubeClient, driver: Driver, options: UnlockOptions) -> U
             + "); set allow_destructive: true to use it",
             revision=stuck.record.revision,
         )
-    plan.lock = _lock_evidence(client, driver, options)
+    plan.lock, seen = _lock_evidence(client, driver, options)
+    if seen != (stuck.record.revision, stuck.record.status):
+        # History moved between our two reads (a rollback finished, say): never act on it, force or not.
+        raise ModuleError(
+            f"release {options.release} changed while it was being checked (newest revision was "
+            f"{stuck.record.revision} {stuck.record.status}, is now {seen[0]} {seen[1]}); "
+            "nothing was written, run again"
+        )
     if plan.lock.get("verdict") != "stale":
         evidence = plan.lock.get("evidence") or ["no verdict"]
         if not options.force:
@@ -151,13 +158,18 @@ def _revision_of(object_ref: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
-def _lock_evidence(client: KubeClient, driver: Driver, options: UnlockOptions) -> dict[str, t.Any]:
+def _lock_evidence(
+    client: KubeClient, driver: Driver, options: UnlockOptions
+) -> tuple[dict[str, t.Any], tuple[int | None, str | None]]:
+    """The lock verdict, and the newest (revision, status) the check itself saw."""
     facts, _errors = gather(
         client,
         driver,
         GatherOptions(namespace=options.namespace, releases=[options.release], stale_after=options.stale_after),
     )
-    return dict(facts[0].get("lock") or {}) if facts else {}
+    if not facts:
+        return {}, (None, None)
+    return dict(facts[0].get("lock") or {}), (facts[0].get("latest_revision"), facts[0].get("status"))
 
 
 def _stuck(plan: UnlockPlan) -> StoredRecord:

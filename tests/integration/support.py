@@ -189,6 +189,7 @@ FORCE_SCENARIOS = [
     for driver in DRIVERS
 ]
 RACE_SCENARIOS = [Scenario("pending-upgrade", major, "secret", prefix="x") for major in HELMS]
+PRUNE_SCENARIOS = [Scenario("bloated", major, driver, prefix="p") for major in HELMS for driver in DRIVERS]
 EXTRA_SCENARIOS = (
     WRITABLE_SCENARIOS
     + UNLOCK_SCENARIOS
@@ -196,6 +197,7 @@ EXTRA_SCENARIOS = (
     + DELETE_SCENARIOS
     + FORCE_SCENARIOS
     + RACE_SCENARIOS
+    + PRUNE_SCENARIOS
 )
 
 AUDIT_LOG = ROOT / ".cluster" / "audit.log"

@@ -160,7 +160,7 @@ def test_statuses_and_older_than_filters(cluster: str) -> None:
 
 
 def test_namespace_and_cluster_wide_runs(cluster: str) -> None:
-    namespaces = [f"prune-{uuid.uuid4().hex[:6]}" for _ in range(2)]
+    namespaces = [f"prune-{uuid.uuid4().hex[:6]}" for _index in range(2)]
     for namespace in namespaces:
         for release in ("a", "b"):
             _install(namespace, release, [{"revisionNote": f"r{n}"} for n in range(1, 5)])

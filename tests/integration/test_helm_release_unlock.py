@@ -10,6 +10,7 @@ import stat
 import subprocess
 import time
 import typing as t
+import uuid
 from pathlib import Path
 
 import pytest
@@ -262,3 +263,59 @@ def test_a_release_that_is_not_there(cluster: str, tmp_path: Path) -> None:
     assert missing["failed"] and "release 'ghost' not found in namespace default" in missing["msg"]
     bad = run_collection_module("helm_release_unlock", {"release": "Ghost!", "namespace": "default"})
     assert bad["failed"] and "invalid release name 'Ghost!'" in bad["msg"]
+
+
+def test_a_liveness_check_that_cannot_look_refuses(cluster: str, tmp_path: Path) -> None:
+    """An identity that may edit Secrets but not see workloads gets no 'stale' verdict."""
+    namespace = f"blind-{uuid.uuid4().hex[:6]}"
+    subprocess.run(
+        [str(ROOT / "hack" / "scenario"), "pending-upgrade", "--release", "web", "--namespace", namespace],
+        check=True,
+        capture_output=True,
+    )
+    kubectl("create", "serviceaccount", "unlocker", "-n", namespace)
+    kubectl("create", "role", "secrets-only", "-n", namespace, "--verb=get,list,update", "--resource=secrets")
+    kubectl(
+        "create",
+        "rolebinding",
+        "unlocker",
+        "-n",
+        namespace,
+        "--role=secrets-only",
+        f"--serviceaccount={namespace}:unlocker",
+    )
+    token = kubectl("create", "token", "unlocker", "-n", namespace).stdout.strip()
+    server = kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}").stdout
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [
+                    {
+                        "name": "c",
+                        "cluster": {
+                            "server": server,
+                            "certificate-authority": str(ROOT / ".cluster" / "pki" / "ca.crt"),
+                        },
+                    }
+                ],
+                "users": [{"name": "u", "user": {"token": token}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
+    time.sleep(2)
+    result = run_collection_module(
+        "helm_release_unlock",
+        {"release": "web", "namespace": namespace, "stale_after": 1, "backup_dir": str(tmp_path / "b")},
+        kubeconfig=str(config),
+    )
+    assert result["failed"]
+    assert "could not check for a running operation" in result["msg"]
+    assert "forbidden" in result["msg"]
+    assert token not in json.dumps(result)
+    assert helm_json("3", "secret", "history", "web", "-n", namespace)[-1]["status"] == "pending-upgrade"
+    kubectl("delete", "namespace", namespace, "--wait=false")

@@ -1,0 +1,128 @@
+"""The prune plan: what is kept, what is protected and why, table-driven."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
+from ansible_collections.helmops.recovery.plugins.module_utils._prune import (
+    PruneOptions,
+    _Entry,
+    _plan_release,
+    parse_duration,
+)
+from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import RecordMeta
+
+NOW = 1_800_000_000.0
+DAY = 86400
+
+
+def entry(revision: int, status: str, age_days: float = 100, label: str | None = None) -> _Entry:
+    meta = RecordMeta(
+        driver="secret",
+        namespace="ns",
+        name=f"sh.helm.release.v1.web.v{revision}",
+        release="web",
+        revision=revision,
+        status_label=label or status,
+        labels={},
+        annotations={},
+        uid=f"u{revision}",
+        resource_version=str(revision),
+        creation_timestamp=None,
+        size=1000,
+    )
+    return _Entry(meta, status, NOW - age_days * DAY, {"kind": "Secret"})
+
+
+def plan(entries: list[_Entry], **options: object) -> tuple[list[int], list[int], dict[int, list[str]]]:
+    result = _plan_release("ns", "web", entries, PruneOptions(now=NOW, **options))  # type: ignore[arg-type]
+    protected = {p["revision"]: p["reasons"] for p in result.protected}
+    return result.kept, [e.meta.revision for e in result.delete], protected
+
+
+def history(*statuses: str) -> list[_Entry]:
+    return [entry(n, s) for n, s in enumerate(statuses, start=1)]
+
+
+CASES = [
+    ("keeps the newest N", history("superseded", "superseded", "superseded", "deployed"), {"keep": 2}, [3, 4], [1, 2]),
+    (
+        "last deployed survives beyond keep",
+        history("deployed", "failed", "failed", "failed"),
+        {"keep": 2},
+        [1, 3, 4],
+        [2],
+    ),
+    (
+        "pending and uninstalling survive",
+        history("superseded", "pending-upgrade", "deployed", "uninstalling"),
+        {"keep": 1},
+        [2, 3, 4],
+        [1],
+    ),
+    (
+        "known-good rollback target survives",
+        history("superseded", "deployed", "failed", "failed", "failed"),
+        {"keep": 1},
+        [2, 5],
+        [1, 3, 4],
+    ),
+    (
+        "a deployed label protects even if the payload disagrees",
+        [entry(1, "superseded", label="deployed"), entry(2, "failed"), entry(3, "failed")],
+        {"keep": 1},
+        [1, 3],
+        [2],
+    ),
+    (
+        "statuses filter",
+        history("superseded", "failed", "superseded", "failed", "deployed"),
+        {"keep": 1, "statuses": ["failed"]},
+        [1, 3, 5],
+        [2, 4],
+    ),
+    ("nothing to do", history("superseded", "deployed"), {"keep": 10}, [1, 2], []),
+]
+
+
+@pytest.mark.parametrize(("case", "entries", "options", "kept", "deleted"), CASES, ids=[c[0] for c in CASES])
+def test_plan(
+    case: str, entries: list[_Entry], options: dict[str, object], kept: list[int], deleted: list[int]
+) -> None:
+    got_kept, got_deleted, protected = plan(entries, **options)
+    assert got_kept == kept
+    assert got_deleted == deleted
+    newest = max(e.meta.revision for e in entries)
+    assert "newest revision" in protected[newest]
+
+
+def test_older_than_keeps_recent_records() -> None:
+    entries = [entry(1, "superseded", 40), entry(2, "superseded", 10), entry(3, "superseded", 1), entry(4, "deployed")]
+    kept, deleted, _protected = plan(entries, keep=1, older_than=30 * DAY)
+    assert deleted == [1]
+    assert kept == [2, 3, 4]
+
+
+def test_protection_reasons_are_all_listed() -> None:
+    _kept, _deleted, protected = plan(history("superseded", "deployed"), keep=1)
+    assert protected[2] == ["newest revision", "last deployed revision", "last known-good revision (rollback target)"]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30d", 30 * DAY), ("12h", 43200), ("90m", 5400), ("3600", 3600), ("15s", 15), (None, None)]
+)
+def test_durations(text: str | None, seconds: int | None) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "1y", "-5d", "3 weeks"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ModuleError, match="not a duration"):
+        parse_duration(text)
+
+
+def test_a_status_helm_does_not_define_is_left_alone() -> None:
+    kept, deleted, protected = plan(history("superseded", "paused-by-future-helm", "superseded", "deployed"), keep=1)
+    assert deleted == [1, 3]
+    assert protected[2] == ["unrecognised status 'paused-by-future-helm'"]
+    assert 2 in kept
