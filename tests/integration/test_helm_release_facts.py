@@ -20,6 +20,7 @@ from .support import (
     ROOT,
     Outcome,
     Scenario,
+    helm,
     helm_json,
     kubectl,
     ready,
@@ -432,3 +433,26 @@ def test_releases_managed_by_flux_or_k3s_are_flagged(scenarios: dict[Scenario, O
     finally:
         for name in CRDS:
             kubectl("delete", "crd", name, "--wait=false")
+
+
+def test_one_call_over_a_namespace_with_many_releases(cluster: str) -> None:
+    namespace = f"many-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", namespace)
+    names = [f"app-{index:02d}" for index in range(15)]
+    for name in names:
+        helm(
+            "4" if int(name[-1]) % 2 else "3",
+            "secret",
+            "install",
+            name,
+            str(ROOT / "tests" / "charts" / "app"),
+            "-n",
+            namespace,
+        )
+    result = run_module({"namespace": namespace, "stale_after": 1})
+    releases = result["ansible_facts"]["helm_releases"]
+    assert [r["name"] for r in releases] == names
+    assert {r["status"] for r in releases} == {"deployed"}
+    assert {r["written_by"] for r in releases} == {"helm3", "helm4"}
+    assert result["ansible_facts"]["helm_release_errors"] == []
+    kubectl("delete", "namespace", namespace, "--wait=false")
