@@ -258,3 +258,22 @@ def warnings_of(result: dict[str, t.Any]) -> list[str]:
     for warning in result.get("warnings") or []:
         texts.append(warning["event"]["msg"] if isinstance(warning, dict) else str(warning))
     return texts
+
+
+def write_kubeconfig(tmp_path: Path, server: str, token: str, ca: str | None) -> str:
+    """A kubeconfig file for one server and bearer token (tests of other identities)."""
+    path = tmp_path / f"kubeconfig-{uuid.uuid4().hex[:6]}"
+    cluster = {"server": server, **({"certificate-authority": ca} if ca else {})}
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "c", "cluster": cluster}],
+                "users": [{"name": "u", "user": {"token": token}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
+    return str(path)

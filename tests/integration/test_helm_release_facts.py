@@ -25,6 +25,7 @@ from .support import (
     kubectl,
     ready,
     run_collection_module,
+    write_kubeconfig,
 )
 
 # What the diagnosis must recommend first for each state (records are seconds
@@ -307,34 +308,16 @@ def test_a_release_that_does_not_exist_is_reported(scenarios: dict[Scenario, Out
     ]
 
 
-def _kubeconfig(tmp_path: Path, server: str, token: str, ca: str | None) -> str:
-    path = tmp_path / "kubeconfig"
-    cluster = {"server": server, **({"certificate-authority": ca} if ca else {})}
-    path.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "c",
-                "clusters": [{"name": "c", "cluster": cluster}],
-                "users": [{"name": "u", "user": {"token": token}}],
-                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-            }
-        )
-    )
-    return str(path)
-
-
 def test_unreachable_unauthorised_and_untrusted_clusters(cluster: str, tmp_path: Path) -> None:
     server = kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}").stdout
     ca = str(ROOT / ".cluster" / "pki" / "ca.crt")
-    dead = run_module({}, kubeconfig=_kubeconfig(tmp_path, "https://127.0.0.1:9", "token-for-a-dead-port", ca))
+    dead = run_module({}, kubeconfig=write_kubeconfig(tmp_path, "https://127.0.0.1:9", "token-for-a-dead-port", ca))
     assert dead["failed"] and "cannot reach the Kubernetes API server https://127.0.0.1:9" in dead["msg"]
-    bad_token = run_module({}, kubeconfig=_kubeconfig(tmp_path, server, "not-a-token", ca))
+    bad_token = run_module({}, kubeconfig=write_kubeconfig(tmp_path, server, "not-a-token", ca))
     assert bad_token["failed"] and "rejected the credentials (401 Unauthorized)" in bad_token["msg"]
     assert "not-a-token" not in json.dumps(bad_token)
     wrong_ca = run_module(
-        {}, kubeconfig=_kubeconfig(tmp_path, server, "token-for-a-wrong-ca", "/etc/ssl/certs/ca-certificates.crt")
+        {}, kubeconfig=write_kubeconfig(tmp_path, server, "token-for-a-wrong-ca", "/etc/ssl/certs/ca-certificates.crt")
     )
     assert wrong_ca["failed"] and "cannot verify the TLS certificate" in wrong_ca["msg"]
 
@@ -347,7 +330,7 @@ def test_forbidden_identity_gets_a_message_naming_verb_and_resource(cluster: str
     server = kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}").stdout
     result = run_module(
         {"namespace": namespace},
-        kubeconfig=_kubeconfig(tmp_path, server, token, str(ROOT / ".cluster" / "pki" / "ca.crt")),
+        kubeconfig=write_kubeconfig(tmp_path, server, token, str(ROOT / ".cluster" / "pki" / "ca.crt")),
     )
     assert result["failed"]
     assert "forbidden (403) to read secrets in namespace" in result["msg"]

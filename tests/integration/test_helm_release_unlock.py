@@ -36,6 +36,7 @@ from .support import (
     ready,
     run_collection_module,
     warnings_of,
+    write_kubeconfig,
 )
 
 
@@ -286,32 +287,12 @@ def test_a_liveness_check_that_cannot_look_refuses(cluster: str, tmp_path: Path)
     )
     token = kubectl("create", "token", "unlocker", "-n", namespace).stdout.strip()
     server = kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}").stdout
-    config = tmp_path / "kubeconfig"
-    config.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "c",
-                "clusters": [
-                    {
-                        "name": "c",
-                        "cluster": {
-                            "server": server,
-                            "certificate-authority": str(ROOT / ".cluster" / "pki" / "ca.crt"),
-                        },
-                    }
-                ],
-                "users": [{"name": "u", "user": {"token": token}}],
-                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-            }
-        )
-    )
+    config = write_kubeconfig(tmp_path, server, token, str(ROOT / ".cluster" / "pki" / "ca.crt"))
     time.sleep(2)
     result = run_collection_module(
         "helm_release_unlock",
         {"release": "web", "namespace": namespace, "stale_after": 1, "backup_dir": str(tmp_path / "b")},
-        kubeconfig=str(config),
+        kubeconfig=config,
     )
     assert result["failed"]
     assert "could not check for a running operation" in result["msg"]
