@@ -16,7 +16,6 @@ deployed, last known-good), so memory grows with releases, not revisions.
 
 from __future__ import annotations
 
-import calendar
 import time
 import typing as t
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from ._release_codec import (
     ReleaseRecordError,
     decode_payload,
     decode_summary,
+    parse_kube_time,
     parse_object_name,
     payload_text_from_object,
 )
@@ -229,7 +229,7 @@ def _release_facts(
         "revisions": [_revision_facts(r) for r in ordered],
         "record_errors": release.errors,
     }
-    record_age = options.now - _written_at(latest)
+    record_age = options.now - (latest.meta.written_at or 0.0)
     facts["pending_seconds"] = int(record_age) if pending else None
     view = _View(
         release=release,
@@ -295,28 +295,6 @@ def _revision_facts(revision: _Revision) -> dict[str, t.Any]:
     }
 
 
-def _written_at(revision: _Revision) -> float:
-    """When Helm last wrote the record (its createdAt/modifiedAt labels)."""
-    stamps = []
-    for label in ("modifiedAt", "createdAt"):
-        value = revision.meta.labels.get(label, "")
-        if value.isdigit():
-            stamps.append(float(value))
-    if stamps:
-        return max(stamps)
-    return _parse_time(revision.meta.creation_timestamp) or 0.0
-
-
-def _parse_time(value: str | None) -> float | None:
-    """Seconds since the epoch of a Kubernetes (UTC, RFC 3339) timestamp."""
-    if not value:
-        return None
-    try:
-        return float(calendar.timegm(time.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")))
-    except ValueError:
-        return None
-
-
 # --- lock and liveness -----------------------------------------------------------
 
 
@@ -372,7 +350,7 @@ def _recently_changed(obj: dict[str, t.Any], options: GatherOptions) -> str | No
     for entry in (obj.get("metadata") or {}).get("managedFields") or []:
         if entry.get("subresource") == "status":
             continue  # controllers reporting status; not a change to what was applied
-        stamp = _parse_time(entry.get("time"))
+        stamp = parse_kube_time(entry.get("time"))
         if stamp is not None and (newest is None or stamp > newest[0]):
             newest = (stamp, entry.get("manager") or "?")
     if newest and options.now - newest[0] < options.stale_after:

@@ -15,7 +15,6 @@ concurrency; a record that changed since it was read is kept and reported.
 
 from __future__ import annotations
 
-import calendar
 import re
 import time
 import typing as t
@@ -124,7 +123,8 @@ def plan_prune(client: KubeClient, driver: Driver, options: PruneOptions) -> tup
         except ReleaseRecordError as exc:
             errors.append(f"{exc} (left alone)")
             continue
-        entries.setdefault((meta.namespace, meta.release), []).append(_Entry(meta, status, _written_at(meta), obj))
+        written_at = meta.written_at or options.now  # unknown: treat as new, so older_than never prunes it
+        entries.setdefault((meta.namespace, meta.release), []).append(_Entry(meta, status, written_at, obj))
     for wanted in options.releases or []:
         if not any(name == wanted for _ns, name in entries):
             where = f"namespace {options.namespace}" if options.namespace else "any namespace"
@@ -134,16 +134,6 @@ def plan_prune(client: KubeClient, driver: Driver, options: PruneOptions) -> tup
         for (ns, name), items in sorted(entries.items())
     ]
     return plans, errors
-
-
-def _written_at(meta: RecordMeta) -> float:
-    """When Helm last wrote the record: its modifiedAt/createdAt labels, else the object's creation."""
-    stamps = [float(meta.labels[k]) for k in ("modifiedAt", "createdAt") if meta.labels.get(k, "").isdigit()]
-    if stamps:
-        return max(stamps)
-    if meta.creation_timestamp:
-        return float(calendar.timegm(time.strptime(meta.creation_timestamp[:19], "%Y-%m-%dT%H:%M:%S")))
-    return time.time()  # unknown: treat as new, so older_than never prunes it
 
 
 def _protections(ordered: list[_Entry]) -> dict[int, list[str]]:

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import calendar
 import gzip
 import json
 import re
+import time
 import typing as t
 import zlib
 from dataclasses import dataclass, field
@@ -111,6 +113,16 @@ def parse_object_name(name: str) -> tuple[str, int] | None:
 
 
 # --- payload: base64(gzip(json)) --------------------------------------------
+
+
+def parse_kube_time(value: str | None) -> float | None:
+    """Seconds since the epoch of a Kubernetes timestamp (RFC 3339, UTC), or None."""
+    if not value:
+        return None
+    try:
+        return float(calendar.timegm(time.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")))
+    except ValueError:
+        return None
 
 
 class RawNumber(str):
@@ -344,6 +356,15 @@ class RecordMeta:
     @property
     def ref(self) -> str:
         return object_ref(driver_kind(self.driver), self.namespace, self.name)
+
+    @property
+    def written_at(self) -> float | None:
+        """When Helm last wrote the record: its modifiedAt/createdAt labels (Unix
+        seconds), else the object's creation time; None if neither is known."""
+        stamps = [float(self.labels[k]) for k in ("modifiedAt", "createdAt") if self.labels.get(k, "").isdigit()]
+        if stamps:
+            return max(stamps)
+        return parse_kube_time(self.creation_timestamp)
 
 
 def record_meta_from_object(obj: t.Mapping[str, t.Any], driver: Driver) -> RecordMeta:

@@ -6,7 +6,7 @@ import os
 import time
 
 import pytest
-from ansible_collections.helmops.recovery.plugins.module_utils._facts import _parse_time
+from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import parse_kube_time as _parse_time
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"])
