@@ -512,6 +512,7 @@ def _error_findings(facts: t.Mapping[str, t.Any], context: UserContext) -> list[
                 "or a forced upgrade.",
             )
         )
+    findings += _flag_findings(facts, context, findings)
     if facts.get("upgrade_blocked"):
         findings.append(
             Finding(
@@ -522,6 +523,39 @@ def _error_findings(facts: t.Mapping[str, t.Any], context: UserContext) -> list[
             )
         )
     return findings
+
+
+def _flag_findings(facts: t.Mapping[str, t.Any], context: UserContext, found: list[Finding]) -> list[Finding]:
+    """What the flags of the attempted operation add to the picture."""
+    status = facts.get("status")
+    flags: list[Finding] = []
+    if context.cleanup_on_fail and status == "failed":
+        flags.append(
+            Finding(
+                "cleaned-up-on-fail",
+                "info",
+                "--cleanup-on-fail deleted the objects the failed revision created; objects it changed keep the "
+                "change, so the cluster is mostly on the previous revision.",
+                ["cleanup_on_fail=true"],
+                "Roll back to the last known-good revision to undo the changes to existing objects.",
+            )
+        )
+    if context.wait is False and status == "deployed" and (facts.get("live") or {}).get("workloads_ready") is False:
+        flags.append(
+            Finding(
+                "deployed-without-wait",
+                "warning",
+                "Helm did not wait (no --wait), so 'deployed' only means the objects were applied: workloads are "
+                "not ready.",
+                ["wait=false", "live workloads not ready"],
+                "Check the pods; use --wait (and --atomic) in CI to get a failure instead.",
+            )
+        )
+    if context.timeout:
+        for finding in found:
+            if finding.code == "timeout":
+                finding.evidence.append(f"the operation ran with --timeout {context.timeout}")
+    return flags
 
 
 def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:

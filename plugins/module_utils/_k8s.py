@@ -200,7 +200,7 @@ class KubeClient:
         self.api_client = api_client
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
-        self.retries_done = 0
+        self.retries_done = 0  # reported by the module as a warning
 
     @property
     def host(self) -> str:

@@ -129,6 +129,8 @@ def run_module(
         _hide_credentials(module, api_client)
         context = Context(module, KubeClient(api_client), resolve_driver(module.params))
         result = run(context)
+        if context.client.retries_done:
+            module.warn(f"{context.client.retries_done} API request(s) were retried after transient errors")
     except KubeError as exc:
         module.fail_json(msg=str(exc), api_status=exc.status, api_reason=exc.reason)
     except ReleaseRecordError as exc:

@@ -357,3 +357,22 @@ def test_failed_revision_descriptions_are_read() -> None:
 
 def test_unrelated_text_gives_no_finding() -> None:
     assert recognise_errors([("log", "Release web upgraded successfully. Happy Helming!")]) == []
+
+
+def test_cleanup_on_fail_is_explained() -> None:
+    diagnosis = diagnose(facts(FAILED_UPGRADE), UserContext(cleanup_on_fail=True))
+    assert "cleaned-up-on-fail" in {f.code for f in diagnosis.findings}
+    assert diagnosis.actions[0].name == "rollback"
+
+
+def test_deployed_without_wait_but_not_ready() -> None:
+    release = facts(DEPLOYED, ready=False)
+    assert "deployed-without-wait" in {f.code for f in diagnose(release, UserContext(wait=False)).findings}
+    assert "deployed-without-wait" not in {f.code for f in diagnose(release, UserContext(wait=True)).findings}
+    assert "deployed-without-wait" not in {f.code for f in diagnose(facts(DEPLOYED), UserContext(wait=False)).findings}
+
+
+def test_timeout_flag_is_added_to_the_timeout_evidence() -> None:
+    diagnosis = diagnose(facts(FAILED_UPGRADE), UserContext(timeout="5m"))
+    timeout = next(f for f in diagnosis.findings if f.code == "timeout")
+    assert "the operation ran with --timeout 5m" in timeout.evidence
