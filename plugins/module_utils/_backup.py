@@ -41,3 +41,15 @@ def save_records(backup_dir: str, namespace: str, release: str, name: str, objec
     with os.fdopen(descriptor, "w") as handle:
         json.dump({"apiVersion": "v1", "kind": "List", "items": objects}, handle, indent=1)
     return path
+
+
+def save_text(backup_dir: str, namespace: str, release: str, filename: str, text: str) -> str:
+    """Write one text file (values, manifest) next to the records; return its path."""
+    directory = backup_directory(backup_dir, namespace, release)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    stem, _dot, extension = filename.rpartition(".")
+    path = os.path.join(directory, f"{stem}.{stamp}.{extension}")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    return path

@@ -53,6 +53,7 @@ class Action:
     why: str
     preconditions: list[str] = field(default_factory=list)
     destructive: bool = False
+    revision: int | None = None  # the revision a rollback aims at, so automation need not parse the command
 
     def __post_init__(self) -> None:
         if self.name not in ACTION_NAMES:
@@ -311,6 +312,7 @@ def _failed(
         commands.rollback(good),
         f"Revision {good} is the last known-good revision; rolling back restores what last worked.",
         [f"revision {good}'s objects still exist or can be recreated"],
+        revision=good,
     )
     upgrade = Action(
         "upgrade_force",
@@ -399,6 +401,7 @@ def _pending(
         f"Rolls back to revision {rollback_target}, the last known-good revision; Helm allows a rollback while "
         "the newest revision is pending.",
         [f"revision {rollback_target}'s objects still exist or can be recreated"],
+        revision=rollback_target,
     )
     if status == "pending-rollback":
         summary = f"{stale}. The interrupted rollback aimed at revision {rollback_target}: resume it."

@@ -1,0 +1,347 @@
+#!/usr/bin/python
+# Copyright (c) helmops.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: helm_release_recover
+short_description: Let Helm itself recover a release - roll back, upgrade with force, or uninstall without hooks - behind guards
+version_added: 0.1.0
+description:
+  - Runs C(helm rollback), C(helm upgrade --force) or C(helm uninstall --no-hooks) for one release, the recovery steps
+    that change live resources and must therefore be taken by Helm, never by editing its records.
+  - Acts only when the release's newest revision is in one of O(when_status) (by default the unhealthy states), so a
+    second run on a recovered release changes nothing.
+  - Refuses while an operation may still be running on the release (the lock evidence
+    M(helmops.recovery.helm_release_facts) reports), an upgrade while the release is locked (unlock it first), an
+    upgrade without an explicit chart version (never guesses the latest), an uninstall without O(allow_destructive=true),
+    and an uninstall that would delete PersistentVolumeClaims lacking C(helm.sh/resource-policy=keep) without
+    O(allow_data_loss=true).
+  - Before Helm runs, every record of the release and the newest revision's values and manifest are saved to
+    O(backup_dir) (files 0600, directories 0700).
+  - Credentials reach Helm only through its environment and a private kubeconfig file, never its command line.
+author:
+  - helmops.recovery contributors (@helmops)
+extends_documentation_fragment:
+  - helmops.recovery.connection
+  - helmops.recovery.connection.attributes
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    description: Reports the Helm command it would run and why; runs nothing and writes no backup.
+    support: full
+  diff_mode:
+    description: The newest revision's number and status before, and what Helm is expected to leave after.
+    support: full
+  idempotent:
+    description: Once the release is out of O(when_status) (deployed, or gone after an uninstall) nothing more is done.
+    support: full
+options:
+  release:
+    description: The release name.
+    type: str
+    required: true
+    aliases: [name]
+  namespace:
+    description: The release namespace.
+    type: str
+    required: true
+  action:
+    description:
+      - V(rollback) runs C(helm rollback) to O(revision), by default the last known-good revision (the newest
+        C(deployed) or C(superseded) one, never blindly the previous one). Helm allows it while the newest revision is
+        pending.
+      - V(upgrade) runs C(helm upgrade) with O(chart) and O(chart_version), reusing the release's values and forcing
+        resource updates (O(force)). The release must not be locked.
+      - V(uninstall) runs C(helm uninstall), by default with C(--no-hooks). Destructive.
+    type: str
+    required: true
+    choices: [rollback, upgrade, uninstall]
+  revision:
+    description: The revision to roll back to. Defaults to the last known-good revision.
+    type: int
+  chart:
+    description:
+      - The chart reference for V(upgrade) (C(repo/name), C(oci://...), a directory or a packaged C(.tgz)).
+    type: str
+  chart_version:
+    description:
+      - The exact chart version for V(upgrade). Required unless O(chart) is a local directory or package; the latest
+        version is never assumed.
+    type: str
+  reuse_values:
+    description: Pass C(--reuse-values) to the upgrade, so the release keeps the values it has.
+    type: bool
+    default: true
+  force:
+    description: Pass C(--force) (Helm 3) or C(--force-replace) (Helm 4) to the upgrade.
+    type: bool
+    default: true
+  no_hooks:
+    description: Pass C(--no-hooks) to the uninstall, so a broken hook cannot block it again.
+    type: bool
+    default: true
+  keep_history:
+    description: Pass C(--keep-history) to the uninstall.
+    type: bool
+    default: false
+  wait:
+    description: Pass C(--wait), so Helm records success only once the resources are ready.
+    type: bool
+    default: true
+  timeout:
+    description: Helm's C(--timeout).
+    type: str
+    default: 5m
+  when_status:
+    description: Act only when the newest revision has one of these statuses.
+    type: list
+    elements: str
+    default: [failed, pending-install, pending-upgrade, pending-rollback, uninstalling]
+  allow_destructive:
+    description: Allow V(uninstall).
+    type: bool
+    default: false
+  allow_data_loss:
+    description: Allow an uninstall that deletes PersistentVolumeClaims without C(helm.sh/resource-policy=keep).
+    type: bool
+    default: false
+  stale_after:
+    description: Seconds after which a pending record with no sign of a running operation counts as stale.
+    type: int
+    default: 600
+  backup_dir:
+    description:
+      - Where the records, values and manifest are saved before Helm runs, under C(<backup_dir>/<namespace>/<release>/).
+    type: path
+    default: ~/.helmops-recovery/backups
+  helm_binary:
+    description: The Helm 3 or Helm 4 binary, a path or a name looked up in E(PATH).
+    type: str
+    default: helm
+requirements:
+  - helm 3 or helm 4 on the managed node
+seealso:
+  - module: helmops.recovery.helm_release_facts
+  - module: helmops.recovery.helm_release_unlock
+"""
+
+EXAMPLES = r"""
+- name: See what a rollback would do
+  helmops.recovery.helm_release_recover:
+    release: web
+    namespace: team-a
+    action: rollback
+  check_mode: true
+  diff: true
+
+- name: Roll a failed release back to its last known-good revision
+  helmops.recovery.helm_release_recover:
+    release: web
+    namespace: team-a
+    action: rollback
+
+- name: Converge forward over a failed upgrade
+  helmops.recovery.helm_release_recover:
+    release: web
+    namespace: team-a
+    action: upgrade
+    chart: oci://registry.example.com/charts/web
+    chart_version: 4.2.1
+
+- name: Remove a release stuck in uninstalling because of a broken hook (destructive)
+  helmops.recovery.helm_release_recover:
+    release: web
+    namespace: team-a
+    action: uninstall
+    allow_destructive: true
+"""
+
+RETURN = r"""
+release:
+  description: The release name.
+  returned: always
+  type: str
+namespace:
+  description: The release namespace.
+  returned: always
+  type: str
+action:
+  description: The action asked for.
+  returned: always
+  type: str
+  sample: rollback
+reason:
+  description: Why Helm ran, or why it did not.
+  returned: always
+  type: str
+  sample: release web is failed; rolling back to revision 3
+command:
+  description: The Helm command line run (or that would run in check mode). It never holds credentials.
+  returned: when Helm ran or would run
+  type: str
+  sample: helm rollback web 3 --namespace team-a --wait --timeout 5m
+status_before:
+  description: The newest revision's status before the run (C(absent) when the release does not exist).
+  returned: always
+  type: str
+  sample: failed
+revision_before:
+  description: The newest revision before the run.
+  returned: always
+  type: int
+target_revision:
+  description: The revision a rollback went back to.
+  returned: for a rollback that ran or would run
+  type: int
+status_after:
+  description: The newest revision's status after Helm ran (C(absent) once uninstalled), read back from the cluster.
+  returned: when Helm ran
+  type: str
+  sample: deployed
+revision_after:
+  description: The newest revision after Helm ran.
+  returned: when Helm ran
+  type: int
+backup_files:
+  description: The records, values and manifest saved before Helm ran (not written in check mode).
+  returned: when Helm ran
+  type: list
+  elements: str
+helm_output:
+  description: What Helm printed.
+  returned: when Helm ran
+  type: str
+"""
+
+import typing as t
+
+from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
+from ansible_collections.helmops.recovery.plugins.module_utils._helm_cli import (
+    HelmFlags,
+    helm_environment,
+    helm_major_version,
+)
+from ansible_collections.helmops.recovery.plugins.module_utils._module import Context, run_module
+from ansible_collections.helmops.recovery.plugins.module_utils._recover import (
+    RecoverOptions,
+    backup_release,
+    plan_recover,
+    run_helm,
+    state_after,
+)
+from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (
+    validate_namespace_name,
+    validate_release_name,
+)
+
+ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
+    "release": {"type": "str", "required": True, "aliases": ["name"]},
+    "namespace": {"type": "str", "required": True},
+    "action": {"type": "str", "required": True, "choices": ["rollback", "upgrade", "uninstall"]},
+    "revision": {"type": "int"},
+    "chart": {"type": "str"},
+    "chart_version": {"type": "str"},
+    "reuse_values": {"type": "bool", "default": True},
+    "force": {"type": "bool", "default": True},
+    "no_hooks": {"type": "bool", "default": True},
+    "keep_history": {"type": "bool", "default": False},
+    "wait": {"type": "bool", "default": True},
+    "timeout": {"type": "str", "default": "5m"},
+    "when_status": {
+        "type": "list",
+        "elements": "str",
+        "default": ["failed", "pending-install", "pending-upgrade", "pending-rollback", "uninstalling"],
+    },
+    "allow_destructive": {"type": "bool", "default": False},
+    "allow_data_loss": {"type": "bool", "default": False},
+    "stale_after": {"type": "int", "default": 600},
+    "backup_dir": {"type": "path", "default": "~/.helmops-recovery/backups"},
+    "helm_binary": {"type": "str", "default": "helm"},
+}
+
+
+def _helm(context: Context) -> tuple[str, int]:
+    """The Helm binary's path and major version."""
+    module = context.module
+    path = module.get_bin_path(context.params["helm_binary"])
+    if not path:
+        raise ModuleError(f"the Helm binary {context.params['helm_binary']!r} was not found (set helm_binary)")
+    rc, out, err = module.run_command([path, "version", "--template", "{{.Version}}"])
+    if rc != 0:
+        raise ModuleError(f"{path} version failed (exit {rc}): {(err or out).strip()[:200]}")
+    return path, helm_major_version(out)
+
+
+def run(context: Context) -> dict[str, t.Any]:
+    params = context.params
+    helm, major = _helm(context)
+    options = RecoverOptions(
+        namespace=validate_namespace_name(params["namespace"]),
+        release=validate_release_name(params["release"]),
+        action=params["action"],
+        helm=helm,
+        helm_major=major,
+        revision=params["revision"],
+        chart=params["chart"],
+        chart_version=params["chart_version"],
+        reuse_values=params["reuse_values"],
+        force=params["force"],
+        no_hooks=params["no_hooks"],
+        keep_history=params["keep_history"],
+        flags=HelmFlags(wait=params["wait"], timeout=params["timeout"]),
+        allow_destructive=params["allow_destructive"],
+        allow_data_loss=params["allow_data_loss"],
+        when_status=tuple(params["when_status"]),
+        stale_after=params["stale_after"],
+        backup_dir=params["backup_dir"],
+    )
+    plan = plan_recover(context.client, context.driver, options)
+    result: dict[str, t.Any] = {
+        "changed": plan.act,
+        "release": options.release,
+        "namespace": options.namespace,
+        "action": options.action,
+        "reason": plan.reason,
+        "status_before": plan.status or "absent",
+        "revision_before": plan.revision,
+    }
+    if plan.call is not None:
+        result["command"] = plan.call.command_line
+    if plan.target_revision is not None:
+        result["target_revision"] = plan.target_revision
+    if context.module._diff:
+        result["diff"] = plan.diff()
+    for warning in plan.warnings:
+        context.module.warn(warning)
+    if not plan.act or context.check_mode:
+        return result
+    result["backup_files"] = backup_release(context.client, context.driver, options)
+    connection = context.client.api_client.configuration
+    env = helm_environment(
+        connection,
+        context.driver,
+        context.module.tmpdir,
+        params.get("impersonate_user"),
+        params.get("impersonate_groups") or [],
+    )
+
+    def runner(argv: list[str], extra: dict[str, str]) -> tuple[int, str, str]:
+        rc, out, err = context.module.run_command(argv, environ_update=extra)
+        return int(rc), str(out), str(err)
+
+    result["helm_output"] = run_helm(plan, runner, env)
+    after = state_after(context.client, context.driver, options)
+    result["status_after"] = after["status"]
+    result["revision_after"] = after["revision"]
+    return result
+
+
+def main() -> None:
+    run_module(ARGUMENT_SPEC, run)
+
+
+if __name__ == "__main__":
+    main()
