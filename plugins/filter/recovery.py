@@ -1,0 +1,193 @@
+# Copyright (c) helmops.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Filters the roles use to read helm_release_facts as the decision tree.
+
+``remediation_plan`` picks, for one release, the one named branch of the tree
+the remediate role runs (its task file has the same name), the action taken
+there, and what the branch promises to leave behind. ``triage_row`` condenses
+one release into what a person needs first: its state, what Helm thinks, what
+the cluster shows, and the safest next step with its exact command.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible.errors import AnsibleFilterError
+
+DESTRUCTIVE_ACTIONS = frozenset({"reinstall", "uninstall_no_hooks", "delete_revision", "mark_deployed"})
+PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
+BRANCH_OF_STATUS = {
+    "deployed": "deployed",
+    "failed": "failed",
+    "pending-install": "pending_install",
+    "pending-upgrade": "pending_upgrade",
+    "pending-rollback": "pending_rollback",
+    "uninstalling": "uninstalling",
+    "uninstalled": "uninstalled",
+}
+BLOAT_FINDINGS = ("history-too-long", "record-near-size-limit")
+
+
+def _first_action(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    actions = (facts.get("diagnosis") or {}).get("actions") or []
+    return dict(actions[0]) if actions else {"name": "escalate", "command": "", "destructive": False}
+
+
+def _finding_codes(facts: t.Mapping[str, t.Any]) -> set[str]:
+    return {str(f.get("code")) for f in (facts.get("diagnosis") or {}).get("findings") or []}
+
+
+def _plan(branch: str, action: str, promise: str, why: str, **extra: t.Any) -> dict[str, t.Any]:
+    plan = {
+        "branch": branch,
+        "action": action,
+        "destructive": action in DESTRUCTIVE_ACTIONS,
+        "promise": promise,
+        "why": why,
+        "revision": None,
+        "then_upgrade": False,
+        "refusal": "",
+    }
+    plan.update(extra)
+    return plan
+
+
+def remediation_plan(
+    facts: t.Mapping[str, t.Any],
+    chart: str | None = None,
+    include_controller_managed: bool = False,
+    unlock_method: str = "mark_failed",
+) -> dict[str, t.Any]:
+    """The branch, action and promise for one release's facts.
+
+    promise: deployed (the newest revision ends deployed), unblocked (no longer
+    pending, so `helm upgrade` works), absent (uninstalled), unchanged.
+    """
+    if not isinstance(facts, t.Mapping) or "status" not in facts:
+        raise AnsibleFilterError("remediation_plan expects one entry of helm_releases")
+    first = _first_action(facts)
+    plan = _plan_without_recovery(facts, first, include_controller_managed)
+    if plan is not None:
+        return plan
+    branch = BRANCH_OF_STATUS[str(facts.get("status"))]
+    return _recovery_plan(branch, first, chart, unlock_method)
+
+
+def _plan_without_recovery(
+    facts: t.Mapping[str, t.Any], first: dict[str, t.Any], include_controller_managed: bool
+) -> dict[str, t.Any] | None:
+    """The branches that leave the release alone (or only prune it); None when it needs recovering."""
+    status = str(facts.get("status"))
+    managed_by = (facts.get("risks") or {}).get("managed_by")
+    if managed_by and not include_controller_managed:
+        why = (
+            f"managed by {managed_by.get('controller', 'a controller')} ({managed_by.get('kind', '')} "
+            f"{managed_by.get('name', '')}); the controller would fight a manual recovery "
+            "(set include_controller_managed to override)"
+        )
+        return _plan("controller_managed", "none", "unchanged", why)
+    if (facts.get("lock") or {}).get("verdict") == "possibly-running" or first["name"] == "wait":
+        return _plan("possibly_running", "wait", "unchanged", "an operation may still be running on it")
+    branch = BRANCH_OF_STATUS.get(status, "escalate")
+    if first["name"] == "escalate" or branch == "escalate":
+        return _plan("escalate", "escalate", "unchanged", first.get("why") or f"status {status} needs a person")
+    if branch == "deployed":
+        if _finding_codes(facts) & set(BLOAT_FINDINGS):
+            return _plan("bloated_history", "prune_history", "deployed", "the history is long or records are large")
+        return _plan("deployed", "none", "deployed", "nothing to recover")
+    if branch == "uninstalled":
+        return _plan("uninstalled", "none", "unchanged", "uninstalled with kept history; nothing to recover")
+    return None
+
+
+def _recovery_plan(branch: str, first: dict[str, t.Any], chart: str | None, unlock_method: str) -> dict[str, t.Any]:
+    name = first["name"]
+    why = str(first.get("why") or "")
+    if name == "rollback":
+        return _plan(branch, "rollback", "deployed", why, revision=first.get("revision"))
+    if name == "uninstall_no_hooks":
+        return _plan(branch, "uninstall_no_hooks", "absent", why)
+    if name == "upgrade_force":
+        return _plan(branch, "upgrade_force", "deployed", why, refusal="" if chart else _needs_chart())
+    if name == "unlock":
+        action = "unlock" if unlock_method == "mark_failed" else unlock_method
+        # After delete_revision the previous revision is newest again; only an upgrade makes it deployed.
+        promise = "deployed" if chart else "unblocked"
+        return _plan(branch, action, promise, why, then_upgrade=bool(chart))
+    return _plan("escalate", "escalate", "unchanged", f"no automated step for {name}: {why}")
+
+
+def _needs_chart() -> str:
+    return "converging forward needs the chart: set chart and chart_version (the latest version is never guessed)"
+
+
+def triage_row(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """What a person needs first about one release."""
+    if not isinstance(facts, t.Mapping):
+        raise AnsibleFilterError("triage_row expects one entry of helm_releases")
+    diagnosis = facts.get("diagnosis") or {}
+    first = _first_action(facts)
+    live = facts.get("live") or {}
+    return {
+        "release": facts.get("name"),
+        "namespace": facts.get("namespace"),
+        "state": diagnosis.get("state") or facts.get("status"),
+        "lock": (facts.get("lock") or {}).get("verdict", "none"),
+        "helm_thinks": _helm_view(facts),
+        "cluster_shows": _cluster_view(live),
+        "summary": diagnosis.get("summary", ""),
+        "action": first.get("name"),
+        "destructive": bool(first.get("destructive")),
+        "command": first.get("command", ""),
+        "findings": sorted(_finding_codes(facts)),
+    }
+
+
+def _helm_view(facts: t.Mapping[str, t.Any]) -> str:
+    latest = facts.get("latest_revision")
+    status = facts.get("status")
+    good = facts.get("last_known_good_revision")
+    text = f"revision {latest} {status}"
+    if good is not None and good != latest:
+        text += f"; last known-good revision {good}"
+    if facts.get("upgrade_blocked"):
+        text += "; helm upgrade is blocked"
+    return text
+
+
+def _cluster_view(live: t.Mapping[str, t.Any]) -> str:
+    if not live.get("checked"):
+        return "not inspected"
+    total = live.get("deployed_total")
+    missing = len(live.get("deployed_missing") or [])
+    ready = live.get("workloads_ready")
+    text = f"closer to the {live.get('closer_to', 'unknown')} revision"
+    if total is not None:
+        text += f"; {int(total) - missing}/{total} objects present"
+    if ready is not None:
+        text += "; workloads ready" if ready else "; workloads not ready"
+    orphans = live.get("orphans") or []
+    if orphans:
+        text += f"; {len(orphans)} orphan(s)"
+    return text
+
+
+def outcome_line(outcome: t.Mapping[str, t.Any]) -> str:
+    """One console line for a remediated release."""
+    line = (
+        f"{outcome.get('namespace')}/{outcome.get('release')}: {outcome.get('status_before')} -> "
+        f"{outcome.get('outcome')} ({outcome.get('branch')}: {outcome.get('action')}"
+    )
+    line += ", destructive)" if outcome.get("destructive") else ")"
+    if outcome.get("outcome") in ("refused", "error", "escalated", "still-running", "skipped"):
+        line += f": {outcome.get('message')}"
+    elif outcome.get("status_after") and outcome.get("status_after") != outcome.get("status_before"):
+        line += f", now {outcome.get('status_after')}"
+    return line
+
+
+class FilterModule:
+    def filters(self) -> dict[str, t.Callable[..., t.Any]]:
+        return {"remediation_plan": remediation_plan, "triage_row": triage_row, "outcome_line": outcome_line}

@@ -1,0 +1,120 @@
+#!/usr/bin/python
+# Copyright (c) helmops.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: helm_release_backup
+short_description: Save a release's values, manifest and every release record before a destructive step
+version_added: 0.1.0
+description:
+  - Writes, under C(<backup_dir>/<namespace>/<release>/), every release record of the release exactly as the API
+    returns it (a Kubernetes C(List) that C(kubectl apply) restores), and the newest revision's user-supplied values
+    and manifest - what C(helm get values) and C(helm get manifest) print.
+  - Directories are created with mode 0700 and files with mode 0600, never overwriting an earlier backup.
+  - Only reads from the cluster. The files hold release values, which often contain secrets; their content is never
+    returned.
+author:
+  - helmops.recovery contributors (@helmops)
+extends_documentation_fragment:
+  - helmops.recovery.connection
+  - helmops.recovery.connection.attributes
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    description: Reports where the backup would go and writes nothing.
+    support: full
+  diff_mode:
+    description: No diff; the cluster is not changed.
+    support: none
+  idempotent:
+    description: Every run writes a new, time-stamped backup (and reports a change).
+    support: none
+options:
+  release:
+    description: The release name.
+    type: str
+    required: true
+    aliases: [name]
+  namespace:
+    description: The release namespace.
+    type: str
+    required: true
+  backup_dir:
+    description: The backup root directory.
+    type: path
+    default: ~/.helmops-recovery/backups
+seealso:
+  - module: helmops.recovery.helm_release_recover
+"""
+
+EXAMPLES = r"""
+- name: Back up web before uninstalling it
+  helmops.recovery.helm_release_backup:
+    release: web
+    namespace: team-a
+    backup_dir: /var/backups/helm
+"""
+
+RETURN = r"""
+files:
+  description: The files written (records, values, manifest); empty in check mode.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - /var/backups/helm/team-a/web/sh.helm.release.v1.web.20261124T101500.000000Z.json
+    - /var/backups/helm/team-a/web/values.20261124T101500.000000Z.yaml
+    - /var/backups/helm/team-a/web/manifest.20261124T101500.000000Z.yaml
+directory:
+  description: The directory the backup goes to.
+  returned: always
+  type: str
+"""
+
+import os
+import typing as t
+
+from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
+from ansible_collections.helmops.recovery.plugins.module_utils._module import Context, run_module
+from ansible_collections.helmops.recovery.plugins.module_utils._recover import RecoverOptions, backup_release
+from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (
+    validate_namespace_name,
+    validate_release_name,
+)
+
+ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
+    "release": {"type": "str", "required": True, "aliases": ["name"]},
+    "namespace": {"type": "str", "required": True},
+    "backup_dir": {"type": "path", "default": "~/.helmops-recovery/backups"},
+}
+
+
+def run(context: Context) -> dict[str, t.Any]:
+    params = context.params
+    options = RecoverOptions(
+        namespace=validate_namespace_name(params["namespace"]),
+        release=validate_release_name(params["release"]),
+        action="backup",
+        helm="",
+        helm_major=0,
+        backup_dir=params["backup_dir"],
+    )
+    directory = os.path.join(os.path.expanduser(options.backup_dir), options.namespace, options.release)
+    result: dict[str, t.Any] = {"changed": True, "files": [], "directory": directory}
+    if context.check_mode:
+        return result
+    result["files"] = backup_release(context.client, context.driver, options)
+    if not result["files"]:
+        raise ModuleError(f"release {options.release!r} not found in namespace {options.namespace}; nothing to back up")
+    return result
+
+
+def main() -> None:
+    run_module(ARGUMENT_SPEC, run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""The remediate role's branch choice and the triage row, table-driven."""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from ansible_collections.helmops.recovery.plugins.filter.recovery import remediation_plan, triage_row
+
+
+def facts(
+    status: str,
+    first: str,
+    *,
+    verdict: str = "none",
+    revision: int | None = None,
+    findings: t.Sequence[str] = (),
+    managed_by: dict[str, str] | None = None,
+) -> dict[str, t.Any]:
+    action: dict[str, t.Any] = {"name": first, "command": f"cmd-{first}", "destructive": False, "why": f"why-{first}"}
+    if revision is not None:
+        action["revision"] = revision
+    return {
+        "name": "web",
+        "namespace": "team-a",
+        "status": status,
+        "latest_revision": 3,
+        "last_known_good_revision": 2,
+        "upgrade_blocked": status.startswith("pending"),
+        "lock": {"verdict": verdict},
+        "risks": {"managed_by": managed_by},
+        "live": {
+            "checked": True,
+            "closer_to": "old",
+            "deployed_total": 3,
+            "deployed_missing": [],
+            "workloads_ready": True,
+        },
+        "diagnosis": {
+            "state": status,
+            "summary": "s",
+            "findings": [{"code": code} for code in findings],
+            "actions": [action],
+        },
+    }
+
+
+FLUX = {"controller": "Flux helm-controller", "kind": "HelmRelease", "name": "web", "namespace": "flux"}
+
+# (facts, chart, include_controller_managed, unlock_method) -> (branch, action, promise, then_upgrade, refused)
+CASES = [
+    ("deployed", facts("deployed", "none"), None, False, "mark_failed", ("deployed", "none", "deployed", False, False)),
+    (
+        "bloated",
+        facts("deployed", "none", findings=["history-too-long"]),
+        None,
+        False,
+        "mark_failed",
+        ("bloated_history", "prune_history", "deployed", False, False),
+    ),
+    (
+        "near-limit",
+        facts("deployed", "none", findings=["record-near-size-limit"]),
+        None,
+        False,
+        "mark_failed",
+        ("bloated_history", "prune_history", "deployed", False, False),
+    ),
+    (
+        "failed-rollback",
+        facts("failed", "rollback", revision=2),
+        None,
+        False,
+        "mark_failed",
+        ("failed", "rollback", "deployed", False, False),
+    ),
+    (
+        "failed-forward-no-chart",
+        facts("failed", "upgrade_force"),
+        None,
+        False,
+        "mark_failed",
+        ("failed", "upgrade_force", "deployed", False, True),
+    ),
+    (
+        "failed-forward",
+        facts("failed", "upgrade_force"),
+        "./chart",
+        False,
+        "mark_failed",
+        ("failed", "upgrade_force", "deployed", False, False),
+    ),
+    (
+        "pending-install-unlock",
+        facts("pending-install", "unlock", verdict="stale"),
+        None,
+        False,
+        "mark_failed",
+        ("pending_install", "unlock", "unblocked", False, False),
+    ),
+    (
+        "pending-install-unlock-then-upgrade",
+        facts("pending-install", "unlock", verdict="stale"),
+        "./chart",
+        False,
+        "mark_failed",
+        ("pending_install", "unlock", "deployed", True, False),
+    ),
+    (
+        "pending-upgrade-delete",
+        facts("pending-upgrade", "unlock", verdict="stale"),
+        None,
+        False,
+        "delete_revision",
+        ("pending_upgrade", "delete_revision", "unblocked", False, False),
+    ),
+    (
+        "pending-upgrade-rollback",
+        facts("pending-upgrade", "rollback", verdict="stale", revision=2),
+        None,
+        False,
+        "mark_failed",
+        ("pending_upgrade", "rollback", "deployed", False, False),
+    ),
+    (
+        "pending-rollback",
+        facts("pending-rollback", "rollback", verdict="stale", revision=1),
+        None,
+        False,
+        "mark_failed",
+        ("pending_rollback", "rollback", "deployed", False, False),
+    ),
+    (
+        "running",
+        facts("pending-upgrade", "wait", verdict="possibly-running"),
+        None,
+        False,
+        "mark_failed",
+        ("possibly_running", "wait", "unchanged", False, False),
+    ),
+    (
+        "uninstalling",
+        facts("uninstalling", "uninstall_no_hooks", verdict="stale"),
+        None,
+        False,
+        "mark_failed",
+        ("uninstalling", "uninstall_no_hooks", "absent", False, False),
+    ),
+    (
+        "uninstalled",
+        facts("uninstalled", "none"),
+        None,
+        False,
+        "mark_failed",
+        ("uninstalled", "none", "unchanged", False, False),
+    ),
+    (
+        "escalate",
+        facts("failed", "escalate"),
+        None,
+        False,
+        "mark_failed",
+        ("escalate", "escalate", "unchanged", False, False),
+    ),
+    (
+        "unknown-status",
+        facts("superseded", "escalate"),
+        None,
+        False,
+        "mark_failed",
+        ("escalate", "escalate", "unchanged", False, False),
+    ),
+    (
+        "flux-left-alone",
+        facts("failed", "rollback", revision=2, managed_by=FLUX),
+        None,
+        False,
+        "mark_failed",
+        ("controller_managed", "none", "unchanged", False, False),
+    ),
+    (
+        "flux-included",
+        facts("failed", "rollback", revision=2, managed_by=FLUX),
+        None,
+        True,
+        "mark_failed",
+        ("failed", "rollback", "deployed", False, False),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("release_facts", "chart", "include_managed", "unlock_method", "expected"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_remediation_plan(
+    release_facts: dict[str, t.Any],
+    chart: str | None,
+    include_managed: bool,
+    unlock_method: str,
+    expected: tuple[str, str, str, bool, bool],
+) -> None:
+    plan = remediation_plan(release_facts, chart, include_managed, unlock_method)
+    assert (plan["branch"], plan["action"], plan["promise"], plan["then_upgrade"], bool(plan["refusal"])) == expected
+    assert plan["destructive"] == (plan["action"] in {"uninstall_no_hooks", "delete_revision", "mark_deployed"})
+
+
+def test_rollback_carries_its_target_revision() -> None:
+    assert remediation_plan(facts("failed", "rollback", revision=2))["revision"] == 2
+
+
+def test_controller_message_names_the_controller() -> None:
+    plan = remediation_plan(facts("failed", "rollback", managed_by=FLUX))
+    assert "Flux helm-controller" in plan["why"] and "include_controller_managed" in plan["why"]
+
+
+def test_triage_row_says_what_helm_thinks_and_what_the_cluster_shows() -> None:
+    row = triage_row(facts("pending-upgrade", "unlock", verdict="stale"))
+    assert row["helm_thinks"] == "revision 3 pending-upgrade; last known-good revision 2; helm upgrade is blocked"
+    assert row["cluster_shows"] == "closer to the old revision; 3/3 objects present; workloads ready"
+    assert (row["action"], row["command"], row["lock"]) == ("unlock", "cmd-unlock", "stale")
+
+
+@pytest.mark.parametrize("bad", [None, "web", {"name": "web"}])
+def test_bad_input_is_a_clear_filter_error(bad: t.Any) -> None:
+    with pytest.raises(AnsibleFilterError, match="helm_releases"):
+        remediation_plan(bad)
