@@ -59,6 +59,7 @@ def remediation_plan(
     chart: str | None = None,
     include_controller_managed: bool = False,
     unlock_method: str = "mark_failed",
+    force: bool = False,
 ) -> dict[str, t.Any]:
     """The branch, action and promise for one release's facts.
 
@@ -68,6 +69,8 @@ def remediation_plan(
     if not isinstance(facts, t.Mapping) or "status" not in facts:
         raise AnsibleFilterError("remediation_plan expects one entry of helm_releases")
     first = _first_action(facts)
+    if force and first["name"] == "wait":
+        first = _forced_action(facts)
     plan = _plan_without_recovery(facts, first, include_controller_managed)
     if plan is not None:
         return plan
@@ -88,11 +91,26 @@ def _plan_without_recovery(
             "(set include_controller_managed to override)"
         )
         return _plan("controller_managed", "none", "unchanged", why)
-    if (facts.get("lock") or {}).get("verdict") == "possibly-running" or first["name"] == "wait":
+    if first["name"] == "wait":
         return _plan("possibly_running", "wait", "unchanged", "an operation may still be running on it")
     branch = BRANCH_OF_STATUS.get(status, "escalate")
     if first["name"] == "escalate" or branch == "escalate":
         return _plan("escalate", "escalate", "unchanged", first.get("why") or f"status {status} needs a person")
+    return _healthy_plan(branch, facts)
+
+
+def _forced_action(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """With force, a possibly running operation is treated as stale: the step a stale lock gets."""
+    status = str(facts.get("status"))
+    why = "forced: the signs of a running operation were overridden"
+    if status == "uninstalling":
+        return {"name": "uninstall_no_hooks", "why": why}
+    if status in PENDING:
+        return {"name": "unlock", "why": why}
+    return {"name": "wait", "why": why}
+
+
+def _healthy_plan(branch: str, facts: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
     if branch == "deployed":
         if _finding_codes(facts) & set(BLOAT_FINDINGS):
             return _plan("bloated_history", "prune_history", "deployed", "the history is long or records are large")

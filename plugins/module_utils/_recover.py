@@ -50,7 +50,7 @@ class RecoverOptions:
     chart: str | None = None
     chart_version: str | None = None
     reuse_values: bool = True
-    force: bool = True
+    force_replace: bool = True
     no_hooks: bool = True
     keep_history: bool = False
     flags: HelmFlags = field(default_factory=HelmFlags)
@@ -58,6 +58,7 @@ class RecoverOptions:
     allow_data_loss: bool = False
     when_status: tuple[str, ...] = UNHEALTHY_STATUSES
     stale_after: int = 600
+    force: bool = False  # act despite signs of a running operation (overrides the liveness verdict only)
     backup_dir: str = "~/.helmops-recovery/backups"
 
 
@@ -71,6 +72,7 @@ class RecoverPlan:
     target_revision: int | None = None
     call: HelmCall | None = None
     warnings: list[str] = field(default_factory=list)
+    overridden: list[str] = field(default_factory=list)
 
     def expected_after(self) -> dict[str, t.Any]:
         if not self.act:
@@ -112,7 +114,7 @@ def plan_recover(client: KubeClient, driver: Driver, options: RecoverOptions) ->
             f"{options.action} runs only when it is {', '.join(options.when_status)}"
         )
         return plan
-    _refuse_while_running(facts, options)
+    plan.overridden = _refuse_while_running(facts, options)
     if options.action in DESTRUCTIVE_ACTIONS and not options.allow_destructive:
         raise ModuleError(
             f"{options.action} of {options.release} is destructive (Helm deletes the release's resources); "
@@ -124,15 +126,19 @@ def plan_recover(client: KubeClient, driver: Driver, options: RecoverOptions) ->
     return plan
 
 
-def _refuse_while_running(facts: t.Mapping[str, t.Any], options: RecoverOptions) -> None:
+def _refuse_while_running(facts: t.Mapping[str, t.Any], options: RecoverOptions) -> list[str]:
+    """The evidence force overrode; raises when there is evidence and no force."""
     lock = facts.get("lock") or {}
-    if lock.get("verdict") == "possibly-running":
-        evidence = "; ".join(lock.get("evidence") or [])
-        raise ModuleError(
-            f"refusing to {options.action} {options.release}: an operation may still be running ({evidence}); "
-            "wait for it, or unlock the release once it is stale",
-            lock=dict(lock),
-        )
+    if lock.get("verdict") != "possibly-running":
+        return []
+    evidence = [str(line) for line in lock.get("evidence") or []]
+    if options.force:
+        return evidence
+    raise ModuleError(
+        f"refusing to {options.action} {options.release}: an operation may still be running "
+        f"({'; '.join(evidence)}); wait for it, or set force: true if you are sure no Helm client is working on it",
+        lock=dict(lock),
+    )
 
 
 def _plan_rollback(plan: RecoverPlan, facts: t.Mapping[str, t.Any]) -> None:
@@ -178,7 +184,7 @@ def _plan_upgrade(plan: RecoverPlan, facts: t.Mapping[str, t.Any]) -> None:
             options.chart,
             chart_version=options.chart_version,
             reuse_values=options.reuse_values,
-            force=options.force,
+            force=options.force_replace,
             flags=options.flags,
         )
     )

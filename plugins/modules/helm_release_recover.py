@@ -54,7 +54,7 @@ options:
         C(deployed) or C(superseded) one, never blindly the previous one). Helm allows it while the newest revision is
         pending.
       - V(upgrade) runs C(helm upgrade) with O(chart) and O(chart_version), reusing the release's values and forcing
-        resource updates (O(force)). The release must not be locked.
+        resource updates (O(force_replace)). The release must not be locked.
       - V(uninstall) runs C(helm uninstall), by default with C(--no-hooks). Destructive.
     type: str
     required: true
@@ -75,8 +75,10 @@ options:
     description: Pass C(--reuse-values) to the upgrade, so the release keeps the values it has.
     type: bool
     default: true
-  force:
-    description: Pass C(--force) (Helm 3) or C(--force-replace) (Helm 4) to the upgrade.
+  force_replace:
+    description:
+      - Pass C(--force) (Helm 3) or C(--force-replace) (Helm 4) to the upgrade, so resources that cannot be patched
+        are replaced.
     type: bool
     default: true
   no_hooks:
@@ -112,6 +114,13 @@ options:
     description: Seconds after which a pending record with no sign of a running operation counts as stale.
     type: int
     default: 600
+  force:
+    description:
+      - Act even if there are signs of a running operation (a recent record, a running hook Job, a rollout in
+        progress), for example a pre-delete hook Job that will never finish. Overrides that verdict only, never the
+        other guards. The result lists what was overridden.
+    type: bool
+    default: false
   backup_dir:
     description:
       - Where the records, values and manifest are saved before Helm runs, under C(<backup_dir>/<namespace>/<release>/).
@@ -210,6 +219,11 @@ backup_files:
   returned: when Helm ran
   type: list
   elements: str
+overridden:
+  description: The evidence of a running operation that O(force=true) overrode.
+  returned: always
+  type: list
+  elements: str
 helm_output:
   description: What Helm printed.
   returned: when Helm ran
@@ -245,7 +259,7 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "chart": {"type": "str"},
     "chart_version": {"type": "str"},
     "reuse_values": {"type": "bool", "default": True},
-    "force": {"type": "bool", "default": True},
+    "force_replace": {"type": "bool", "default": True},
     "no_hooks": {"type": "bool", "default": True},
     "keep_history": {"type": "bool", "default": False},
     "wait": {"type": "bool", "default": True},
@@ -258,6 +272,7 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "allow_destructive": {"type": "bool", "default": False},
     "allow_data_loss": {"type": "bool", "default": False},
     "stale_after": {"type": "int", "default": 600},
+    "force": {"type": "bool", "default": False},
     "backup_dir": {"type": "path", "default": "~/.helmops-recovery/backups"},
     "helm_binary": {"type": "str", "default": "helm"},
 }
@@ -288,7 +303,7 @@ def run(context: Context) -> dict[str, t.Any]:
         chart=params["chart"],
         chart_version=params["chart_version"],
         reuse_values=params["reuse_values"],
-        force=params["force"],
+        force_replace=params["force_replace"],
         no_hooks=params["no_hooks"],
         keep_history=params["keep_history"],
         flags=HelmFlags(wait=params["wait"], timeout=params["timeout"]),
@@ -296,6 +311,7 @@ def run(context: Context) -> dict[str, t.Any]:
         allow_data_loss=params["allow_data_loss"],
         when_status=tuple(params["when_status"]),
         stale_after=params["stale_after"],
+        force=params["force"],
         backup_dir=params["backup_dir"],
     )
     plan = plan_recover(context.client, context.driver, options)
@@ -307,6 +323,7 @@ def run(context: Context) -> dict[str, t.Any]:
         "reason": plan.reason,
         "status_before": plan.status or "absent",
         "revision_before": plan.revision,
+        "overridden": plan.overridden,
     }
     if plan.call is not None:
         result["command"] = plan.call.command_line
@@ -316,6 +333,8 @@ def run(context: Context) -> dict[str, t.Any]:
         result["diff"] = plan.diff()
     for warning in plan.warnings:
         context.module.warn(warning)
+    if plan.overridden:
+        context.module.warn("force overrode signs of a running operation: " + "; ".join(plan.overridden))
     if not plan.act or context.check_mode:
         return result
     result["backup_files"] = backup_release(context.client, context.driver, options)

@@ -207,6 +207,21 @@ def test_remediation_plan(
     assert plan["destructive"] == (plan["action"] in {"uninstall_no_hooks", "delete_revision", "mark_deployed"})
 
 
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("uninstalling", ("uninstalling", "uninstall_no_hooks", "absent")),
+        ("pending-upgrade", ("pending_upgrade", "unlock", "unblocked")),
+        ("pending-install", ("pending_install", "unlock", "unblocked")),
+    ],
+)
+def test_force_treats_a_possibly_running_operation_as_stale(status: str, expected: tuple[str, str, str]) -> None:
+    running = facts(status, "wait", verdict="possibly-running")
+    assert remediation_plan(running)["branch"] == "possibly_running"
+    plan = remediation_plan(running, force=True)
+    assert (plan["branch"], plan["action"], plan["promise"]) == expected
+
+
 def test_rollback_carries_its_target_revision() -> None:
     assert remediation_plan(facts("failed", "rollback", revision=2))["revision"] == 2
 
