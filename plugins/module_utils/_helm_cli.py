@@ -140,6 +140,7 @@ def upgrade_argv(
     chart: str,
     *,
     chart_version: str | None,
+    values_files: t.Sequence[str] = (),
     reuse_values: bool,
     force: bool,
     flags: HelmFlags,
@@ -149,9 +150,13 @@ def upgrade_argv(
         argv += ["--version", chart_version]
     if reuse_values:
         argv.append("--reuse-values")
-    if force:
-        # Helm 4 renamed --force (delete and recreate what cannot be patched) to --force-replace.
-        argv.append("--force" if major == 3 else "--force-replace")
+    for path in values_files:
+        argv += ["--values", path]
+    if force and major == 3:
+        argv.append("--force")
+    elif force:
+        # Helm 4 renamed --force to --force-replace, and replacing objects needs client-side apply.
+        argv += ["--force-replace", "--server-side=false"]
     return argv + _wait_flags(flags)
 
 

@@ -49,6 +49,7 @@ class RecoverOptions:
     revision: int | None = None
     chart: str | None = None
     chart_version: str | None = None
+    values_files: list[str] = field(default_factory=list)
     reuse_values: bool = True
     force_replace: bool = True
     no_hooks: bool = True
@@ -183,6 +184,7 @@ def _plan_upgrade(plan: RecoverPlan, facts: t.Mapping[str, t.Any]) -> None:
             options.namespace,
             options.chart,
             chart_version=options.chart_version,
+            values_files=options.values_files,
             reuse_values=options.reuse_values,
             force=options.force_replace,
             flags=options.flags,

@@ -71,14 +71,21 @@ options:
       - The exact chart version for V(upgrade). Required unless O(chart) is a local directory or package; the latest
         version is never assumed.
     type: str
+  values_files:
+    description:
+      - Values files passed to the upgrade with C(-f), on top of the reused values - typically the fix for what made
+        the release fail.
+    type: list
+    elements: path
+    default: []
   reuse_values:
     description: Pass C(--reuse-values) to the upgrade, so the release keeps the values it has.
     type: bool
     default: true
   force_replace:
     description:
-      - Pass C(--force) (Helm 3) or C(--force-replace) (Helm 4) to the upgrade, so resources that cannot be patched
-        are replaced.
+      - Pass C(--force) (Helm 3) or C(--force-replace --server-side=false) (Helm 4, where replacing objects needs
+        client-side apply) to the upgrade, so resources that cannot be patched are replaced.
     type: bool
     default: true
   no_hooks:
@@ -258,6 +265,7 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "revision": {"type": "int"},
     "chart": {"type": "str"},
     "chart_version": {"type": "str"},
+    "values_files": {"type": "list", "elements": "path", "default": []},
     "reuse_values": {"type": "bool", "default": True},
     "force_replace": {"type": "bool", "default": True},
     "no_hooks": {"type": "bool", "default": True},
@@ -302,6 +310,7 @@ def run(context: Context) -> dict[str, t.Any]:
         revision=params["revision"],
         chart=params["chart"],
         chart_version=params["chart_version"],
+        values_files=list(params["values_files"]),
         reuse_values=params["reuse_values"],
         force_replace=params["force_replace"],
         no_hooks=params["no_hooks"],

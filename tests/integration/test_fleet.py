@@ -1,0 +1,128 @@
+"""A fleet: two real control planes (this one and a second started for the
+test) plus a cluster that cannot be reached, as three inventory hosts. One
+triage run produces one fleet summary; the unreachable cluster is reported
+and fails alone; remediate recovers both live clusters in one run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import typing as t
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .support import BIN, KUBECONFIG, ROOT, write_kubeconfig
+from .test_playbooks import recap, run_playbook
+
+SECOND_PORT_BASE = "36800"
+
+
+@pytest.fixture(scope="module")
+def second_cluster(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[str]:
+    directory = tmp_path_factory.mktemp("second-cluster")
+    env = {**os.environ, "CLUSTER_DIR": str(directory), "CLUSTER_PORT_BASE": SECOND_PORT_BASE}
+    up = subprocess.run([str(ROOT / "hack" / "cluster"), "up"], env=env, capture_output=True, text=True, check=False)
+    if up.returncode != 0:
+        pytest.fail(f"the second control plane did not start: {up.stderr[-2000:]}")
+    try:
+        yield str(directory / "kubeconfig")
+    finally:
+        subprocess.run([str(ROOT / "hack" / "cluster"), "down"], env=env, capture_output=True, check=False)
+
+
+def scenario(state: str, namespace: str, kubeconfig: str) -> None:
+    subprocess.run(
+        [
+            str(ROOT / "hack" / "scenario"),
+            state,
+            "--release",
+            "web",
+            "--namespace",
+            namespace,
+            "--kubeconfig",
+            kubeconfig,
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def status(kubeconfig: str, namespace: str) -> str:
+    done = subprocess.run(
+        [str(BIN / "helm3"), "status", "web", "-n", namespace, "-o", "json", "--kubeconfig", kubeconfig],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return str(json.loads(done.stdout)["info"]["status"])
+
+
+def test_one_triage_for_the_fleet_and_one_remediation(second_cluster: str, tmp_path: Path) -> None:
+    namespace = f"fleet-{uuid.uuid4().hex[:5]}"
+    scenario("failed-upgrade", namespace, KUBECONFIG)
+    scenario("pending-upgrade", namespace, second_cluster)
+    dead = write_kubeconfig(tmp_path, "https://127.0.0.1:1", "not-a-token", None)
+    inventory = tmp_path / "fleet.yml"
+    inventory.write_text(
+        json.dumps(
+            {
+                "clusters": {
+                    "hosts": {
+                        "cluster-a": {"kubeconfig": KUBECONFIG},
+                        "cluster-b": {"kubeconfig": second_cluster},
+                        "cluster-dead": {"kubeconfig": dead},
+                    }
+                }
+            }
+        )
+    )
+    reports = tmp_path / "reports"
+    extra = json.dumps({"namespace": namespace, "stale_after": 1, "report_dir": str(reports)})
+    done = run_playbook("triage.yml", "-i", str(inventory), "-e", extra)
+    assert "cluster-dead" in done.stdout and recap_of(done.stdout, "cluster-dead")["failed"] == 1
+    for host in ("cluster-a", "cluster-b"):
+        assert recap_of(done.stdout, host)["failed"] == 0, done.stdout[-3000:]
+    summary = (reports / "fleet-summary.md").read_text()
+    html = (reports / "fleet-summary.html").read_text()
+    assert summary.index("## cluster-a") < summary.index("## cluster-b") < summary.index("## cluster-dead")
+    a_part, b_part = summary.split("## cluster-b")
+    assert f"{namespace}/web | failed" in a_part
+    assert f"{namespace}/web | pending-upgrade" in b_part
+    assert "Could not be triaged" in b_part.split("## cluster-dead")[1]
+    assert html.count(f"{namespace}/web") == 2 and "<table>" in html
+    for host, state in (("cluster-a", "failed"), ("cluster-b", "pending-upgrade")):
+        report = json.loads((reports / host / f"{namespace}__web.json").read_text())
+        assert report["cluster"] == host and report["triage"]["state"] == state
+
+    remediate = run_playbook(
+        "remediate.yml",
+        "-i",
+        str(inventory),
+        "--limit",
+        "cluster-a,cluster-b",
+        "-e",
+        json.dumps(
+            {
+                "namespace": namespace,
+                "stale_after": 1,
+                "chart": str(ROOT / "tests" / "charts" / "app"),
+                "helm_binary": str(BIN / "helm3"),
+                "helm_timeout": "120s",
+                "report_dir": "",
+                "backup_dir": str(tmp_path / "backups"),
+            }
+        ),
+    )
+    for host in ("cluster-a", "cluster-b"):
+        assert recap_of(remediate.stdout, host)["failed"] == 0, remediate.stdout[-4000:]
+    assert status(KUBECONFIG, namespace) == "deployed"
+    assert status(second_cluster, namespace) == "deployed"
+    recap(remediate.stdout)
+
+
+def recap_of(output: str, host: str) -> dict[str, int]:
+    line = next(line for line in output.splitlines() if line.startswith(host) and "ok=" in line)
+    return recap(line)

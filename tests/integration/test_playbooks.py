@@ -1,0 +1,254 @@
+"""The playbooks as users run them: triage, remediate and prune_history through
+real ansible-playbook runs against the local control plane, with real Helm.
+
+--check is proven read-only by the API server's audit log (every write by the
+identity the playbooks use, Helm included); real Helm is the witness of every
+recovery; a planted secret value never appears in any output or report; the
+argv of every Helm call carries no token; a second run changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import time
+import typing as t
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .support import AUDIT_LOG, BIN, CHART, KUBECONFIG, ROOT, WRITE_VERBS, helm_json, kubectl
+
+PLANTED = "planted-secret-value-4d2e81"
+ADMIN_USER = "admin"
+
+
+def run_playbook(name: str, *args: str, kubeconfig: str = KUBECONFIG) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "KUBECONFIG": kubeconfig,
+    }
+    return subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), str(ROOT / "playbooks" / name), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+def recap(output: str) -> dict[str, int]:
+    match = re.search(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
+    if not match:
+        raise AssertionError(f"no PLAY RECAP in:\n{output[-3000:]}")
+    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups()), strict=True))
+
+
+def writes_since(started: float, username: str = ADMIN_USER) -> list[str]:
+    """Every write request by that user since `started`: our modules and Helm alike."""
+    found = []
+    for line in AUDIT_LOG.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("stage") != "ResponseComplete" or event.get("verb") not in WRITE_VERBS:
+            continue
+        if (event.get("user") or {}).get("username") != username:
+            continue
+        stamp = time.mktime(time.strptime(event["requestReceivedTimestamp"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+        if stamp >= int(started):
+            found.append(f"{event['verb']} {event['requestURI']} ({event.get('userAgent')})")
+    return found
+
+
+def helm_status(major: str, release: str, namespace: str) -> str:
+    done = subprocess.run(
+        [str(BIN / f"helm{major}"), "status", release, "-n", namespace, "-o", "json", "--kubeconfig", KUBECONFIG],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "HOME": os.environ.get("HOME", "/tmp")},
+    )
+    if done.returncode != 0:
+        return "absent" if "not found" in done.stderr else f"error: {done.stderr}"
+    return str(json.loads(done.stdout)["info"]["status"])
+
+
+def scenario(state: str, release: str, namespace: str, major: str = "3") -> None:
+    subprocess.run(
+        [str(ROOT / "hack" / "scenario"), state, "--release", release, "--namespace", namespace, "--helm", major],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "KUBECONFIG": KUBECONFIG},
+    )
+
+
+def plant_secret(release: str, namespace: str, major: str = "3") -> None:
+    """A values entry holding a secret, in the release's newest deployed revision."""
+    helm_cmd = [str(BIN / f"helm{major}"), "--kubeconfig", KUBECONFIG, "-n", namespace]
+    subprocess.run(
+        [*helm_cmd, "upgrade", release, str(CHART), "--reuse-values", f"--set=secretToken={PLANTED}", "--wait"],
+        check=True,
+        capture_output=True,
+    )
+
+
+def helm_wrapper(tmp_path: Path, major: str) -> tuple[Path, Path]:
+    """A helm binary that records its argv and whether a token came through the environment."""
+    log = tmp_path / f"helm{major}-calls.log"
+    wrapper = tmp_path / f"helm{major}"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "ARGV $*" >> {log}\n'
+        f'[ -n "$HELM_KUBETOKEN" ] && echo "ENV HELM_KUBETOKEN set" >> {log}\n'
+        f'exec {BIN / f"helm{major}"} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper, log
+
+
+# (state, helm major, extra vars) -> what real Helm must show after remediate.yml
+CASES = [
+    ("failed-upgrade", "3", {}, "deployed"),
+    ("pending-upgrade", "4", {"chart": str(CHART)}, "deployed"),
+    ("pending-rollback", "3", {}, "deployed"),
+    ("uninstalling", "4", {"force": True, "allow_destructive": True}, "absent"),
+]
+
+
+@pytest.fixture(scope="module")
+def stuck(cluster: str) -> t.Iterator[dict[str, t.Any]]:
+    """One namespace per case, driven into its state by real Helm, the secret planted where it can be."""
+    prefix = f"pb-{uuid.uuid4().hex[:5]}"
+    cases = []
+    for state, major, extra, expected in CASES:
+        namespace = f"{prefix}-{state}"
+        scenario(state, "web", namespace, major)
+        cases.append({"state": state, "major": major, "extra": extra, "expected": expected, "namespace": namespace})
+    bloated = f"{prefix}-bloated"
+    scenario("bloated", "web", bloated)
+    plant_secret("web", bloated)
+    time.sleep(2)  # let the pending records age past stale_after=1
+    yield {"cases": cases, "bloated": bloated, "prefix": prefix}
+    for namespace in [c["namespace"] for c in cases] + [bloated]:
+        kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def extra_vars(**values: t.Any) -> list[str]:
+    return ["-e", json.dumps(values)]
+
+
+def test_triage_check_writes_nothing_and_reports_every_release(stuck: dict[str, t.Any], tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    started = time.time()
+    done = run_playbook("triage.yml", "--check", *extra_vars(report_dir=str(reports), stale_after=1))
+    assert recap(done.stdout)["failed"] == 0, done.stdout[-3000:]
+    assert writes_since(started) == []
+    summary = (reports / "fleet-summary.md").read_text()
+    for case in stuck["cases"]:
+        assert f"{case['namespace']}/web" in summary
+        report = json.loads((reports / "localhost" / f"{case['namespace']}__web.json").read_text())
+        assert (
+            report["triage"]["state"]
+            == helm_json(case["major"], "secret", "status", "web", "-n", case["namespace"])["info"]["status"]
+        )
+    assert "Next step:" in done.stdout
+    assert PLANTED not in done.stdout + done.stderr
+    assert all(PLANTED not in path.read_text() for path in reports.rglob("*") if path.is_file())
+
+
+@pytest.mark.parametrize("playbook", ["remediate.yml", "prune_history.yml"])
+def test_check_mode_of_writing_playbooks_writes_nothing(playbook: str, stuck: dict[str, t.Any], tmp_path: Path) -> None:
+    before = {case["namespace"]: helm_status(case["major"], "web", case["namespace"]) for case in stuck["cases"]}
+    started = time.time()
+    for case in stuck["cases"]:
+        done = run_playbook(
+            playbook,
+            "--check",
+            "--diff",
+            *extra_vars(
+                namespace=case["namespace"],
+                stale_after=1,
+                keep=3,
+                report_dir=str(tmp_path / "reports"),
+                backup_dir=str(tmp_path / "backups"),
+                helm_binary=str(BIN / f"helm{case['major']}"),
+                **case["extra"],
+            ),
+        )
+        assert recap(done.stdout)["failed"] == 0, done.stdout[-3000:]
+        if playbook == "remediate.yml":
+            assert "would-" in done.stdout, done.stdout[-2000:]
+    assert writes_since(started) == []
+    assert not (tmp_path / "backups").exists()
+    after = {case["namespace"]: helm_status(case["major"], "web", case["namespace"]) for case in stuck["cases"]}
+    assert after == before
+
+
+def test_remediate_recovers_each_state_and_a_second_run_changes_nothing(
+    stuck: dict[str, t.Any], tmp_path: Path
+) -> None:
+    reports, backups = tmp_path / "reports", tmp_path / "backups"
+    for case in stuck["cases"]:
+        wrapper, calls = helm_wrapper(tmp_path, case["major"])
+        common = {
+            "namespace": case["namespace"],
+            "stale_after": 1,
+            "helm_binary": str(wrapper),
+            "helm_timeout": "120s",
+            "backup_dir": str(backups),
+            **case["extra"],
+        }
+        done = run_playbook("remediate.yml", *extra_vars(report_dir=str(reports), **common))
+        assert recap(done.stdout)["failed"] == 0, done.stdout[-4000:]
+        assert helm_status(case["major"], "web", case["namespace"]) == case["expected"]
+        if case["expected"] == "deployed":  # real Helm can upgrade it again
+            upgrade = ["upgrade", "web", str(CHART), "-n", case["namespace"], "--reuse-values", "--set", "behaviour="]
+            out = subprocess.run(
+                [str(BIN / f"helm{case['major']}"), *upgrade, "--kubeconfig", KUBECONFIG, "--wait"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert out.returncode == 0, out.stderr
+        # Idempotent: check, then real; no report, so the recap counts cluster changes only.
+        for mode in (["--check"], []):
+            again = run_playbook("remediate.yml", *mode, *extra_vars(report_dir="", **common))
+            assert recap(again.stdout)["failed"] == 0, again.stdout[-3000:]
+            assert recap(again.stdout)["changed"] == 0, again.stdout[-3000:]
+        log = calls.read_text()
+        token = _admin_token()
+        assert "ARGV" in log and token not in log
+        assert "ENV HELM_KUBETOKEN set" in log
+        assert PLANTED not in done.stdout + done.stderr
+    outcome = json.loads((reports / "localhost" / "remediation.json").read_text())
+    assert outcome["releases"][0]["outcome"] in ("recovered", "unlocked")
+    for path in backups.rglob("*"):
+        expected = 0o700 if path.is_dir() else 0o600
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path
+
+
+def test_prune_history_playbook_keeps_what_helm_needs(stuck: dict[str, t.Any], tmp_path: Path) -> None:
+    namespace = stuck["bloated"]
+    before = helm_json("3", "secret", "history", "web", "-n", namespace, "--max", "100")
+    done = run_playbook(
+        "prune_history.yml", *extra_vars(namespace=namespace, keep=5, report_dir=str(tmp_path / "reports"))
+    )
+    assert recap(done.stdout)["failed"] == 0, done.stdout[-3000:]
+    after = helm_json("3", "secret", "history", "web", "-n", namespace, "--max", "100")
+    assert len(after) == 5 < len(before)
+    assert after[-1]["revision"] == before[-1]["revision"] and after[-1]["status"] == "deployed"
+    summary = json.loads((tmp_path / "reports" / "localhost" / "prune-summary.json").read_text())
+    assert summary["totals"]["deleted"] == len(before) - 5
+    assert PLANTED not in done.stdout + (tmp_path / "reports" / "localhost" / "prune-summary.md").read_text()
+    again = run_playbook("prune_history.yml", *extra_vars(namespace=namespace, keep=5, report_dir=""))
+    assert recap(again.stdout)["changed"] == 0, again.stdout[-3000:]
+
+
+def _admin_token() -> str:
+    return (ROOT / ".cluster" / "pki" / "tokens.csv").read_text().split(",", 1)[0].strip()
