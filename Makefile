@@ -8,14 +8,14 @@ STAMP := $(VENV)/.installed
 COLLECTION_LINK := .collections/ansible_collections/helmops/recovery
 PYTEST_WORKERS ?= 4
 
-.PHONY: help setup binaries cluster cluster-down demo test lint unit integration sanity fixtures
+.PHONY: help setup binaries cluster cluster-down demo test lint unit integration molecule sanity fixtures
 
 help:
 	@echo "make setup         install the venv, control-plane binaries and Helm 3/4 (no services started)"
 	@echo "make cluster       start (or reuse) the local control plane; KUBECONFIG=.cluster/kubeconfig"
 	@echo "make cluster-down  stop it and remove its data"
 	@echo "make demo          drive release 'demo' into a real stuck pending-upgrade and show it"
-	@echo "make test          the whole test suite (lint, unit, sanity, integration)"
+	@echo "make test          the whole test suite (lint, unit, sanity, integration, molecule)"
 
 setup: $(STAMP) binaries $(COLLECTION_LINK)
 
@@ -44,6 +44,7 @@ lint: setup
 	$(BIN)/ruff check plugins tests hack
 	$(BIN)/ruff format --check plugins tests hack
 	$(BIN)/mypy
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint
 
 unit: setup
 	$(BIN)/pytest tests/unit -q
@@ -54,7 +55,11 @@ sanity: setup
 integration: cluster
 	$(BIN)/pytest tests/integration -q
 
-test: lint unit sanity integration
+# The roles' molecule scenarios (extensions/molecule/), against the local control plane.
+molecule: cluster
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule test --all
+
+test: lint unit sanity integration molecule
 
 # Re-capture the recorded real records used by the unit tests.
 fixtures: cluster
