@@ -102,7 +102,7 @@ def run(context: Context) -> dict[str, t.Any]:
         helm_major=0,
         backup_dir=params["backup_dir"],
     )
-    directory = os.path.join(os.path.expanduser(options.backup_dir), options.namespace, options.release)
+    directory = os.path.join(options.backup_dir, options.namespace, options.release)
     result: dict[str, t.Any] = {"changed": True, "files": [], "directory": directory}
     if context.check_mode:
         return result
