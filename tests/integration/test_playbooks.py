@@ -252,3 +252,37 @@ def test_prune_history_playbook_keeps_what_helm_needs(stuck: dict[str, t.Any], t
 
 def _admin_token() -> str:
     return (ROOT / ".cluster" / "pki" / "tokens.csv").read_text().split(",", 1)[0].strip()
+
+
+def test_playbooks_with_least_privilege_tokens(cluster: str, tmp_path: Path) -> None:
+    """triage.yml works with the read-only token; remediate.yml with it is refused, clearly, and writes nothing."""
+    from .test_rbac import identity
+
+    namespace = f"pb-rbac-{uuid.uuid4().hex[:5]}"
+    scenario("pending-upgrade", "web", namespace)
+    kubectl("apply", "-f", str(ROOT / "docs" / "rbac"))
+    reader = identity(namespace, "reader", ["helmops-triage"], tmp_path)
+    time.sleep(2)
+    try:
+        triage = run_playbook(
+            "triage.yml", *extra_vars(namespace=namespace, report_dir=str(tmp_path / "r")), kubeconfig=reader
+        )
+        assert recap(triage.stdout)["failed"] == 0, triage.stdout[-3000:]
+        assert f"{namespace}/web: pending-upgrade" in " ".join(triage.stdout.split())
+        remediate = run_playbook(
+            "remediate.yml",
+            *extra_vars(namespace=namespace, stale_after=1, report_dir="", backup_dir=str(tmp_path / "b")),
+            kubeconfig=reader,
+        )
+        assert recap(remediate.stdout)["failed"] == 1
+        said = " ".join(remediate.stdout.split())
+        assert f"forbidden (403) to update Secret {namespace}/sh.helm.release.v1.web.v2" in said, said[-3000:]
+        assert helm_status("3", "web", namespace) == "pending-upgrade"
+        denied = [
+            line
+            for line in AUDIT_LOG.read_text().splitlines()
+            if f"system:serviceaccount:{namespace}:reader" in line and '"verb":"update"' in line
+        ]
+        assert denied and all('"code":403' in line for line in denied)
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=false", check=False)
