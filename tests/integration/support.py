@@ -217,6 +217,21 @@ def audit_events_since(started: float, user_agent_prefix: str = "helmops.recover
     return events
 
 
+def writes_by_user_since(started: float, username: str = "admin") -> list[str]:
+    """Every write request by that identity since `started`: our modules and Helm alike."""
+    found = []
+    for line in AUDIT_LOG.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("stage") != "ResponseComplete" or event.get("verb") not in WRITE_VERBS:
+            continue
+        if (event.get("user") or {}).get("username") != username:
+            continue
+        stamp = datetime.datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
+        if stamp >= started:
+            found.append(f"{event['verb']} {event['requestURI']} ({event.get('userAgent')})")
+    return found
+
+
 def ready(outcome: Outcome) -> Outcome:
     if outcome.returncode != 0:
         pytest.fail(f"scenario {outcome.scenario.id} failed: {outcome.stderr}")

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from .support import AUDIT_LOG, BIN, CHART, KUBECONFIG, ROOT, WRITE_VERBS, helm_json, kubectl
+from .support import AUDIT_LOG, BIN, CHART, KUBECONFIG, ROOT, helm_json, kubectl, writes_by_user_since
 
 PLANTED = "planted-secret-value-4d2e81"
-ADMIN_USER = "admin"
 
 
 def run_playbook(name: str, *args: str, kubeconfig: str = KUBECONFIG) -> subprocess.CompletedProcess[str]:
@@ -49,21 +48,6 @@ def recap(output: str) -> dict[str, int]:
     if not match:
         raise AssertionError(f"no PLAY RECAP in:\n{output[-3000:]}")
     return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups()), strict=True))
-
-
-def writes_since(started: float, username: str = ADMIN_USER) -> list[str]:
-    """Every write request by that user since `started`: our modules and Helm alike."""
-    found = []
-    for line in AUDIT_LOG.read_text().splitlines():
-        event = json.loads(line)
-        if event.get("stage") != "ResponseComplete" or event.get("verb") not in WRITE_VERBS:
-            continue
-        if (event.get("user") or {}).get("username") != username:
-            continue
-        stamp = time.mktime(time.strptime(event["requestReceivedTimestamp"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-        if stamp >= int(started):
-            found.append(f"{event['verb']} {event['requestURI']} ({event.get('userAgent')})")
-    return found
 
 
 def helm_status(major: str, release: str, namespace: str) -> str:
@@ -148,7 +132,7 @@ def test_triage_check_writes_nothing_and_reports_every_release(stuck: dict[str, 
     started = time.time()
     done = run_playbook("triage.yml", "--check", *extra_vars(report_dir=str(reports), stale_after=1))
     assert recap(done.stdout)["failed"] == 0, done.stdout[-3000:]
-    assert writes_since(started) == []
+    assert writes_by_user_since(started) == []
     summary = (reports / "fleet-summary.md").read_text()
     for case in stuck["cases"]:
         assert f"{case['namespace']}/web" in summary
@@ -184,7 +168,7 @@ def test_check_mode_of_writing_playbooks_writes_nothing(playbook: str, stuck: di
         assert recap(done.stdout)["failed"] == 0, done.stdout[-3000:]
         if playbook == "remediate.yml":
             assert "would-" in done.stdout, done.stdout[-2000:]
-    assert writes_since(started) == []
+    assert writes_by_user_since(started) == []
     assert not (tmp_path / "backups").exists()
     after = {case["namespace"]: helm_status(case["major"], "web", case["namespace"]) for case in stuck["cases"]}
     assert after == before

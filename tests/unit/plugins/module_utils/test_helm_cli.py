@@ -1,0 +1,208 @@
+"""How Helm is called: argv per action and version, and credentials kept off the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import typing as t
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
+from ansible_collections.helmops.recovery.plugins.module_utils._helm_cli import (
+    HelmFlags,
+    bearer_token,
+    chart_is_local,
+    helm_environment,
+    helm_major_version,
+    rollback_argv,
+    uninstall_argv,
+    upgrade_argv,
+)
+
+TOKEN = "s3cr3t-token-value"
+FLAGS = HelmFlags()
+
+
+def configuration(**overrides: t.Any) -> SimpleNamespace:
+    values: dict[str, t.Any] = {
+        "host": "https://127.0.0.1:6443",
+        "api_key": {"authorization": f"Bearer {TOKEN}"},
+        "api_key_prefix": {},
+        "ssl_ca_cert": "/tmp/ca.crt",
+        "verify_ssl": True,
+        "cert_file": None,
+        "key_file": None,
+        "proxy": None,
+    }
+    values.update(overrides)
+    return SimpleNamespace(**values)
+
+
+@pytest.mark.parametrize(
+    ("output", "major"),
+    [("v3.22.0", 3), ("v4.3.1", 4), ("3.14.2+g123", 3), ("  v4.0.0-rc.1\n", 4)],
+)
+def test_helm_major_version(output: str, major: int) -> None:
+    assert helm_major_version(output) == major
+
+
+@pytest.mark.parametrize("output", ["v2.17.0", "v5.0.0", "garbage", ""])
+def test_unsupported_or_unreadable_helm_versions_are_clear_errors(output: str) -> None:
+    with pytest.raises(ModuleError, match="Helm"):
+        helm_major_version(output)
+
+
+ARGV_CASES = [
+    (
+        "rollback",
+        rollback_argv("helm", "web", "team-a", 3, HelmFlags()),
+        ["helm", "rollback", "web", "3", "--namespace", "team-a", "--wait", "--timeout", "5m"],
+    ),
+    (
+        "rollback-no-wait",
+        rollback_argv("helm", "web", "team-a", 3, HelmFlags(wait=False, timeout="90s")),
+        ["helm", "rollback", "web", "3", "--namespace", "team-a", "--timeout", "90s"],
+    ),
+    (
+        "upgrade-helm3",
+        upgrade_argv(
+            "helm",
+            3,
+            "web",
+            "team-a",
+            "repo/web",
+            chart_version="1.2.3",
+            reuse_values=True,
+            force=True,
+            flags=HelmFlags(),
+        ),
+        [
+            "helm",
+            "upgrade",
+            "web",
+            "repo/web",
+            "--namespace",
+            "team-a",
+            "--version",
+            "1.2.3",
+            "--reuse-values",
+            "--force",
+            "--wait",
+            "--timeout",
+            "5m",
+        ],
+    ),
+    (
+        "upgrade-helm4-force-replace-needs-client-side-apply",
+        upgrade_argv(
+            "helm", 4, "web", "team-a", "./chart", chart_version=None, reuse_values=False, force=True, flags=HelmFlags()
+        ),
+        [
+            "helm",
+            "upgrade",
+            "web",
+            "./chart",
+            "--namespace",
+            "team-a",
+            "--force-replace",
+            "--server-side=false",
+            "--wait",
+            "--timeout",
+            "5m",
+        ],
+    ),
+    (
+        "upgrade-with-the-fix",
+        upgrade_argv(
+            "helm",
+            3,
+            "web",
+            "team-a",
+            "./chart",
+            chart_version=None,
+            values_files=["fix.yaml"],
+            reuse_values=True,
+            force=False,
+            flags=HelmFlags(wait=False),
+        ),
+        [
+            "helm",
+            "upgrade",
+            "web",
+            "./chart",
+            "--namespace",
+            "team-a",
+            "--reuse-values",
+            "--values",
+            "fix.yaml",
+            "--timeout",
+            "5m",
+        ],
+    ),
+    (
+        "uninstall",
+        uninstall_argv("helm", "web", "team-a", no_hooks=True, keep_history=False, flags=HelmFlags()),
+        ["helm", "uninstall", "web", "--namespace", "team-a", "--no-hooks", "--wait", "--timeout", "5m"],
+    ),
+    (
+        "uninstall-keep-history",
+        uninstall_argv("helm", "web", "team-a", no_hooks=False, keep_history=True, flags=HelmFlags(wait=False)),
+        ["helm", "uninstall", "web", "--namespace", "team-a", "--keep-history", "--timeout", "5m"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [c[1:] for c in ARGV_CASES], ids=[c[0] for c in ARGV_CASES])
+def test_argv(argv: list[str], expected: list[str]) -> None:
+    assert argv == expected
+
+
+@pytest.mark.parametrize(
+    ("api_key", "prefix", "expected"),
+    [
+        ({"authorization": f"Bearer {TOKEN}"}, {}, TOKEN),
+        ({"authorization": TOKEN}, {"authorization": "Bearer"}, TOKEN),
+        ({"BearerToken": f"Bearer {TOKEN}"}, {}, TOKEN),
+        ({}, {}, None),
+    ],
+)
+def test_bearer_token(api_key: dict[str, str], prefix: dict[str, str], expected: str | None) -> None:
+    assert bearer_token(configuration(api_key=api_key, api_key_prefix=prefix)) == expected
+
+
+def test_environment_carries_the_token_and_a_private_kubeconfig_without_it(tmp_path: Path) -> None:
+    env = helm_environment(
+        configuration(verify_ssl=False, cert_file="/tmp/c.crt", key_file="/tmp/c.key", proxy="http://proxy:3128"),
+        "configmap",
+        str(tmp_path),
+        impersonate_user="ops",
+        impersonate_groups=["a", "b"],
+    )
+    assert env["HELM_KUBETOKEN"] == TOKEN
+    assert (env["HELM_DRIVER"], env["HELM_KUBEASUSER"], env["HELM_KUBEASGROUPS"]) == ("configmap", "ops", "a,b")
+    assert env["HELM_KUBEAPISERVER"] == "" and env["HELM_KUBECONTEXT"] == "" and env["HELM_NAMESPACE"] == ""
+    path = Path(env["KUBECONFIG"])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    text = path.read_text()
+    assert TOKEN not in text
+    document = json.loads(text)
+    cluster = document["clusters"][0]["cluster"]
+    assert cluster == {
+        "server": "https://127.0.0.1:6443",
+        "certificate-authority": "/tmp/ca.crt",
+        "insecure-skip-tls-verify": True,
+        "proxy-url": "http://proxy:3128",
+    }
+    assert document["users"][0]["user"] == {"client-certificate": "/tmp/c.crt", "client-key": "/tmp/c.key"}
+
+
+def test_chart_is_local(tmp_path: Path) -> None:
+    package = tmp_path / "web-1.0.0.tgz"
+    package.write_bytes(b"")
+    assert chart_is_local(str(tmp_path)) and chart_is_local(str(package))
+    assert not chart_is_local("repo/web") and not chart_is_local("oci://registry/web")
+    assert not chart_is_local(os.path.join(str(tmp_path), "missing"))
