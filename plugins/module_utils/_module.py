@@ -56,6 +56,12 @@ CONNECTION_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "driver": {"type": "str", "choices": ["secret", "configmap"]},
 }
 
+# The one release a writing module acts on; documented by plugins/doc_fragments/release.py.
+ONE_RELEASE_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
+    "release": {"type": "str", "required": True, "aliases": ["name"]},
+    "namespace": {"type": "str", "required": True},
+}
+
 _HELM_DRIVER_NAMES: dict[str, Driver] = {
     "": "secret",
     "secret": "secret",

@@ -21,6 +21,7 @@ author:
 extends_documentation_fragment:
   - helmops.recovery.connection
   - helmops.recovery.connection.attributes
+  - helmops.recovery.release
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -33,15 +34,6 @@ attributes:
     description: Every run writes a new, time-stamped backup (and reports a change).
     support: none
 options:
-  release:
-    description: The release name.
-    type: str
-    required: true
-    aliases: [name]
-  namespace:
-    description: The release namespace.
-    type: str
-    required: true
   backup_dir:
     description: The backup root directory.
     type: path
@@ -78,7 +70,11 @@ import os
 import typing as t
 
 from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
-from ansible_collections.helmops.recovery.plugins.module_utils._module import Context, run_module
+from ansible_collections.helmops.recovery.plugins.module_utils._module import (
+    ONE_RELEASE_ARGUMENT_SPEC,
+    Context,
+    run_module,
+)
 from ansible_collections.helmops.recovery.plugins.module_utils._recover import RecoverOptions, backup_release
 from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (
     validate_namespace_name,
@@ -86,8 +82,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._release_codec im
 )
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
-    "release": {"type": "str", "required": True, "aliases": ["name"]},
-    "namespace": {"type": "str", "required": True},
+    **ONE_RELEASE_ARGUMENT_SPEC,
     "backup_dir": {"type": "path", "default": "~/.helmops-recovery/backups"},
 }
 

@@ -27,6 +27,7 @@ author:
 extends_documentation_fragment:
   - helmops.recovery.connection
   - helmops.recovery.connection.attributes
+  - helmops.recovery.release
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -39,15 +40,6 @@ attributes:
     description: Once the release is out of O(when_status) (deployed, or gone after an uninstall) nothing more is done.
     support: full
 options:
-  release:
-    description: The release name.
-    type: str
-    required: true
-    aliases: [name]
-  namespace:
-    description: The release namespace.
-    type: str
-    required: true
   action:
     description:
       - V(rollback) runs C(helm rollback) to O(revision), by default the last known-good revision (the newest
@@ -245,7 +237,11 @@ from ansible_collections.helmops.recovery.plugins.module_utils._helm_cli import 
     helm_environment,
     helm_major_version,
 )
-from ansible_collections.helmops.recovery.plugins.module_utils._module import Context, run_module
+from ansible_collections.helmops.recovery.plugins.module_utils._module import (
+    ONE_RELEASE_ARGUMENT_SPEC,
+    Context,
+    run_module,
+)
 from ansible_collections.helmops.recovery.plugins.module_utils._recover import (
     RecoverOptions,
     backup_release,
@@ -259,8 +255,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._release_codec im
 )
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
-    "release": {"type": "str", "required": True, "aliases": ["name"]},
-    "namespace": {"type": "str", "required": True},
+    **ONE_RELEASE_ARGUMENT_SPEC,
     "action": {"type": "str", "required": True, "choices": ["rollback", "upgrade", "uninstall"]},
     "revision": {"type": "int"},
     "chart": {"type": "str"},

@@ -25,6 +25,7 @@ author:
 extends_documentation_fragment:
   - helmops.recovery.connection
   - helmops.recovery.connection.attributes
+  - helmops.recovery.release
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -37,15 +38,6 @@ attributes:
     description: A second run finds the release unlocked and reports no change.
     support: full
 options:
-  release:
-    description: The release name.
-    type: str
-    required: true
-    aliases: [name]
-  namespace:
-    description: The release namespace.
-    type: str
-    required: true
   method:
     description:
       - V(mark_failed) rewrites the stuck revision's status to C(failed) in both the C(status) label and the encoded
@@ -168,7 +160,11 @@ backup_file:
 
 import typing as t
 
-from ansible_collections.helmops.recovery.plugins.module_utils._module import Context, run_module
+from ansible_collections.helmops.recovery.plugins.module_utils._module import (
+    ONE_RELEASE_ARGUMENT_SPEC,
+    Context,
+    run_module,
+)
 from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (
     validate_namespace_name,
     validate_release_name,
@@ -182,8 +178,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._unlock import (
 )
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
-    "release": {"type": "str", "required": True, "aliases": ["name"]},
-    "namespace": {"type": "str", "required": True},
+    **ONE_RELEASE_ARGUMENT_SPEC,
     "method": {"type": "str", "choices": ["mark_failed", "mark_deployed", "delete_revision"], "default": "mark_failed"},
     "allow_destructive": {"type": "bool", "default": False},
     "stale_after": {"type": "int", "default": 600},

@@ -179,7 +179,7 @@ REFUSALS = [
 
 @pytest.mark.parametrize(
     ("state", "args", "message"),
-    [(state, args, message) for state, args, message in REFUSALS],
+    REFUSALS,
     ids=[f"{state}-{message.split()[0]}-{i}" for i, (state, args, message) in enumerate(REFUSALS)],
 )
 def test_guards_refuse_clearly_and_write_nothing(

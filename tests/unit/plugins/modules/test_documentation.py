@@ -10,15 +10,22 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible_collections.helmops.recovery.plugins.doc_fragments.connection import ModuleDocFragment
-from ansible_collections.helmops.recovery.plugins.module_utils._module import CONNECTION_ARGUMENT_SPEC
+from ansible_collections.helmops.recovery.plugins.doc_fragments.release import ModuleDocFragment as ReleaseFragment
+from ansible_collections.helmops.recovery.plugins.module_utils._module import (
+    CONNECTION_ARGUMENT_SPEC,
+    ONE_RELEASE_ARGUMENT_SPEC,
+)
 from ansible_collections.helmops.recovery.plugins.modules import (
     helm_history_prune,
+    helm_release_backup,
     helm_release_facts,
+    helm_release_recover,
     helm_release_unlock,
 )
 
 ROOT = Path(__file__).resolve().parents[4]
-MODULES = [helm_history_prune, helm_release_facts, helm_release_unlock]
+MODULES = [helm_history_prune, helm_release_facts, helm_release_unlock, helm_release_recover, helm_release_backup]
+FRAGMENT_OPTIONS = {"helmops.recovery.release": yaml.safe_load(ReleaseFragment.DOCUMENTATION)["options"]}
 
 
 def _documented(options: dict[str, t.Any]) -> dict[str, tuple[str, tuple[str, ...], t.Any]]:
@@ -44,9 +51,18 @@ def test_connection_fragment_matches_the_argument_spec() -> None:
             assert f"E({fallback[1][0]})" in " ".join(documented[name]["description"]), name
 
 
+def test_release_fragment_matches_its_argument_spec() -> None:
+    documented = FRAGMENT_OPTIONS["helmops.recovery.release"]
+    assert _documented(documented) == _specified(ONE_RELEASE_ARGUMENT_SPEC)
+    assert all(documented[name]["required"] for name in ONE_RELEASE_ARGUMENT_SPEC)
+
+
 @pytest.mark.parametrize("module", MODULES, ids=[m.__name__.rsplit(".", 1)[-1] for m in MODULES])
 def test_module_documentation_matches_its_argument_spec(module: t.Any) -> None:
-    documented = yaml.safe_load(module.DOCUMENTATION)["options"]
+    document = yaml.safe_load(module.DOCUMENTATION)
+    documented = dict(document["options"])
+    for fragment in document.get("extends_documentation_fragment") or []:
+        documented.update(FRAGMENT_OPTIONS.get(fragment, {}))
     assert _documented(documented) == _specified(module.ARGUMENT_SPEC)
     yaml.safe_load(module.EXAMPLES)
     yaml.safe_load(module.RETURN)
