@@ -270,3 +270,35 @@ def test_playbooks_with_least_privilege_tokens(cluster: str, tmp_path: Path) -> 
         assert denied and all('"code":403' in line for line in denied)
     finally:
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_a_possibly_running_operation_is_waited_on_then_decided_again(cluster: str, tmp_path: Path) -> None:
+    """A young pending record is waited on until it is stale, then recovered; a rollout that never ends is
+    waited on up to wait_timeout and left untouched."""
+    prefix = f"pb-wait-{uuid.uuid4().hex[:4]}"
+    young, active = f"{prefix}-young", f"{prefix}-active"
+    scenario("pending-upgrade", "web", young)
+    scenario("pending-upgrade-active", "web", active)
+    try:
+        common = {"report_dir": "", "backup_dir": str(tmp_path / "b"), "helm_binary": str(BIN / "helm3")}
+        waited = run_playbook(
+            "remediate.yml", *extra_vars(namespace=young, stale_after=20, wait_timeout=90, wait_poll=3, **common)
+        )
+        said = " ".join(waited.stdout.split())
+        assert recap(waited.stdout)["failed"] == 0, waited.stdout[-3000:]
+        assert "branch possibly_running" in said and "FAILED - RETRYING" in waited.stdout
+        assert f"{young}/web: pending-upgrade -> unlocked (pending_upgrade: unlock)" in said
+        assert helm_status("3", "web", young) == "failed"  # unlocked: helm upgrade works again
+
+        started = time.time()
+        gave_up = run_playbook(
+            "remediate.yml", *extra_vars(namespace=active, stale_after=1, wait_timeout=6, wait_poll=2, **common)
+        )
+        said = " ".join(gave_up.stdout.split())
+        assert recap(gave_up.stdout)["failed"] == 1
+        assert f"{active}/web: pending-upgrade -> still-running" in said
+        assert writes_by_user_since(started) == []
+        assert helm_status("3", "web", active) == "pending-upgrade"
+    finally:
+        for namespace in (young, active):
+            kubectl("delete", "namespace", namespace, "--wait=false", check=False)
