@@ -302,3 +302,62 @@ def test_a_possibly_running_operation_is_waited_on_then_decided_again(cluster: s
     finally:
         for namespace in (young, active):
             kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+FLUX_CRD = "helmreleases.helm.toolkit.fluxcd.io"
+
+
+def apply(manifest: dict[str, t.Any]) -> None:
+    subprocess.run(
+        [str(BIN / "kubectl"), "--kubeconfig", KUBECONFIG, "apply", "-f", "-"],
+        input=json.dumps(manifest),
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_a_release_flux_manages_is_left_alone_unless_included(cluster: str, tmp_path: Path) -> None:
+    namespace = f"pb-flux-{uuid.uuid4().hex[:4]}"
+    scenario("failed-upgrade", "web", namespace)
+    kubectl("wait", "--for=delete", f"crd/{FLUX_CRD}", "--timeout=60s", check=False)  # another test's leftover
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    apply(
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": FLUX_CRD},
+            "spec": {
+                "group": "helm.toolkit.fluxcd.io",
+                "scope": "Namespaced",
+                "names": {"kind": "HelmRelease", "plural": "helmreleases", "singular": "helmrelease"},
+                "versions": [{"name": "v2", "served": True, "storage": True, "schema": schema}],
+            },
+        }
+    )
+    kubectl("wait", "--for=condition=Established", f"crd/{FLUX_CRD}", "--timeout=60s")
+    apply(
+        {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {"name": "web", "namespace": namespace},
+            "spec": {"releaseName": "web"},
+        }
+    )
+    try:
+        common = {"namespace": namespace, "report_dir": "", "helm_binary": str(BIN / "helm3")}
+        started = time.time()
+        skipped = run_playbook("remediate.yml", *extra_vars(**common))
+        said = " ".join(skipped.stdout.split())
+        assert recap(skipped.stdout)["failed"] == 0, skipped.stdout[-3000:]
+        assert f"{namespace}/web: failed -> skipped (controller_managed: none): managed by Flux helm-controller" in said
+        assert writes_by_user_since(started) == []
+        assert helm_status("3", "web", namespace) == "failed"
+        included = run_playbook(
+            "remediate.yml", *extra_vars(include_controller_managed=True, backup_dir=str(tmp_path / "b"), **common)
+        )
+        assert recap(included.stdout)["failed"] == 0, included.stdout[-3000:]
+        assert helm_status("3", "web", namespace) == "deployed"
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        kubectl("delete", "crd", FLUX_CRD, "--wait=false", check=False)
