@@ -61,6 +61,18 @@ KEEP = 3
 
 sys.path.insert(0, str(ROOT / ".collections"))
 
+from ansible_collections.helmops.recovery.plugins.module_utils._k8s import (  # noqa: E402
+    ConnectionOptions,
+    KubeClient,
+    build_api_client,
+)
+from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (  # noqa: E402
+    decode_payload,
+    encode_payload,
+    payload_text_from_object,
+    payload_value_for_object,
+)
+
 # name -> (helm major, paddingKiB): the releases whose real records are cloned.
 SOURCES = {
     "small3": ("3", 24),
@@ -107,6 +119,10 @@ class Fleet:
         else:
             source = "small3" if index % 2 else "small4"
         return ReleaseSpec(namespace, f"app-{index:05d}", source, history_statuses(index, self.revisions))
+
+
+def record_name(spec: ReleaseSpec, revision: int) -> str:
+    return f"sh.helm.release.v1.{spec.name}.v{revision}"
 
 
 def history_statuses(index: int, revisions: int) -> tuple[str, ...]:
@@ -190,9 +206,7 @@ class Tools:
         return measured([str(BIN / f"helm{major}"), *args], env=self.helm_env)
 
     def kubectl(self, *args: str, stdin: str | None = None) -> Run:
-        return measured(
-            [str(BIN / "kubectl"), "--kubeconfig", self.kubeconfig, *args], env=self.helm_env, stdin=stdin
-        )
+        return measured([str(BIN / "kubectl"), "--kubeconfig", self.kubeconfig, *args], env=self.helm_env, stdin=stdin)
 
 
 # --- building the fleet ------------------------------------------------------------
@@ -204,12 +218,6 @@ def list_args(major: str) -> list[str]:
 
 
 def kube_client(kubeconfig: str) -> t.Any:
-    from ansible_collections.helmops.recovery.plugins.module_utils._k8s import (
-        ConnectionOptions,
-        KubeClient,
-        build_api_client,
-    )
-
     return KubeClient(build_api_client(ConnectionOptions(kubeconfig=kubeconfig)))
 
 
@@ -264,7 +272,7 @@ class Builder:
             obj = self.client.request(
                 "GET", f"/api/v1/namespaces/{SOURCE_NAMESPACE}/configmaps/bench-fleet", target="fleet stamp"
             )
-        except Exception:  # noqa: BLE001 - absent or unreadable: rebuild
+        except Exception:  # absent or unreadable: rebuild
             return ""
         return str((obj.get("data") or {}).get("fleet") or "")
 
@@ -325,13 +333,6 @@ class Builder:
 
     def record(self, spec: ReleaseSpec, revision: int) -> dict[str, t.Any]:
         """A clone of a real Helm record, as revision `revision` of `spec`."""
-        from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (
-            decode_payload,
-            encode_payload,
-            payload_text_from_object,
-            payload_value_for_object,
-        )
-
         source = self.sources[spec.source]
         release = decode_payload(payload_text_from_object(source, "secret"))
         status = spec.statuses[revision - 1]
@@ -347,7 +348,7 @@ class Builder:
             "pending-upgrade": "Preparing upgrade",
         }[status]
         written = int(time.time()) - (len(spec.statuses) - revision + 1) * 3600
-        stamp = datetime.datetime.fromtimestamp(written, datetime.timezone.utc).isoformat()
+        stamp = datetime.datetime.fromtimestamp(written, datetime.UTC).isoformat()
         info["last_deployed"] = stamp
         if revision == 1:
             info["first_deployed"] = stamp
@@ -455,7 +456,9 @@ class Bench:
         self.work = tools.work
         self.rss_file = self.work / "module-rss.txt"
         interpreter = self.work / "python-rss"
-        interpreter.write_text(INTERPRETER.format(python=PYTHON, bench=Path(__file__).resolve(), rss_file=self.rss_file))
+        interpreter.write_text(
+            INTERPRETER.format(python=PYTHON, bench=Path(__file__).resolve(), rss_file=self.rss_file)
+        )
         interpreter.chmod(0o755)
         self.interpreter = interpreter
         self.facts_playbook = self.work / "facts.yml"
@@ -564,7 +567,9 @@ class Bench:
         peak = 0
         for spec, revision in sample:
             run = checked(
-                self.tools.kubectl("delete", "secret", f"sh.helm.release.v1.{spec.name}.v{revision}", "-n", spec.namespace),
+                self.tools.kubectl(
+                    "delete", "secret", f"sh.helm.release.v1.{spec.name}.v{revision}", "-n", spec.namespace
+                ),
                 "kubectl delete",
             )
             wall += run.wall
@@ -617,17 +622,18 @@ def run_items(bench: Bench, names: dict[str, str], repetitions: int) -> dict[str
         for name in order if repetition % 2 == 0 else list(reversed(order)):
             sample = actions[name]()
             items[name].samples.append(sample)
-            print(f"bench: rep {repetition + 1}/{repetitions} {name:15} {sample.wall:8.2f}s {sample.rss_kib / 1024:7.1f} MiB", flush=True)
+            rss = sample.rss_kib / 1024
+            print(f"bench: rep {repetition + 1}/{repetitions} {name:15} {sample.wall:8.2f}s {rss:7.1f} MiB", flush=True)
     return items
 
 
 def ratios(items: dict[str, Item]) -> dict[str, float]:
-    facts = items["facts"].median_wall()
-    result = {
-        "facts / helm3-list (wall)": facts / items["helm3-list"].median_wall(),
-        "facts / helm4-list (wall)": facts / items["helm4-list"].median_wall(),
-        "facts / status-quo (wall)": facts / items["status-quo"].median_wall(),
-    }
+    result = {}
+    if "facts" in items:
+        facts = items["facts"].median_wall()
+        for theirs in ("helm3-list", "helm4-list", "status-quo"):
+            if theirs in items:
+                result[f"facts / {theirs} (wall)"] = facts / items[theirs].median_wall()
     if "prune" in items and "kubectl-delete" in items:
         prune = items["prune"]
         kubectl = items["kubectl-delete"]
@@ -641,9 +647,8 @@ def table(items: dict[str, Item]) -> str:
     lines = [f"{'item':15} {'median s':>9} {'peak MiB':>9} {'runs':>5}  what", "-" * 100]
     for item in items.values():
         extra = f"  [{item.as_dict()['extrapolated_from']}]" if item.as_dict().get("extrapolated_from") else ""
-        lines.append(
-            f"{item.name:15} {item.median_wall():9.2f} {item.peak_rss_mib():9.1f} {len(item.samples):5}  {item.what}{extra}"
-        )
+        figures = f"{item.median_wall():9.2f} {item.peak_rss_mib():9.1f} {len(item.samples):5}"
+        lines.append(f"{item.name:15} {figures}  {item.what}{extra}")
     return "\n".join(lines)
 
 
@@ -657,7 +662,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--status-quo-sample", type=int, default=100, help="releases timed for item 3 (0 = all)")
     parser.add_argument("--kubectl-sample", type=int, default=200, help="records deleted by kubectl (0 = all)")
     parser.add_argument("--skip-writes", action="store_true", help="time the read items only (no prune)")
-    parser.add_argument("--kubeconfig", default=os.environ.get("HELMOPS_TEST_KUBECONFIG", str(CLUSTER_DIR / "kubeconfig")))
+    parser.add_argument("--items", default="", help="comma-separated items to time (default all)")
+    default_kubeconfig = os.environ.get("HELMOPS_TEST_KUBECONFIG", str(CLUSTER_DIR / "kubeconfig"))
+    parser.add_argument("--kubeconfig", default=default_kubeconfig)
     parser.add_argument("--output", default="", help="JSON result file (default .bench/bench-R<r>-H<h>-<time>.json)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -690,9 +697,11 @@ def main(argv: list[str]) -> int:
     print("bench: fleet built" if built else "bench: fleet already in place")
     bench = Bench(tools, fleet, builder, args)
     counts = bench.verify_helm_lists()
-    items = run_items(bench, READ_ITEMS, args.repetitions)
-    if not args.skip_writes:
-        items.update(run_items(bench, WRITE_ITEMS, args.repetitions))
+    chosen = set(args.items.split(",")) if args.items else set(READ_ITEMS) | set(WRITE_ITEMS)
+    if args.skip_writes:
+        chosen -= set(WRITE_ITEMS)
+    items = run_items(bench, {k: v for k, v in READ_ITEMS.items() if k in chosen}, args.repetitions)
+    items.update(run_items(bench, {k: v for k, v in WRITE_ITEMS.items() if k in chosen}, args.repetitions))
     found = ratios(items)
     print()
     print(table(items))
