@@ -234,8 +234,10 @@ class Builder:
         if self.stamp() == self.fleet.stamp and self.count() == self.fleet.releases * self.fleet.revisions:
             return False
         self.clear()
+        existing = set(self.fleet_namespaces_in_cluster())
         for namespace in self.fleet.namespace_names():
-            self.tools.kubectl("create", "namespace", namespace)
+            if namespace not in existing:
+                checked(self.tools.kubectl("create", "namespace", namespace), f"creating namespace {namespace}")
         jobs = [(spec, revision) for spec in self.fleet.specs() for revision in range(1, self.fleet.revisions + 1)]
         self.create(jobs)
         self.write_stamp()
@@ -305,9 +307,15 @@ class Builder:
                 return total
 
     def clear(self) -> None:
+        """Delete every fleet record (one collection delete per namespace; namespaces stay)."""
         for namespace in self.fleet_namespaces_in_cluster():
-            print(f"bench: removing the old fleet in {namespace}", flush=True)
-            self.tools.kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=600s")
+            print(f"bench: removing old fleet records in {namespace}", flush=True)
+            self.client.request(
+                "DELETE",
+                f"/api/v1/namespaces/{namespace}/secrets",
+                target=f"fleet records in {namespace}",
+                query=[("labelSelector", f"{FLEET_LABEL}=1")],
+            )
 
     def fleet_namespaces_in_cluster(self) -> list[str]:
         listing = self.client.request("GET", "/api/v1/namespaces", target="namespaces")
