@@ -686,7 +686,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a tiny fleet: a smoke run, not a measurement")
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument(
-        "--status-quo-sample", type=int, default=1000, help="at most this many releases timed for item 3 (0 = all)"
+        "--status-quo-sample", type=int, default=1500, help="at most this many releases timed for item 3 (0 = all)"
     )
     parser.add_argument("--kubectl-sample", type=int, default=200, help="records deleted by kubectl (0 = all)")
     parser.add_argument("--skip-writes", action="store_true", help="time the read items only (no prune)")
@@ -714,6 +714,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["measure-rss"]:
         return measure_rss(argv[1:])
     args = parse_args(argv)
+    load_at_start = os.getloadavg()
     fleet = Fleet(args.releases, args.revisions, args.namespaces, large=1 if args.quick else 3)
     OUT.mkdir(exist_ok=True)
     work = OUT / "work"
@@ -748,7 +749,7 @@ def main(argv: list[str]) -> int:
         },
         "helm_list_check": {"passed": True, **counts},
         "repetitions": args.repetitions,
-        "load_average": os.getloadavg(),
+        "load_average": {"start": load_at_start, "end": os.getloadavg()},
         "items": {name: item.as_dict() for name, item in items.items()},
         "ratios": {name: round(value, 4) for name, value in found.items()},
     }
