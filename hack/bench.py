@@ -325,7 +325,7 @@ class Builder:
     def create(self, jobs: list[tuple[ReleaseSpec, int]]) -> None:
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=8) as pool:
-            for done, _ in enumerate(pool.map(lambda job: self.create_one(*job), jobs), 1):
+            for done, _created in enumerate(pool.map(lambda job: self.create_one(*job), jobs), 1):
                 if done % 2000 == 0:
                     print(f"bench: {done}/{len(jobs)} records written", flush=True)
         print(f"bench: wrote {len(jobs)} records in {time.perf_counter() - started:.1f}s", flush=True)
