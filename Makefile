@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 COLLECTION_LINK := .collections/ansible_collections/helmops/recovery
 PYTEST_WORKERS ?= 4
 
-.PHONY: help setup binaries cluster cluster-down demo test lint unit integration molecule sanity fixtures
+.PHONY: help setup binaries cluster cluster-down demo test lint unit integration molecule sanity fixtures bench
 
 help:
 	@echo "make setup         install the venv, control-plane binaries and Helm 3/4 (no services started)"
@@ -16,6 +16,7 @@ help:
 	@echo "make cluster-down  stop it and remove its data"
 	@echo "make demo          drive release 'demo' into a real stuck pending-upgrade and show it"
 	@echo "make test          the whole test suite (lint, unit, sanity, integration, molecule)"
+	@echo "make bench         fleet benchmark against Helm (R=1000 H=10; QUICK=1 for a smoke run); see docs/performance.md"
 
 setup: $(STAMP) binaries $(COLLECTION_LINK)
 
@@ -64,3 +65,10 @@ test: lint unit sanity integration molecule
 # Re-capture the recorded real records used by the unit tests.
 fixtures: cluster
 	$(BIN)/python hack/capture-fixtures
+
+# Fleet-scale benchmark against Helm itself (docs/performance.md).
+# R= releases, H= revisions each; QUICK=1 is a tiny smoke run.
+R ?= 1000
+H ?= 10
+bench: cluster
+	hack/bench --releases $(R) --revisions $(H) $(if $(QUICK),--quick)

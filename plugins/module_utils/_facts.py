@@ -8,10 +8,11 @@ risks, and the diagnosis.
 PRIVATE: this module util is for the collection's own use and may change at
 any time without notice.
 
-Records are listed page by page (label-selected). Every revision is summarised
-from the start of its payload only (decode_summary); whole payloads are kept
-and decoded only for the revisions the diagnosis needs (latest, previous, last
-deployed, last known-good), so memory grows with releases, not revisions.
+Records are listed page by page (label-selected, the next page fetched while
+the current one is read). Every revision is summarised from the start of its
+payload only (summary_from_object); whole payloads are kept and decoded only
+for the revisions the diagnosis reads (the latest and the last deployed), so
+memory grows with releases, not revisions.
 """
 
 from __future__ import annotations
@@ -42,10 +43,10 @@ from ._release_codec import (
     RecordMeta,
     ReleaseRecordError,
     decode_payload,
-    decode_summary,
     parse_kube_time,
     parse_object_name,
     payload_text_from_object,
+    summary_from_object,
 )
 from ._storage import ReleaseStorage, selector
 
@@ -79,24 +80,22 @@ class _Release:
     namespace: str
     name: str
     revisions: dict[int, _Revision] = field(default_factory=dict)
-    payloads: dict[int, str] = field(default_factory=dict)
+    objects: dict[int, dict[str, t.Any]] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
 
-    def add(self, revision: _Revision, payload: str) -> None:
+    def add(self, revision: _Revision, obj: dict[str, t.Any]) -> None:
         self.revisions[revision.meta.revision] = revision
-        self.payloads[revision.meta.revision] = payload
+        self.objects[revision.meta.revision] = obj
         keep = self.candidates()
-        for number in [n for n in self.payloads if n not in keep]:
-            del self.payloads[number]  # memory stays bounded per release
+        for number in [n for n in self.objects if n not in keep]:
+            del self.objects[number]  # memory stays bounded per release
 
     def candidates(self) -> set[int]:
-        """Revisions whose whole payload the diagnosis may need."""
+        """Revisions whose whole payload the diagnosis reads: the latest and the last deployed."""
         ordered = sorted(self.revisions)
-        keep = set(ordered[-2:])
-        for statuses in (("deployed",), KNOWN_GOOD_STATUSES):
-            matching = [n for n in ordered if self.revisions[n].status in statuses]
-            if matching:
-                keep.add(matching[-1])
+        keep = {ordered[-1]}
+        deployed = [n for n in ordered if self.revisions[n].status == "deployed"]
+        keep.update(deployed[-1:])
         return keep
 
 
@@ -158,13 +157,12 @@ def _collect(
             continue
         release = releases.setdefault((meta.namespace, meta.release), _Release(meta.namespace, meta.release))
         try:
-            payload = payload_text_from_object(obj, storage.driver)
-            summary = decode_summary(payload, meta.ref)
+            summary = summary_from_object(obj, storage.driver, meta.ref)
             _check_summary(meta, summary)
         except ReleaseRecordError as exc:
             release.errors.append({"object": exc.object_ref, "reason": exc.reason, "message": str(exc)})
             continue
-        release.add(_Revision(meta, summary), payload)
+        release.add(_Revision(meta, summary), obj)
     return releases, stray
 
 
@@ -214,6 +212,12 @@ def _release_facts(
     latest_release = full.get(latest.meta.revision) or {}
     deployed_release = full.get(deployed[-1].meta.revision) if deployed else None
     pending = latest.status in PENDING_STATUSES
+    latest_objects = parse_manifest(str(latest_release.get("manifest") or ""), release.namespace)
+    deployed_objects = []
+    if deployed_release is latest_release:
+        deployed_objects = latest_objects  # the same revision: its manifest is parsed once
+    elif deployed_release:
+        deployed_objects = parse_manifest(str(deployed_release.get("manifest") or ""), release.namespace)
     facts: dict[str, t.Any] = {
         "name": release.name,
         "namespace": release.namespace,
@@ -235,10 +239,8 @@ def _release_facts(
         release=release,
         ordered=ordered,
         latest_release=latest_release,
-        latest_objects=parse_manifest(str(latest_release.get("manifest") or ""), release.namespace),
-        deployed_objects=(
-            parse_manifest(str(deployed_release.get("manifest") or ""), release.namespace) if deployed_release else []
-        ),
+        latest_objects=latest_objects,
+        deployed_objects=deployed_objects,
     )
     facts["live"] = _live_facts(view, live) if options.inspect_live else {"checked": False}
     facts["lock"] = _lock(view, record_age, live, options)
@@ -266,10 +268,10 @@ def _broken_release_facts(release: _Release, storage: ReleaseStorage) -> dict[st
 
 def _full_payloads(release: _Release, storage: ReleaseStorage) -> dict[int, dict[str, t.Any]]:
     decoded: dict[int, dict[str, t.Any]] = {}
-    for number, payload in release.payloads.items():
+    for number, obj in release.objects.items():
         meta = release.revisions[number].meta
         try:
-            decoded[number] = decode_payload(payload, meta.ref)
+            decoded[number] = decode_payload(payload_text_from_object(obj, storage.driver), meta.ref)
         except ReleaseRecordError as exc:
             release.errors.append({"object": exc.object_ref, "reason": exc.reason, "message": str(exc)})
     return decoded

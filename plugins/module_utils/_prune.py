@@ -29,8 +29,7 @@ from ._release_codec import (
     Driver,
     RecordMeta,
     ReleaseRecordError,
-    decode_summary,
-    payload_text_from_object,
+    summary_from_object,
 )
 from ._storage import ReleaseStorage, selector
 
@@ -69,7 +68,7 @@ class _Entry:
     meta: RecordMeta
     status: str
     written_at: float
-    obj: dict[str, t.Any] | None  # kept only for records that may be deleted (for the backup)
+    obj: dict[str, t.Any] | None  # kept only with a backup_dir, for records that may be deleted
 
 
 @dataclass
@@ -118,13 +117,14 @@ def plan_prune(client: KubeClient, driver: Driver, options: PruneOptions) -> tup
             errors.append(f"{meta} (left alone)")
             continue
         try:
-            summary = decode_summary(payload_text_from_object(obj, driver), meta.ref)
+            summary = summary_from_object(obj, driver, meta.ref)
             status = str((summary.get("info") or {}).get("status") or "unknown")
         except ReleaseRecordError as exc:
             errors.append(f"{exc} (left alone)")
             continue
         written_at = meta.written_at or options.now  # unknown: treat as new, so older_than never prunes it
-        entries.setdefault((meta.namespace, meta.release), []).append(_Entry(meta, status, written_at, obj))
+        kept_obj = obj if options.backup_dir else None  # whole objects only when they are to be backed up
+        entries.setdefault((meta.namespace, meta.release), []).append(_Entry(meta, status, written_at, kept_obj))
     for wanted in options.releases or []:
         if not any(name == wanted for _ns, name in entries):
             where = f"namespace {options.namespace}" if options.namespace else "any namespace"

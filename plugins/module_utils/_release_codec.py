@@ -189,6 +189,47 @@ def decode_summary(text: str | bytes, object_ref: str = "release record") -> dic
             return decode_payload(text, object_ref)
 
 
+_VALUE_PREFIX = 8 * 1024  # characters of an object's value decoded first for a summary
+
+
+def summary_from_object(
+    obj: t.Mapping[str, t.Any], driver: Driver, object_ref: str = "release record"
+) -> dict[str, t.Any]:
+    """``decode_summary`` of a storage object's payload, decoding only the start of it.
+
+    The summary sits in the first few KB of the JSON, so only a growing prefix
+    of ``data.release`` is base64-decoded (twice for Secrets) and inflated; the
+    rest of a large record is never touched. Anything unusual (legacy JSON,
+    a prefix that is not clean base64, another field order) falls back to the
+    whole-payload path with its precise errors.
+    """
+    value = (obj.get("data") or {}).get("release")
+    if isinstance(value, str):
+        length = _VALUE_PREFIX
+        while length < len(value):
+            summary = _summary_from_value_prefix(value[:length], driver)
+            if summary is not None:
+                return summary
+            length *= 4
+    return decode_summary(payload_text_from_object(obj, driver), object_ref)
+
+
+def _summary_from_value_prefix(prefix: str, driver: Driver) -> dict[str, t.Any] | None:
+    try:
+        text = prefix.encode("ascii")
+        if driver == "secret":
+            text = base64.b64decode(text[: len(text) // 4 * 4], validate=True)
+        raw = base64.b64decode(text[: len(text) // 4 * 4], validate=True)
+    except (binascii.Error, ValueError, UnicodeError):
+        return None
+    if not raw.startswith(_GZIP_MAGIC):
+        return None
+    try:
+        return _summary_from_prefix(zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw))
+    except zlib.error:
+        return None
+
+
 def _summary_from_prefix(buffer: bytes) -> dict[str, t.Any] | None:
     """Parse name, info and chart.metadata from the start of Helm's JSON, or None
     if the buffer does not hold them yet (or is not laid out as Go writes it)."""

@@ -7,7 +7,8 @@ PRIVATE: this module util is for the collection's own use and may change at
 any time without notice.
 
 Listing is paginated and label-selected like Helm's own reads
-(``owner=helm[,name=<release>]``). ``list_meta`` asks the API for object
+(``owner=helm[,name=<release>]``); the next page is fetched while the
+current one is processed. ``list_meta`` asks the API for object
 metadata only (no payloads); ``list_objects`` pages through whole objects so a
 caller can keep just the payloads it needs. Every write carries the record's
 resourceVersion (updates) or uid + resourceVersion preconditions (deletes).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import typing as t
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ._k8s import FIELD_MANAGER, KubeClient, path_quote
@@ -83,26 +85,34 @@ class ReleaseStorage:
     def _pages(
         self, namespace: str | None, label_selector: str, metadata_only: bool, page_size: int
     ) -> t.Iterator[list[dict[str, t.Any]]]:
+        """Pages of the listing; the next page is requested while the caller reads this one."""
         where = f"{self._resource} in namespace {namespace}" if namespace else f"{self._resource} in all namespaces"
         headers = {"Accept": _METADATA_ONLY} if metadata_only else None
-        token = ""
-        while True:
+
+        def fetch(token: str) -> dict[str, t.Any]:
             query = [("labelSelector", label_selector), ("limit", str(page_size))]
             if token:
                 query.append(("continue", token))
-            page = self.client.request(
+            return self.client.request(
                 "GET", self._collection_path(namespace), target=where, query=query, headers=headers
             )
-            items = page.get("items") or []
-            for item in items:
-                # List items carry no kind of their own; backups and writes need it.
-                item.setdefault("apiVersion", "v1")
-                item.setdefault("kind", self.kind)
-                item.setdefault("metadata", {}).setdefault("namespace", namespace or "")
-            yield items
-            token = (page.get("metadata") or {}).get("continue") or ""
-            if not token:
-                return
+
+        with ThreadPoolExecutor(max_workers=1) as prefetch:
+            pending = prefetch.submit(fetch, "")
+            while True:
+                page = pending.result()
+                token = (page.get("metadata") or {}).get("continue") or ""
+                if token:
+                    pending = prefetch.submit(fetch, token)
+                items = page.get("items") or []
+                for item in items:
+                    # List items carry no kind of their own; backups and writes need it.
+                    item.setdefault("apiVersion", "v1")
+                    item.setdefault("kind", self.kind)
+                    item.setdefault("metadata", {}).setdefault("namespace", namespace or "")
+                yield items
+                if not token:
+                    return
 
     def list_meta(
         self, namespace: str | None = None, release: str | None = None, page_size: int = PAGE_SIZE

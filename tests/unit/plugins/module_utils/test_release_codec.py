@@ -295,6 +295,57 @@ def test_summary_decode_stops_early_on_a_large_record() -> None:
     assert summary == {"name": "big", "info": {"status": "deployed"}, "chart": {"metadata": {"name": "c"}}}
 
 
+@pytest.mark.parametrize(("case_id", "driver", "obj", "helm_says"), CASES, ids=IDS)
+def test_summary_from_an_object_prefix_matches_the_summary_decode(
+    case_id: str, driver: codec.Driver, obj: dict[str, t.Any], helm_says: dict[str, t.Any]
+) -> None:
+    expected = codec.decode_summary(codec.payload_text_from_object(obj, driver))
+    assert codec.summary_from_object(obj, driver) == expected
+
+
+def _object_of(release: dict[str, t.Any], driver: codec.Driver) -> dict[str, t.Any]:
+    return {"data": {"release": codec.payload_value_for_object(codec.encode_payload(release), driver)}}
+
+
+@pytest.mark.parametrize("driver", ["secret", "configmap"])
+def test_summary_from_an_object_reads_only_a_prefix_of_a_large_record(driver: codec.Driver) -> None:
+    release = {"name": "big", "info": {"status": "deployed"}, "chart": {"metadata": {"name": "c"}}}
+    release["manifest"] = "".join(f"{i:08x}" for i in range(200_000))
+    obj = _object_of(release, driver)
+    value = obj["data"]["release"]
+    obj["data"]["release"] = value[:20_000] + "!" + value[20_001:]  # damage far behind the summary
+    assert codec.summary_from_object(obj, driver) == {
+        "name": "big",
+        "info": {"status": "deployed"},
+        "chart": {"metadata": {"name": "c"}},
+    }
+
+
+@pytest.mark.parametrize("driver", ["secret", "configmap"])
+def test_summary_from_an_object_damaged_at_the_start_reports_the_precise_error(driver: codec.Driver) -> None:
+    release = {"name": "big", "info": {"status": "deployed"}, "chart": {"metadata": {"name": "c"}}}
+    release["manifest"] = "".join(f"{i:08x}" for i in range(200_000))
+    obj = _object_of(release, driver)
+    obj["data"]["release"] = "!" + obj["data"]["release"][1:]
+    with pytest.raises(codec.ReleaseRecordError) as raised:
+        codec.summary_from_object(obj, driver, "Secret ns/big")
+    assert raised.value.reason == "bad-base64"
+
+
+@pytest.mark.parametrize(
+    "start",
+    ['{"info":{"status":"deployed"},"name":"x"', '{"name":"x","info":{"status":"deployed"},"config":{}'],
+    ids=["other-order", "no-chart"],
+)
+def test_summary_from_an_object_falls_back_like_the_summary_decode(start: str) -> None:
+    manifest = "".join(f"{i:08x}" for i in range(20_000))  # the value outgrows the first prefixes
+    text = base64.b64encode(gzip.compress(f'{start},"manifest":"{manifest}"}}'.encode())).decode()
+    obj = {"data": {"release": text}}
+    assert len(text) > 8 * 1024
+    assert codec.summary_from_object(obj, "configmap") == codec.decode_summary(text)
+    assert codec.summary_from_object(obj, "configmap")["manifest"] == manifest
+
+
 @pytest.mark.parametrize(
     "body",
     [b'{"info":{"status":"deployed"},"name":"x"}', b'{"name":"x","info":{"status":"deployed"},"config":{}}'],
