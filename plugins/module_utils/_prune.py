@@ -16,6 +16,7 @@ concurrency; a record that changed since it was read is kept and reported.
 from __future__ import annotations
 
 import re
+import threading
 import time
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 
 from ._backup import save_records
 from ._errors import ModuleError
-from ._k8s import KubeClient, KubeConflict, KubeError, KubeNotFound
+from ._k8s import KubeClient, KubeConflict, KubeError, KubeNotFound, KubeUnreachable
 from ._release_codec import (
     PENDING_STATUSES,
     Driver,
@@ -192,18 +193,31 @@ def apply_prune(client: KubeClient, driver: Driver, plans: list[ReleasePlan], op
                 plan.backup_files.append(
                     save_records(options.backup_dir, plan.namespace, plan.release, entry.meta.name, [entry.obj or {}])
                 )
+    unreachable = threading.Event()  # the API server is gone: every release stops
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda plan: _delete_release(storage, plan), plans))
+        list(pool.map(lambda plan: _delete_release(storage, plan, unreachable), plans))
 
 
-def _delete_release(storage: ReleaseStorage, plan: ReleasePlan) -> None:
+def _delete_release(storage: ReleaseStorage, plan: ReleasePlan, unreachable: threading.Event) -> None:
     # Oldest first, one at a time within a release (releases run in parallel): an
     # interruption leaves the newer planned records, never a gap below a deleted one.
-    for entry in plan.delete:
-        _delete_one(storage, plan, entry)
+    # So the first delete that fails ends the release's run and the newer ones are kept;
+    # once the API server cannot be reached, every release stops.
+    for index, entry in enumerate(plan.delete):
+        if unreachable.is_set():
+            _not_attempted(plan, plan.delete[index:], "the API server could not be reached")
+            return
+        if not _delete_one(storage, plan, entry, unreachable):
+            _not_attempted(plan, plan.delete[index + 1 :], "an older delete failed")
+            return
 
 
-def _delete_one(storage: ReleaseStorage, plan: ReleasePlan, entry: _Entry) -> None:
+def _not_attempted(plan: ReleasePlan, entries: list[_Entry], why: str) -> None:
+    plan.skipped.extend({"revision": e.meta.revision, "reason": f"not attempted: {why}; kept"} for e in entries)
+
+
+def _delete_one(storage: ReleaseStorage, plan: ReleasePlan, entry: _Entry, unreachable: threading.Event) -> bool:
+    """Delete one record; False when it failed (the release's run stops there)."""
     try:
         storage.delete(entry.meta)
         plan.deleted.append(entry.meta.revision)
@@ -212,4 +226,8 @@ def _delete_one(storage: ReleaseStorage, plan: ReleasePlan, entry: _Entry) -> No
     except KubeConflict:
         plan.skipped.append({"revision": entry.meta.revision, "reason": "changed since it was read; kept"})
     except KubeError as exc:
+        if isinstance(exc, KubeUnreachable):
+            unreachable.set()
         plan.errors.append(str(exc))
+        return False
+    return True

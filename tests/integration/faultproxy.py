@@ -10,8 +10,10 @@ requests a rule matches, answers instead with a fault:
 - ``reset``: the connection is reset before the request is forwarded;
 - ``reset-after``: the request is forwarded (and applied), then the connection
   is reset before the answer reaches the client;
-- ``hook``: the request is forwarded and ``after`` is called with the response
-  before it is returned (used to stop the API server in mid-run).
+- ``hook``: ``before`` is called before the request is forwarded and ``after``
+  once the API server answered, before the answer is returned (used to stop
+  the API server in mid-run). When the API server is gone the client's
+  connection is reset, as it would be without the proxy.
 
 A rule applies to the first ``times`` matching requests, or to all of them
 when ``times`` is None. Every request is logged with the fault it got.
@@ -43,7 +45,8 @@ class Rule:
     fault: str
     times: int | None = 1  # None: every matching request
     retry_after: int = 1
-    after: t.Callable[[str, str, int], None] | None = None  # hook: (method, path, status)
+    before: t.Callable[[str, str], None] | None = None  # hook: (method, path), before forwarding
+    after: t.Callable[[str, str, int], None] | None = None  # hook: (method, path, status), after it
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -164,6 +167,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 proxy.record(method, path, fault, None)
                 self._reset()
                 return
+            if fault == "hook" and rule and rule.before:
+                rule.before(method, path)
             try:
                 status, headers, payload = proxy.forward(method, path, list(self.headers.items()), body)
             except OSError:
