@@ -30,8 +30,7 @@ from ._release_codec import (
     Driver,
     RecordMeta,
     ReleaseRecordError,
-    decode_summary,
-    payload_text_from_object,
+    parse_object_name,
 )
 from ._storage import ReleaseStorage, selector
 
@@ -113,28 +112,51 @@ def plan_prune(client: KubeClient, driver: Driver, options: PruneOptions) -> tup
         names = sorted(set(options.releases))
         label_selector += f",name in ({','.join(names)})" if len(names) > 1 else f",name={names[0]}"
     entries: dict[tuple[str, str], list[_Entry]] = {}
+    unreadable: dict[tuple[str, str], int] = {}  # releases with records that cannot be read
     errors: list[str] = []
     for meta, obj in storage.list_objects(options.namespace, label_selector=label_selector):
         if isinstance(meta, ReleaseRecordError):
             errors.append(f"{meta} (left alone)")
+            _count_unreadable(unreadable, obj)
             continue
         try:
-            summary = decode_summary(payload_text_from_object(obj, driver), meta.ref)
-            status = str((summary.get("info") or {}).get("status") or "unknown")
+            # Whole records, checked against their object names: deletes decide on them.
+            status = storage.decode(obj, meta).status
         except ReleaseRecordError as exc:
             errors.append(f"{exc} (left alone)")
+            _count_unreadable(unreadable, obj)
             continue
         written_at = meta.written_at or options.now  # unknown: treat as new, so older_than never prunes it
         entries.setdefault((meta.namespace, meta.release), []).append(_Entry(meta, status, written_at, obj))
     for wanted in options.releases or []:
-        if not any(name == wanted for _ns, name in entries):
+        if not any(name == wanted for _ns, name in {*entries, *unreadable}):
             where = f"namespace {options.namespace}" if options.namespace else "any namespace"
             errors.append(f"release {wanted!r} not found in {where} ({storage.kind} records, owner=helm)")
     plans = [
         _plan_release(ns, name, sorted(items, key=lambda e: e.meta.revision), options)
         for (ns, name), items in sorted(entries.items())
     ]
+    for plan in plans:
+        if (plan.namespace, plan.release) in unreadable:
+            _leave_alone(plan, unreadable[(plan.namespace, plan.release)])
     return plans, errors
+
+
+def _count_unreadable(unreadable: dict[tuple[str, str], int], obj: dict[str, t.Any]) -> None:
+    metadata = obj.get("metadata") or {}
+    parsed = parse_object_name(str(metadata.get("name") or ""))
+    if parsed is not None:
+        key = (str(metadata.get("namespace") or ""), parsed[0])
+        unreadable[key] = unreadable.get(key, 0) + 1
+
+
+def _leave_alone(plan: ReleasePlan, bad_records: int) -> None:
+    """A release with a record that cannot be read: its newest, last deployed and
+    last known-good revisions are unknown, so nothing of it is deleted."""
+    reason = f"kept: {bad_records} record(s) of this release cannot be read, so its protected revisions are unknown"
+    plan.skipped.extend({"revision": e.meta.revision, "reason": reason} for e in plan.delete)
+    plan.kept = sorted(plan.kept + [e.meta.revision for e in plan.delete])
+    plan.delete = []
 
 
 def _protections(ordered: list[_Entry]) -> dict[int, list[str]]:

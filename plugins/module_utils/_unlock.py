@@ -100,7 +100,8 @@ def plan_unlock(client: KubeClient, driver: Driver, options: UnlockOptions) -> U
     stuck = records[-1]
     if errors and any(_revision_of(e.object_ref) > stuck.record.revision for e in errors):
         raise ModuleError(
-            f"a newer record of {options.release!r} is corrupt, so the newest revision is unknown: {errors}"
+            f"a newer record of {options.release!r} is corrupt, so the newest revision is unknown: "
+            + "; ".join(str(error) for error in errors)
         )
     if stuck.record.status not in PENDING_STATUSES:
         reason = (
@@ -109,6 +110,13 @@ def plan_unlock(client: KubeClient, driver: Driver, options: UnlockOptions) -> U
         )
         return UnlockPlan(options, locked=False, reason=reason, stuck=stuck)
     plan = UnlockPlan(options, locked=True, reason="", stuck=stuck)
+    if stuck.record.status_label_mismatch and not options.force:
+        raise ModuleError(
+            f"refusing to unlock {options.release} revision {stuck.record.revision}: its status label says "
+            f"{stuck.record.meta.status_label!r} but its payload says {stuck.record.status!r}, so the record was "
+            "changed outside Helm. Check it with helm_release_facts, or set force: true to rewrite both.",
+            revision=stuck.record.revision,
+        )
     if options.method in DESTRUCTIVE_METHODS and not options.allow_destructive:
         raise ModuleError(
             f"method {options.method} is destructive ("

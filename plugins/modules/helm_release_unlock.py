@@ -15,6 +15,8 @@ description:
   - Refuses unless the stuck revision is the newest one and the lock is stale - older than O(stale_after) with no
     running hook, rollout or recent change (the evidence M(helmops.recovery.helm_release_facts) reports).
     O(force=true) overrides the liveness verdict only; the result lists what was overridden.
+  - Refuses a stuck revision whose status label disagrees with its payload (the record was changed outside Helm)
+    unless O(force=true).
   - Every write carries the record's resourceVersion (deletes carry uid and resourceVersion preconditions); if Helm or
     anyone else changed the record since it was read, nothing is written and the module fails saying so.
   - Before any write the original record is saved to O(backup_dir) (mode 0600), so it can be restored.
@@ -69,7 +71,8 @@ options:
   force:
     description:
       - Unlock even if there are signs of a running operation (a recent record, a running hook Job, a rollout in
-        progress). Never overrides the other guards. The result lists what was overridden.
+        progress), and a stuck record whose status label disagrees with its payload. Never overrides the other
+        guards. The result lists what was overridden.
     type: bool
     default: false
   backup_dir:
