@@ -17,6 +17,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._prune import (
     ReleasePlan,
     _delete_release,
     _Entry,
+    _leave_alone,
     _plan_release,
     parse_duration,
 )
@@ -193,3 +194,13 @@ def test_conflicts_and_records_already_gone_do_not_stop_the_run() -> None:
     assert storage.attempted == [1, 2, 3]
     assert release_plan.deleted == [1, 3] and release_plan.errors == []
     assert release_plan.skipped == [{"revision": 2, "reason": "changed since it was read; kept"}]
+
+
+def test_a_release_with_an_unreadable_record_is_left_alone() -> None:
+    release_plan = _plan_release("ns", "web", history("superseded", "superseded", "deployed"), PruneOptions(keep=1))
+    assert [e.meta.revision for e in release_plan.delete] == [1, 2]
+    _leave_alone(release_plan, 1)
+    assert release_plan.delete == [] and release_plan.kept == [1, 2, 3]
+    assert [s["revision"] for s in release_plan.skipped] == [1, 2]
+    assert "1 record(s) of this release cannot be read" in release_plan.skipped[0]["reason"]
+    assert release_plan.result(done=True)["deleted"] == []
