@@ -20,7 +20,7 @@ description:
     again converges.
   - Transient API errors (429 with Retry-After, 5xx, connection resets) are retried with backoff within a bound.
   - The first delete that still fails ends that release's run (the newer records are kept and listed under
-    RV(releases[].skipped)); when the API server cannot be reached at all, every release stops.
+    C(skipped) of each entry of RV(releases)); when the API server cannot be reached at all, every release stops.
 author:
   - helmops.recovery contributors (@helmops)
 extends_documentation_fragment:

@@ -231,7 +231,7 @@ def test_prune_racing_a_real_upgrade_keeps_the_new_and_the_last_deployed_revisio
             outcome = "prune read before the upgrade"
             assert final.get(deployed_before) == "superseded", final
             assert deployed_before not in pruned["releases"][0]["deleted"]
-        assert [s for s in final.values()].count("deployed") == 1
+        assert list(final.values()).count("deployed") == 1
         assert not set(pruned["releases"][0]["deleted"]) & {new, max(final)}
         outcomes.append(outcome)
     print(f"prune vs helm upgrade: {outcomes}")
