@@ -55,6 +55,7 @@ options:
         Non-destructive.
       - V(mark_deployed) records the stuck revision as C(deployed) and the previously deployed one as C(superseded).
         Destructive - right only if the cluster matches the stuck revision's manifest. Needs O(allow_destructive=true).
+        If a run stopped between those two writes, running it again supersedes the older record (and reports a change).
       - V(delete_revision) deletes the stuck revision's record, so Helm forgets it (the "surgical Helm forget").
         Destructive; for a first install the release's live resources become orphaned. Needs O(allow_destructive=true).
     type: str
@@ -182,6 +183,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._unlock import (
     backup,
     plan_unlock,
     record_event,
+    supersede_older,
 )
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
@@ -208,7 +210,7 @@ def run(context: Context) -> dict[str, t.Any]:
     )
     plan = plan_unlock(context.client, context.driver, options)
     result: dict[str, t.Any] = {
-        "changed": plan.locked,
+        "changed": plan.locked or plan.resume,
         "release": options.release,
         "namespace": options.namespace,
         "revision": plan.stuck.record.revision if plan.stuck else None,
@@ -227,9 +229,12 @@ def run(context: Context) -> dict[str, t.Any]:
         context.module.warn(warning)
     if plan.overridden:
         context.module.warn("force overrode signs of a running operation: " + "; ".join(plan.overridden))
-    if not plan.locked or context.check_mode:
+    if not (plan.locked or plan.resume) or context.check_mode:
         return result
     result["backup_file"] = backup(plan)
+    if plan.resume:
+        supersede_older(context.client, context.driver, plan)
+        return result
     apply_unlock(context.client, context.driver, plan)
     event_warning = record_event(context.client, plan)
     if event_warning:

@@ -166,7 +166,7 @@ def test_unlock_interrupted_before_its_write_converges(
     assert after == [(1, "superseded"), (2, "failed"), (3, "deployed")]
 
 
-def test_mark_deployed_interrupted_between_its_writes_stays_valid(
+def test_mark_deployed_interrupted_between_its_writes_is_finished_by_a_second_run(
     restart_scenarios: dict[Scenario, Outcome], api_server: ApiServer, proxy: tuple[FaultProxy, str], tmp_path: Path
 ) -> None:
     scenario = UNLOCK_DEPLOYED
@@ -192,8 +192,18 @@ def test_mark_deployed_interrupted_between_its_writes_stays_valid(
     # Two deployed records, never none: Helm takes the newest.
     assert history("4", scenario.release, scenario.namespace) == [(1, "deployed"), (2, "deployed")]
     assert helm_json("4", "secret", "status", scenario.release, "-n", scenario.namespace)["version"] == 2
-    second = run_collection_module("helm_release_unlock", args)
+    # A second run finishes the job: the older record is superseded, guarded like any write.
+    started = time.time()
+    second = run_collection_module("helm_release_unlock", args, diff=True)
     assert not second.get("failed"), second.get("msg")
-    assert second["changed"] is False and second["locked"] is False
+    assert second["changed"] is True and second["locked"] is False
+    assert "stopped before it superseded revision(s) 1; finishing that" in second["reason"]
+    assert second["diff"]["after"]["revision 1"] == "superseded"
+    assert [w["objectRef"]["name"] for w in applied_writes(started) if w["objectRef"]["resource"] == "secrets"] == [
+        f"sh.helm.release.v1.{scenario.release}.v1"
+    ]
+    assert Path(second["backup_file"]).exists()
+    assert history("4", scenario.release, scenario.namespace) == [(1, "superseded"), (2, "deployed")]
+    assert run_collection_module("helm_release_unlock", args)["changed"] is False
     after = assert_valid_for_helm("4", scenario.release, scenario.namespace)
-    assert after[1:] == [(2, "superseded"), (3, "deployed")]
+    assert after == [(1, "superseded"), (2, "superseded"), (3, "deployed")]

@@ -325,7 +325,7 @@ def test_a_payload_must_describe_the_record_it_is_stored_in(
         return
     with pytest.raises(codec.ReleaseRecordError) as caught:
         codec.check_summary_identity(record.meta, payload)
-    assert caught.value.reason == reason and message in str(caught.value)
+    assert caught.value.reason == reason and str(message) in str(caught.value)
 
 
 def test_a_summary_without_a_version_is_checked_for_its_name_only() -> None:
