@@ -42,6 +42,7 @@ from ._release_codec import (
     Driver,
     RecordMeta,
     ReleaseRecordError,
+    check_summary_identity,
     decode_payload,
     parse_kube_time,
     parse_object_name,
@@ -175,9 +176,8 @@ def _owner_of_bad_object(obj: dict[str, t.Any]) -> tuple[str, str] | None:
 
 
 def _check_summary(meta: RecordMeta, summary: dict[str, t.Any]) -> None:
-    info = summary.get("info")
-    if summary.get("name") != meta.release or not isinstance(info, dict) or not info.get("status"):
-        raise ReleaseRecordError(meta.ref, "bad-shape", "payload does not describe this release (name or info.status)")
+    check_summary_identity(meta, summary)
+    info = summary["info"]
     if info["status"] not in STATUSES:
         raise ReleaseRecordError(meta.ref, "unknown-status", f"payload status {info['status']!r} is not one of Helm's")
 
@@ -271,7 +271,9 @@ def _full_payloads(release: _Release, storage: ReleaseStorage) -> dict[int, dict
     for number, obj in release.objects.items():
         meta = release.revisions[number].meta
         try:
-            decoded[number] = decode_payload(payload_text_from_object(obj, storage.driver), meta.ref)
+            full = decode_payload(payload_text_from_object(obj, storage.driver), meta.ref)
+            check_summary_identity(meta, full)  # a copy of another revision shows here
+            decoded[number] = full
         except ReleaseRecordError as exc:
             release.errors.append({"object": exc.object_ref, "reason": exc.reason, "message": str(exc)})
     return decoded

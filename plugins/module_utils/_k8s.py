@@ -220,8 +220,11 @@ class KubeClient:
         """Send one request; return the decoded JSON body.
 
         ``target`` names the object for error messages ("Secret ns/name").
-        Writes are retried only when they carry a precondition, so a retry can
-        never apply a change twice (the caller sees a conflict instead).
+        Reads are retried after 429, 5xx and lost connections. PUT, POST and
+        PATCH are retried only after a 429 (refused before processing): after a
+        5xx or a lost connection they may have been applied, so the error is
+        raised and never repeated blindly. Deletes carry uid + resourceVersion
+        preconditions and callers treat 404 as done, so they are retried too.
         """
         started = time.monotonic()
         attempt = 0

@@ -16,6 +16,7 @@ concurrency; a record that changed since it was read is kept and reported.
 from __future__ import annotations
 
 import re
+import threading
 import time
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
@@ -23,13 +24,13 @@ from dataclasses import dataclass, field
 
 from ._backup import save_records
 from ._errors import ModuleError
-from ._k8s import KubeClient, KubeConflict, KubeError, KubeNotFound
+from ._k8s import KubeClient, KubeConflict, KubeError, KubeNotFound, KubeUnreachable
 from ._release_codec import (
     PENDING_STATUSES,
     Driver,
     RecordMeta,
     ReleaseRecordError,
-    summary_from_object,
+    parse_object_name,
 )
 from ._storage import ReleaseStorage, selector
 
@@ -111,29 +112,52 @@ def plan_prune(client: KubeClient, driver: Driver, options: PruneOptions) -> tup
         names = sorted(set(options.releases))
         label_selector += f",name in ({','.join(names)})" if len(names) > 1 else f",name={names[0]}"
     entries: dict[tuple[str, str], list[_Entry]] = {}
+    unreadable: dict[tuple[str, str], int] = {}  # releases with records that cannot be read
     errors: list[str] = []
     for meta, obj in storage.list_objects(options.namespace, label_selector=label_selector):
         if isinstance(meta, ReleaseRecordError):
             errors.append(f"{meta} (left alone)")
+            _count_unreadable(unreadable, obj)
             continue
         try:
-            summary = summary_from_object(obj, driver, meta.ref)
-            status = str((summary.get("info") or {}).get("status") or "unknown")
+            # Whole records, checked against their object names: deletes decide on them.
+            status = storage.decode(obj, meta).status
         except ReleaseRecordError as exc:
             errors.append(f"{exc} (left alone)")
+            _count_unreadable(unreadable, obj)
             continue
         written_at = meta.written_at or options.now  # unknown: treat as new, so older_than never prunes it
         kept_obj = obj if options.backup_dir else None  # whole objects only when they are to be backed up
         entries.setdefault((meta.namespace, meta.release), []).append(_Entry(meta, status, written_at, kept_obj))
     for wanted in options.releases or []:
-        if not any(name == wanted for _ns, name in entries):
+        if not any(name == wanted for _ns, name in {*entries, *unreadable}):
             where = f"namespace {options.namespace}" if options.namespace else "any namespace"
             errors.append(f"release {wanted!r} not found in {where} ({storage.kind} records, owner=helm)")
     plans = [
         _plan_release(ns, name, sorted(items, key=lambda e: e.meta.revision), options)
         for (ns, name), items in sorted(entries.items())
     ]
+    for plan in plans:
+        if (plan.namespace, plan.release) in unreadable:
+            _leave_alone(plan, unreadable[(plan.namespace, plan.release)])
     return plans, errors
+
+
+def _count_unreadable(unreadable: dict[tuple[str, str], int], obj: dict[str, t.Any]) -> None:
+    metadata = obj.get("metadata") or {}
+    parsed = parse_object_name(str(metadata.get("name") or ""))
+    if parsed is not None:
+        key = (str(metadata.get("namespace") or ""), parsed[0])
+        unreadable[key] = unreadable.get(key, 0) + 1
+
+
+def _leave_alone(plan: ReleasePlan, bad_records: int) -> None:
+    """A release with a record that cannot be read: its newest, last deployed and
+    last known-good revisions are unknown, so nothing of it is deleted."""
+    reason = f"kept: {bad_records} record(s) of this release cannot be read, so its protected revisions are unknown"
+    plan.skipped.extend({"revision": e.meta.revision, "reason": reason} for e in plan.delete)
+    plan.kept = sorted(plan.kept + [e.meta.revision for e in plan.delete])
+    plan.delete = []
 
 
 def _protections(ordered: list[_Entry]) -> dict[int, list[str]]:
@@ -192,18 +216,31 @@ def apply_prune(client: KubeClient, driver: Driver, plans: list[ReleasePlan], op
                 plan.backup_files.append(
                     save_records(options.backup_dir, plan.namespace, plan.release, entry.meta.name, [entry.obj or {}])
                 )
+    unreachable = threading.Event()  # the API server is gone: every release stops
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda plan: _delete_release(storage, plan), plans))
+        list(pool.map(lambda plan: _delete_release(storage, plan, unreachable), plans))
 
 
-def _delete_release(storage: ReleaseStorage, plan: ReleasePlan) -> None:
+def _delete_release(storage: ReleaseStorage, plan: ReleasePlan, unreachable: threading.Event) -> None:
     # Oldest first, one at a time within a release (releases run in parallel): an
     # interruption leaves the newer planned records, never a gap below a deleted one.
-    for entry in plan.delete:
-        _delete_one(storage, plan, entry)
+    # So the first delete that fails ends the release's run and the newer ones are kept;
+    # once the API server cannot be reached, every release stops.
+    for index, entry in enumerate(plan.delete):
+        if unreachable.is_set():
+            _not_attempted(plan, plan.delete[index:], "the API server could not be reached")
+            return
+        if not _delete_one(storage, plan, entry, unreachable):
+            _not_attempted(plan, plan.delete[index + 1 :], "an older delete failed")
+            return
 
 
-def _delete_one(storage: ReleaseStorage, plan: ReleasePlan, entry: _Entry) -> None:
+def _not_attempted(plan: ReleasePlan, entries: list[_Entry], why: str) -> None:
+    plan.skipped.extend({"revision": e.meta.revision, "reason": f"not attempted: {why}; kept"} for e in entries)
+
+
+def _delete_one(storage: ReleaseStorage, plan: ReleasePlan, entry: _Entry, unreachable: threading.Event) -> bool:
+    """Delete one record; False when it failed (the release's run stops there)."""
     try:
         storage.delete(entry.meta)
         plan.deleted.append(entry.meta.revision)
@@ -212,4 +249,8 @@ def _delete_one(storage: ReleaseStorage, plan: ReleasePlan, entry: _Entry) -> No
     except KubeConflict:
         plan.skipped.append({"revision": entry.meta.revision, "reason": "changed since it was read; kept"})
     except KubeError as exc:
+        if isinstance(exc, KubeUnreachable):
+            unreachable.set()
         plan.errors.append(str(exc))
+        return False
+    return True

@@ -530,6 +530,28 @@ def _check_payload_shape(meta: RecordMeta, release: dict[str, t.Any]) -> None:
         raise ReleaseRecordError(meta.ref, "bad-shape", "release JSON has no info.status")
 
 
+def check_summary_identity(meta: RecordMeta, summary: t.Mapping[str, t.Any]) -> None:
+    """A payload (or its summary) must describe the record it is stored in: the same
+    release name and revision as the object name, and an ``info.status``. A record
+    copied under another name (a duplicate revision) or rewritten by hand fails here."""
+    info = summary.get("info")
+    if not isinstance(summary.get("name"), str) or not isinstance(info, dict) or not info.get("status"):
+        raise ReleaseRecordError(meta.ref, "bad-shape", "payload does not describe a release (name or info.status)")
+    if summary["name"] != meta.release:
+        raise ReleaseRecordError(
+            meta.ref,
+            "label-mismatch",
+            f"payload names release {summary['name']!r}, the object name says {meta.release!r}",
+        )
+    if "version" not in summary:
+        return  # a summary read from the start of the payload stops before the version
+    version = str(summary["version"])
+    if not version.isdigit() or int(version) != meta.revision:
+        raise ReleaseRecordError(
+            meta.ref, "label-mismatch", f"payload is revision {version}, the object name says {meta.revision}"
+        )
+
+
 def with_status(release: t.Mapping[str, t.Any], status: str, description: str | None = None) -> dict[str, t.Any]:
     """A copy of the release JSON with a new ``info.status`` (and description).
 

@@ -52,6 +52,7 @@ class UnlockPlan:
     lock: dict[str, t.Any] = field(default_factory=dict)
     overridden: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    resume: bool = False  # finish an interrupted mark_deployed (supersede older deployed records)
 
     @property
     def previous_status(self) -> str | None:
@@ -69,6 +70,12 @@ class UnlockPlan:
             return {"before": {}, "after": {}}
         record = self.stuck.record
         before = {"revision": record.revision, "status": record.status, "description": record.description}
+        if self.resume:
+            superseded = [f"revision {o.record.revision}" for o in self.previously_deployed]
+            return {
+                "before": {**before, **dict.fromkeys(superseded, "deployed")},
+                "after": {**before, **dict.fromkeys(superseded, "superseded")},
+            }
         if not self.locked:
             return {"before": before, "after": before}
         after: dict[str, t.Any] = (
@@ -100,15 +107,25 @@ def plan_unlock(client: KubeClient, driver: Driver, options: UnlockOptions) -> U
     stuck = records[-1]
     if errors and any(_revision_of(e.object_ref) > stuck.record.revision for e in errors):
         raise ModuleError(
-            f"a newer record of {options.release!r} is corrupt, so the newest revision is unknown: {errors}"
+            f"a newer record of {options.release!r} is corrupt, so the newest revision is unknown: "
+            + "; ".join(str(error) for error in errors)
         )
     if stuck.record.status not in PENDING_STATUSES:
         reason = (
             f"release {options.release} is not locked: "
             f"its newest revision {stuck.record.revision} is {stuck.record.status}"
         )
-        return UnlockPlan(options, locked=False, reason=reason, stuck=stuck)
+        plan = UnlockPlan(options, locked=False, reason=reason, stuck=stuck)
+        _resume_mark_deployed(plan, records)
+        return plan
     plan = UnlockPlan(options, locked=True, reason="", stuck=stuck)
+    if stuck.record.status_label_mismatch and not options.force:
+        raise ModuleError(
+            f"refusing to unlock {options.release} revision {stuck.record.revision}: its status label says "
+            f"{stuck.record.meta.status_label!r} but its payload says {stuck.record.status!r}, so the record was "
+            "changed outside Helm. Check it with helm_release_facts, or set force: true to rewrite both.",
+            revision=stuck.record.revision,
+        )
     if options.method in DESTRUCTIVE_METHODS and not options.allow_destructive:
         raise ModuleError(
             f"method {options.method} is destructive ("
@@ -153,6 +170,34 @@ def plan_unlock(client: KubeClient, driver: Driver, options: UnlockOptions) -> U
     return plan
 
 
+def _resume_mark_deployed(plan: UnlockPlan, records: list[StoredRecord]) -> None:
+    """A mark_deployed run that stopped between its writes leaves the newest revision
+    deployed (and annotated by us) and an older one still deployed: finish it."""
+    stuck = _stuck_record(plan)
+    annotations = stuck.record.meta.annotations
+    if (
+        plan.options.method != "mark_deployed"
+        or stuck.record.status != "deployed"
+        or annotations.get(f"{ANNOTATION_PREFIX}/unlock-method") != "mark_deployed"
+    ):
+        return
+    older = [r for r in records[:-1] if r.record.status == "deployed"]
+    if older:
+        plan.resume = True
+        plan.previously_deployed = older
+        revisions = ", ".join(str(r.record.revision) for r in older)
+        plan.reason = (
+            f"revision {stuck.record.revision} was marked deployed by a run that stopped before it superseded "
+            f"revision(s) {revisions}; finishing that"
+        )
+
+
+def _stuck_record(plan: UnlockPlan) -> StoredRecord:
+    if plan.stuck is None:
+        raise ValueError("the plan has no record to act on")
+    return plan.stuck
+
+
 def _revision_of(object_ref: str) -> int:
     tail = object_ref.rsplit(".v", 1)[-1]
     return int(tail) if tail.isdigit() else 0
@@ -180,8 +225,9 @@ def _stuck(plan: UnlockPlan) -> StoredRecord:
 
 def backup(plan: UnlockPlan) -> str:
     """Save the records about to change, as the API returned them (mode 0600)."""
-    stuck = _stuck(plan)
-    objects = [stuck.obj] + [r.obj for r in plan.previously_deployed if plan.options.method == "mark_deployed"]
+    stuck = _stuck_record(plan) if plan.resume else _stuck(plan)
+    objects = [] if plan.resume else [stuck.obj]
+    objects += [r.obj for r in plan.previously_deployed if plan.options.method == "mark_deployed"]
     return save_records(
         plan.options.backup_dir, plan.options.namespace, plan.options.release, stuck.record.meta.name, objects
     )
@@ -206,13 +252,20 @@ def apply_unlock(client: KubeClient, driver: Driver, plan: UnlockPlan) -> None:
         )
         if plan.options.method == "mark_deployed":
             # After the new deployed record exists: a race here leaves two deployed
-            # labels (Helm takes the newest), never none.
-            for older in plan.previously_deployed:
-                storage.replace(
-                    older,
-                    with_status(older.record.release, "superseded", older.record.description),
-                    annotations={f"{ANNOTATION_PREFIX}/superseded-at": now},
-                )
+            # labels (Helm takes the newest), never none; a second run finishes it.
+            supersede_older(client, driver, plan)
+
+
+def supersede_older(client: KubeClient, driver: Driver, plan: UnlockPlan) -> None:
+    """Mark the older deployed records superseded, each guarded by its resourceVersion."""
+    storage = ReleaseStorage(client, driver)
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for older in plan.previously_deployed:
+        storage.replace(
+            older,
+            with_status(older.record.release, "superseded", older.record.description),
+            annotations={f"{ANNOTATION_PREFIX}/superseded-at": now},
+        )
 
 
 def record_event(client: KubeClient, plan: UnlockPlan) -> str | None:

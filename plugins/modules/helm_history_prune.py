@@ -19,6 +19,8 @@ description:
     a real C(helm upgrade) leaves a valid history and never removes a record that changed after it was read. Running it
     again converges.
   - Transient API errors (429 with Retry-After, 5xx, connection resets) are retried with backoff within a bound.
+  - The first delete that still fails ends that release's run (the newer records are kept and listed under
+    C(skipped) of each entry of RV(releases)); when the API server cannot be reached at all, every release stops.
 author:
   - helmops.recovery contributors (@helmops)
 extends_documentation_fragment:

@@ -15,6 +15,8 @@ description:
   - Refuses unless the stuck revision is the newest one and the lock is stale - older than O(stale_after) with no
     running hook, rollout or recent change (the evidence M(helmops.recovery.helm_release_facts) reports).
     O(force=true) overrides the liveness verdict only; the result lists what was overridden.
+  - Refuses a stuck revision whose status label disagrees with its payload (the record was changed outside Helm)
+    unless O(force=true).
   - Every write carries the record's resourceVersion (deletes carry uid and resourceVersion preconditions); if Helm or
     anyone else changed the record since it was read, nothing is written and the module fails saying so.
   - Before any write the original record is saved to O(backup_dir) (mode 0600), so it can be restored.
@@ -45,6 +47,7 @@ options:
         Non-destructive.
       - V(mark_deployed) records the stuck revision as C(deployed) and the previously deployed one as C(superseded).
         Destructive - right only if the cluster matches the stuck revision's manifest. Needs O(allow_destructive=true).
+        If a run stopped between those two writes, running it again supersedes the older record (and reports a change).
       - V(delete_revision) deletes the stuck revision's record, so Helm forgets it (the "surgical Helm forget").
         Destructive; for a first install the release's live resources become orphaned. Needs O(allow_destructive=true).
     type: str
@@ -61,7 +64,8 @@ options:
   force:
     description:
       - Unlock even if there are signs of a running operation (a recent record, a running hook Job, a rollout in
-        progress). Never overrides the other guards. The result lists what was overridden.
+        progress), and a stuck record whose status label disagrees with its payload. Never overrides the other
+        guards. The result lists what was overridden.
     type: bool
     default: false
   backup_dir:
@@ -175,6 +179,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._unlock import (
     backup,
     plan_unlock,
     record_event,
+    supersede_older,
 )
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
@@ -200,7 +205,7 @@ def run(context: Context) -> dict[str, t.Any]:
     )
     plan = plan_unlock(context.client, context.driver, options)
     result: dict[str, t.Any] = {
-        "changed": plan.locked,
+        "changed": plan.locked or plan.resume,
         "release": options.release,
         "namespace": options.namespace,
         "revision": plan.stuck.record.revision if plan.stuck else None,
@@ -219,9 +224,12 @@ def run(context: Context) -> dict[str, t.Any]:
         context.module.warn(warning)
     if plan.overridden:
         context.module.warn("force overrode signs of a running operation: " + "; ".join(plan.overridden))
-    if not plan.locked or context.check_mode:
+    if not (plan.locked or plan.resume) or context.check_mode:
         return result
     result["backup_file"] = backup(plan)
+    if plan.resume:
+        supersede_older(context.client, context.driver, plan)
+        return result
     apply_unlock(context.client, context.driver, plan)
     event_warning = record_event(context.client, plan)
     if event_warning:

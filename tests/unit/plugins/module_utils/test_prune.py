@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
+from ansible_collections.helmops.recovery.plugins.module_utils._k8s import (
+    KubeConflict,
+    KubeForbidden,
+    KubeNotFound,
+    KubeUnreachable,
+)
 from ansible_collections.helmops.recovery.plugins.module_utils._prune import (
     PruneOptions,
+    ReleasePlan,
+    _delete_release,
     _Entry,
+    _leave_alone,
     _plan_release,
     parse_duration,
 )
@@ -126,3 +137,70 @@ def test_a_status_helm_does_not_define_is_left_alone() -> None:
     assert deleted == [1, 3]
     assert protected[2] == ["unrecognised status 'paused-by-future-helm'"]
     assert 2 in kept
+
+
+class FailingStorage:
+    """Deletes succeed except for the revisions given, which raise the error given."""
+
+    def __init__(self, failures: dict[int, Exception]) -> None:
+        self.failures = failures
+        self.attempted: list[int] = []
+
+    def delete(self, meta: RecordMeta) -> None:
+        self.attempted.append(meta.revision)
+        if meta.revision in self.failures:
+            raise self.failures[meta.revision]
+
+
+def deleting(revisions: list[int]) -> ReleasePlan:
+    release_plan = ReleasePlan("ns", "web", kept=[9])
+    release_plan.delete = [entry(n, "superseded") for n in revisions]
+    return release_plan
+
+
+@pytest.mark.parametrize(
+    ("error", "why"),
+    [
+        (KubeForbidden("forbidden (403) to delete Secret ns/x", 403), "an older delete failed"),
+        (KubeUnreachable("cannot reach the Kubernetes API server"), "an older delete failed"),
+    ],
+)
+def test_the_first_failed_delete_ends_the_release_leaving_no_gap(error: Exception, why: str) -> None:
+    storage = FailingStorage({2: error})
+    release_plan = deleting([1, 2, 3, 4])
+    _delete_release(storage, release_plan, threading.Event())  # type: ignore[arg-type]
+    assert storage.attempted == [1, 2]
+    assert release_plan.deleted == [1]
+    assert release_plan.errors == [str(error)]
+    assert release_plan.skipped == [{"revision": n, "reason": f"not attempted: {why}; kept"} for n in (3, 4)]
+    assert release_plan.result(done=True)["kept"] == [2, 3, 4, 9]
+
+
+def test_an_unreachable_api_server_stops_every_release() -> None:
+    unreachable = threading.Event()
+    storage = FailingStorage({1: KubeUnreachable("cannot reach the Kubernetes API server")})
+    first, second = deleting([1, 2]), deleting([5, 6])
+    _delete_release(storage, first, unreachable)  # type: ignore[arg-type]
+    _delete_release(storage, second, unreachable)  # type: ignore[arg-type]
+    assert storage.attempted == [1]
+    assert second.deleted == [] and [s["revision"] for s in second.skipped] == [5, 6]
+    assert second.skipped[0]["reason"] == "not attempted: the API server could not be reached; kept"
+
+
+def test_conflicts_and_records_already_gone_do_not_stop_the_run() -> None:
+    storage = FailingStorage({1: KubeNotFound("gone", 404), 2: KubeConflict("changed", 409)})
+    release_plan = deleting([1, 2, 3])
+    _delete_release(storage, release_plan, threading.Event())  # type: ignore[arg-type]
+    assert storage.attempted == [1, 2, 3]
+    assert release_plan.deleted == [1, 3] and release_plan.errors == []
+    assert release_plan.skipped == [{"revision": 2, "reason": "changed since it was read; kept"}]
+
+
+def test_a_release_with_an_unreadable_record_is_left_alone() -> None:
+    release_plan = _plan_release("ns", "web", history("superseded", "superseded", "deployed"), PruneOptions(keep=1))
+    assert [e.meta.revision for e in release_plan.delete] == [1, 2]
+    _leave_alone(release_plan, 1)
+    assert release_plan.delete == [] and release_plan.kept == [1, 2, 3]
+    assert [s["revision"] for s in release_plan.skipped] == [1, 2]
+    assert "1 record(s) of this release cannot be read" in release_plan.skipped[0]["reason"]
+    assert release_plan.result(done=True)["deleted"] == []

@@ -354,3 +354,34 @@ def test_summary_from_an_object_falls_back_like_the_summary_decode(start: str) -
 def test_summary_decode_falls_back_to_a_full_decode(body: bytes) -> None:
     text = base64.b64encode(gzip.compress(body)).decode()
     assert codec.decode_summary(text) == json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason", "message"),
+    [
+        ({}, None, None),
+        ({"version": 7}, "label-mismatch", "payload is revision 7, the object name says"),
+        ({"name": "someone-else"}, "label-mismatch", "payload names release 'someone-else'"),
+        ({"info": None}, "bad-shape", "payload does not describe a release"),
+        ({"version": None}, "label-mismatch", "payload is revision None"),
+    ],
+)
+def test_a_payload_must_describe_the_record_it_is_stored_in(
+    change: dict[str, t.Any], reason: str | None, message: str | None
+) -> None:
+    record = codec.decode_record(SECRET, "secret")
+    payload = {**copy.deepcopy(record.release), **change}
+    if reason is None:
+        codec.check_summary_identity(record.meta, payload)
+        return
+    with pytest.raises(codec.ReleaseRecordError) as caught:
+        codec.check_summary_identity(record.meta, payload)
+    assert caught.value.reason == reason and str(message) in str(caught.value)
+
+
+def test_a_summary_without_a_version_is_checked_for_its_name_only() -> None:
+    record = codec.decode_record(SECRET, "secret")
+    summary = {"name": record.meta.release, "info": {"status": "deployed"}}
+    codec.check_summary_identity(record.meta, summary)
+    with pytest.raises(codec.ReleaseRecordError, match="payload names release 'x'"):
+        codec.check_summary_identity(record.meta, {**summary, "name": "x"})
