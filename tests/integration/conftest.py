@@ -37,3 +37,25 @@ def kube_client(cluster: str) -> t.Any:
     )
 
     return KubeClient(build_api_client(ConnectionOptions(kubeconfig=cluster)))
+
+
+# The tests that read the session's scenarios run first, while those releases are young: some verdicts depend on
+# age (a rollout stuck for longer than its progress deadline no longer counts as running). The slow tests that make
+# their own releases (faults, restarts, races, playbooks, a second cluster, the benchmark) follow.
+FIRST = (
+    "test_control_plane.py",
+    "test_codec_storage.py",
+    "test_scenarios.py",
+    "test_helm_release_facts.py",
+    "test_helm_release_unlock.py",
+    "test_helm_history_prune.py",
+    "test_check_mode.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return FIRST.index(name) if name in FIRST else len(FIRST)
+
+    items.sort(key=rank)  # stable: the order within a file is kept

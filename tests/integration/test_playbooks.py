@@ -76,7 +76,17 @@ def plant_secret(release: str, namespace: str, major: str = "3") -> None:
     """A values entry holding a secret, in the release's newest deployed revision."""
     helm_cmd = [str(BIN / f"helm{major}"), "--kubeconfig", KUBECONFIG, "-n", namespace]
     subprocess.run(
-        [*helm_cmd, "upgrade", release, str(CHART), "--reuse-values", f"--set=secretToken={PLANTED}", "--wait"],
+        [
+            *helm_cmd,
+            "upgrade",
+            release,
+            str(CHART),
+            "--reuse-values",
+            f"--set=secretToken={PLANTED}",
+            "--wait",
+            "--history-max",
+            "0",
+        ],  # keep a bloated history bloated
         check=True,
         capture_output=True,
     )
@@ -361,3 +371,26 @@ def test_a_release_flux_manages_is_left_alone_unless_included(cluster: str, tmp_
     finally:
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)
         kubectl("delete", "crd", FLUX_CRD, "--wait=false", check=False)
+
+
+def test_a_planted_secret_value_never_leaves_the_cluster(cluster: str, tmp_path: Path) -> None:
+    """Triage and remediation of the release holding the planted value, verbose and with diffs: the value is in no
+    output and no report (the exported records hold it by design, privately)."""
+    namespace = f"pb-planted-{uuid.uuid4().hex[:4]}"
+    scenario("bloated", "web", namespace)
+    plant_secret("web", namespace)
+    reports = tmp_path / "reports"
+    outputs = []
+    for playbook, extra in (("triage.yml", {}), ("remediate.yml", {"keep": 8, "backup_dir": str(tmp_path / "b")})):
+        done = run_playbook(
+            playbook, "-vv", "--diff", *extra_vars(namespace=namespace, report_dir=str(reports / playbook), **extra)
+        )
+        assert recap(done.stdout)["failed"] == 0, done.stdout[-3000:]
+        outputs += [done.stdout, done.stderr]
+    assert "bloated_history" in outputs[2]
+    written = [path.read_text() for path in reports.rglob("*") if path.is_file()]
+    assert len(written) >= 5
+    assert all(PLANTED not in text for text in outputs + written)
+    exported = list((tmp_path / "b").rglob("*.json"))  # the pruned records, values inside, private
+    assert exported and all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in exported)
+    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
