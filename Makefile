@@ -6,7 +6,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COLLECTION_LINK := .collections/ansible_collections/helmops/recovery
-PYTEST_WORKERS ?= 4
 
 .PHONY: help setup binaries cluster cluster-down demo test lint unit integration molecule sanity fixtures bench
 
@@ -58,7 +57,7 @@ integration: cluster
 
 # The roles' molecule scenarios (extensions/molecule/), against the local control plane.
 molecule: cluster
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule test --all
+	PATH="$(CURDIR)/$(BIN):$$PATH" hack/molecule
 
 test: lint unit sanity integration molecule
 
