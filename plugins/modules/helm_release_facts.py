@@ -69,7 +69,7 @@ options:
       - How each revision of the history is read.
       - V(full) reads every record's payload; every revision entry reports its chart, description, dates and size.
       - V(labels) is a faster, smaller read for cluster-wide triage. Every record is listed from its object metadata
-        (one metadata-only listing): revision, status from the C(status) label, object name and write time
+        (one metadata-only listing) - revision, status from the C(status) label, object name and write time
         (C(modifiedAt)/C(createdAt) labels). Payloads are read for the records whose C(status) label is not
         V(superseded) (one listing, C(owner=helm,status!=superseded), in the same scope) and, one GET each, for the
         latest or last deployed revision when that listing did not hold it (a newest revision labelled superseded).
