@@ -34,7 +34,7 @@ class FakeApi:
         self.requests: list[str] = []
 
     def request(
-        self, method: str, path: str, *, target: str, query: t.Any = None, headers: t.Any = None, **_: t.Any
+        self, method: str, path: str, *, target: str, query: t.Any = None, headers: t.Any = None, **_options: t.Any
     ) -> dict[str, t.Any]:
         params = dict(query or [])
         metadata_only = bool(headers and "PartialObjectMetadata" in headers.get("Accept", ""))
@@ -99,7 +99,7 @@ STEMS = sorted(p.stem for p in FIXTURES.glob("*.json"))
 @pytest.mark.parametrize("stem", STEMS)
 def test_labels_decides_as_full_does(stem: str) -> None:
     driver, objects = recorded(stem)
-    full, _ = run(objects, driver, "full")
+    full, _api = run(objects, driver, "full")
     labels, api = run(objects, driver, "labels")
     assert decided(labels) == decided(full)
     statuses = {o["metadata"]["labels"]["version"]: o["metadata"]["labels"]["status"] for o in objects}
@@ -236,7 +236,7 @@ def test_history_finding_says_what_was_not_read() -> None:
     driver, objects = recorded("helm4-secret-deployed")
     api = FakeApi(objects)
     options = GatherOptions(inspect_live=False, history="labels", history_threshold=2, now=NOW)
-    facts, _ = gather(t.cast(t.Any, api), driver, options)
+    facts, _errors = gather(t.cast(t.Any, api), driver, options)
     history = facts[0]["risks"]["history"]
     assert history["sizes_unknown"] == 2
     assert history["total_bytes"] == facts[0]["revisions"][2]["size_bytes"]
