@@ -235,7 +235,7 @@ def _collect_labels(
     if storage.driver == "secret":
         # Metadata carries no Secret type: other types labelled superseded are found here (normally none).
         for meta, obj in storage.list_objects(
-            namespace, label_selector=label_selector, field_selector=f"type!={SECRET_TYPE}", page_size=None
+            namespace, label_selector=label_selector, field_selector=f"type!={SECRET_TYPE}", page_size=PAGE_SIZE
         ):
             listed[_object_key(obj)] = (meta, obj)
     collected = _Collected()

@@ -73,6 +73,8 @@ options:
         (C(modifiedAt)/C(createdAt) labels). Payloads are read for the records whose C(status) label is not
         V(superseded) (one listing, C(owner=helm,status!=superseded), in the same scope) and, one GET each, for the
         latest or last deployed revision when that listing did not hold it (a newest revision labelled superseded).
+        With the Secret driver one more listing (C(type!=helm.sh/release.v1), normally empty) finds C(owner=helm)
+        Secrets of another type, which object metadata cannot tell apart; they are reported as with V(full).
       - What V(labels) gives up, for revisions listed from metadata only (C(payload_read=false) in RV(ansible_facts.helm_releases[].revisions),
         in practice the superseded ones other than the newest) - their C(chart), C(chart_version), C(app_version),
         C(description), C(first_deployed), C(last_deployed), C(deleted), C(size_bytes) and C(status_label_mismatch)
