@@ -11,6 +11,8 @@
    (Helm 3 and Helm 4) must list every release before anything is timed.
 2. Times, alternating the order in every repetition:
      facts        helm_release_facts for every release, through ansible-playbook
+     facts-labels the same with history: labels (history from object metadata,
+                  payloads only for records not labelled superseded)
      helm3-list   helm3 list -A --all --max 0 -o json
      helm4-list   helm4 list -A --all --max 0 -o json
      status-quo   helm3 list -A plus helm3 history and helm3 status per release
@@ -393,6 +395,7 @@ FACTS_PLAYBOOK = """
     - name: Gather
       helmops.recovery.helm_release_facts:
         kubeconfig: {kubeconfig}
+        history: {history}
     - name: Count
       ansible.builtin.debug:
         msg: "bench-releases={{{{ ansible_facts.helm_releases | length }}}}"
@@ -477,7 +480,9 @@ class Bench:
         interpreter.chmod(0o755)
         self.interpreter = interpreter
         self.facts_playbook = self.work / "facts.yml"
-        self.facts_playbook.write_text(FACTS_PLAYBOOK.format(kubeconfig=tools.kubeconfig))
+        self.facts_playbook.write_text(FACTS_PLAYBOOK.format(kubeconfig=tools.kubeconfig, history="full"))
+        self.facts_labels_playbook = self.work / "facts-labels.yml"
+        self.facts_labels_playbook.write_text(FACTS_PLAYBOOK.format(kubeconfig=tools.kubeconfig, history="labels"))
         self.prune_playbook = self.work / "prune.yml"
         self.prune_playbook.write_text(PRUNE_PLAYBOOK.format(kubeconfig=tools.kubeconfig, keep=KEEP))
         self.releases_in_cluster: list[tuple[str, str]] = []
@@ -533,8 +538,8 @@ class Bench:
         module_rss = max(int(line) for line in self.rss_file.read_text().split())
         return run, module_rss
 
-    def facts(self) -> Sample:
-        run, module_rss = self.ansible(self.facts_playbook)
+    def facts(self, history: str = "full") -> Sample:
+        run, module_rss = self.ansible(self.facts_labels_playbook if history == "labels" else self.facts_playbook)
         count = int(found_in(run.stdout, r"bench-releases=(\d+)"))
         listed = len(self.releases_in_cluster)
         if count != listed if self.dedicated() else count < self.fleet.releases:
@@ -623,6 +628,7 @@ class Bench:
 
 READ_ITEMS = {
     "facts": "helm_release_facts, every release, via ansible-playbook",
+    "facts-labels": "helm_release_facts history=labels, every release, via ansible-playbook",
     "helm3-list": "helm3 list -A --all --max 0 -o json",
     "helm4-list": "helm4 list -A --max 0 -o json (Helm 4 lists every state by default)",
     "status-quo": "helm3 list -A + helm3 history + helm3 status per release",
@@ -637,6 +643,7 @@ def run_items(bench: Bench, names: dict[str, str], repetitions: int) -> dict[str
     items = {name: Item(name, what) for name, what in names.items()}
     actions: dict[str, t.Callable[[], Sample]] = {
         "facts": bench.facts,
+        "facts-labels": lambda: bench.facts("labels"),
         "helm3-list": lambda: bench.helm_list("3"),
         "helm4-list": lambda: bench.helm_list("4"),
         "status-quo": bench.status_quo,
@@ -655,11 +662,13 @@ def run_items(bench: Bench, names: dict[str, str], repetitions: int) -> dict[str
 
 def ratios(items: dict[str, Item]) -> dict[str, float]:
     result = {}
-    if "facts" in items:
-        facts = items["facts"].median_wall()
+    for ours in ("facts", "facts-labels"):
+        if ours not in items:
+            continue
+        facts = items[ours].median_wall()
         for theirs in ("helm3-list", "helm4-list", "status-quo"):
             if theirs in items:
-                result[f"facts / {theirs} (wall)"] = facts / items[theirs].median_wall()
+                result[f"{ours} / {theirs} (wall)"] = facts / items[theirs].median_wall()
     if "prune" in items and "kubectl-delete" in items:
         prune = items["prune"]
         kubectl = items["kubectl-delete"]

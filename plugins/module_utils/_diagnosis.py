@@ -626,6 +626,14 @@ def _history_is_bloated(facts: t.Mapping[str, t.Any]) -> bool:
     return int(history.get("count") or 0) > int(history.get("threshold") or 20)
 
 
+def _history_bytes(history: t.Mapping[str, t.Any]) -> str:
+    unknown = int(history.get("sizes_unknown") or 0)
+    if not unknown:
+        return f"{history.get('total_bytes')} bytes"
+    # history="labels": records listed from metadata alone have no known size.
+    return f"{history.get('total_bytes')} bytes in the revisions read whole, {unknown} not read"
+
+
 def _preventive_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
     risks = facts.get("risks") or {}
     history = risks.get("history") or {}
@@ -635,7 +643,7 @@ def _preventive_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
             Finding(
                 "history-too-long",
                 "info",
-                f"{history.get('count')} revisions are kept ({history.get('total_bytes')} bytes): no --history-max.",
+                f"{history.get('count')} revisions are kept ({_history_bytes(history)}): no --history-max.",
                 [f"threshold {history.get('threshold')}"],
                 "Set --history-max 20 on upgrades and prune old revisions.",
             )

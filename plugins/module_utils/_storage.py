@@ -83,14 +83,26 @@ class ReleaseStorage:
     # --- reads -----------------------------------------------------------
 
     def _pages(
-        self, namespace: str | None, label_selector: str, metadata_only: bool, page_size: int
+        self,
+        namespace: str | None,
+        label_selector: str,
+        metadata_only: bool,
+        page_size: int | None,
+        field_selector: str | None = None,
     ) -> t.Iterator[list[dict[str, t.Any]]]:
-        """Pages of the listing; the next page is requested while the caller reads this one."""
+        """Pages of the listing; the next page is requested while the caller reads this one.
+
+        ``page_size=None`` asks for one unpaginated response, which the API server
+        answers from its watch cache (fast for small, selective listings)."""
         where = f"{self._resource} in namespace {namespace}" if namespace else f"{self._resource} in all namespaces"
         headers = {"Accept": _METADATA_ONLY} if metadata_only else None
 
         def fetch(token: str) -> dict[str, t.Any]:
-            query = [("labelSelector", label_selector), ("limit", str(page_size))]
+            query = [("labelSelector", label_selector)]
+            if field_selector:
+                query.append(("fieldSelector", field_selector))
+            if page_size:
+                query.append(("limit", str(page_size)))
             if token:
                 query.append(("continue", token))
             return self.client.request(
@@ -126,14 +138,19 @@ class ReleaseStorage:
         self,
         namespace: str | None = None,
         release: str | None = None,
-        page_size: int = PAGE_SIZE,
+        page_size: int | None = PAGE_SIZE,
         label_selector: str | None = None,
+        *,
+        field_selector: str | None = None,
+        metadata_only: bool = False,
     ) -> t.Iterator[tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any]]]:
         """Every record's metadata (with size) and its whole object, one page at a time.
 
         ``label_selector`` replaces the default ``owner=helm[,name=<release>]``.
+        With ``metadata_only`` the objects carry metadata alone (no payload, size unknown).
         """
-        for items in self._pages(namespace, label_selector or selector(release), False, page_size):
+        label_selector = label_selector or selector(release)
+        for items in self._pages(namespace, label_selector, metadata_only, page_size, field_selector):
             for item in items:
                 yield self._meta_or_error(item), item
 

@@ -64,6 +64,31 @@ options:
       - A history longer than this many revisions is reported as a preventive finding (no C(--history-max)).
     type: int
     default: 20
+  history:
+    description:
+      - How each revision of the history is read.
+      - V(full) reads every record's payload; every revision entry reports its chart, description, dates and size.
+      - V(labels) is a faster, smaller read for cluster-wide triage. Every record is listed from its object metadata
+        (one metadata-only listing) - revision, status from the C(status) label, object name and write time
+        (C(modifiedAt)/C(createdAt) labels). Payloads are read for the records whose C(status) label is not
+        V(superseded) (one listing, C(owner=helm,status!=superseded), in the same scope) and, one GET each, for the
+        latest or last deployed revision when that listing did not hold it (a newest revision labelled superseded).
+        With the Secret driver one more listing (C(type!=helm.sh/release.v1), normally empty) finds C(owner=helm)
+        Secrets of another type, which object metadata cannot tell apart; they are reported as with V(full).
+      - What V(labels) gives up, for revisions listed from metadata only (C(payload_read=false) in RV(ansible_facts.helm_releases[].revisions),
+        in practice the superseded ones other than the newest) - their C(chart), C(chart_version), C(app_version),
+        C(description), C(first_deployed), C(last_deployed), C(deleted), C(size_bytes) and C(status_label_mismatch)
+        are null; their status is the label's, so a payload whose status disagrees with a V(superseded) label is
+        not detected; a damaged payload in such a record is not reported under C(record_errors) (Helm reports it
+        only when it reads that revision); a record near the 1 MiB limit among them is not in C(risks.large_records);
+        C(risks.history.total_bytes) and C(largest_bytes) count only the revisions read whole
+        (C(risks.history.sizes_unknown) says how many were not).
+      - Everything else is as with V(full) - status, latest, last deployed and last known-good revisions, lock,
+        live objects, risks from the manifests, and the diagnosis read the same payloads, with the same identity
+        checks and C(record_errors) for them.
+    type: str
+    choices: [full, labels]
+    default: full
   error:
     description:
       - An error text from the failed Helm command (for example pasted from a CI log); known Helm failure
@@ -185,7 +210,13 @@ ansible_facts:
           description: Whether C(helm upgrade) would refuse with "another operation (install/upgrade/rollback) is in progress".
           type: bool
         revisions:
-          description: Every revision, oldest first.
+          description:
+            - Every revision, oldest first.
+            - With O(history=labels), entries listed from metadata only have null C(chart), C(chart_version),
+              C(app_version), C(description), C(first_deployed), C(last_deployed), C(deleted), C(size_bytes) and
+              C(status_label_mismatch), and their C(status) is the C(status) label; every entry has two more keys,
+              C(payload_read) (whether its payload was read) and C(written_at) (when Helm wrote it, from the
+              C(modifiedAt)/C(createdAt) labels, UTC, or null).
           type: list
           elements: dict
           sample:
@@ -277,6 +308,7 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "include_values": {"type": "bool", "default": False},
     "inspect_live": {"type": "bool", "default": True},
     "history_threshold": {"type": "int", "default": 20},
+    "history": {"type": "str", "choices": ["full", "labels"], "default": "full"},
     "error": {"type": "str"},
     "operation": {"type": "str", "choices": ["install", "upgrade", "rollback", "uninstall"]},
     "flags": {
@@ -303,6 +335,7 @@ def run(context: Context) -> dict[str, t.Any]:
         include_values=params["include_values"],
         inspect_live=params["inspect_live"],
         history_threshold=params["history_threshold"],
+        history=params["history"],
         context=UserContext(
             error=params["error"] or "",
             operation=params["operation"] or "",

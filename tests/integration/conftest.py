@@ -47,6 +47,7 @@ FIRST = (
     "test_codec_storage.py",
     "test_scenarios.py",
     "test_helm_release_facts.py",
+    "test_facts_history_labels.py",
     "test_helm_release_unlock.py",
     "test_helm_history_prune.py",
     "test_check_mode.py",

@@ -14,11 +14,14 @@ from pathlib import Path
 
 from .support import KUBECONFIG, ROOT
 
-ITEMS = ("facts", "helm3-list", "helm4-list", "status-quo", "prune", "kubectl-delete")
+ITEMS = ("facts", "facts-labels", "helm3-list", "helm4-list", "status-quo", "prune", "kubectl-delete")
 RATIOS = (
     "facts / helm3-list (wall)",
     "facts / helm4-list (wall)",
     "facts / status-quo (wall)",
+    "facts-labels / helm3-list (wall)",
+    "facts-labels / helm4-list (wall)",
+    "facts-labels / status-quo (wall)",
     "prune / kubectl-delete (records per second)",
 )
 
@@ -54,6 +57,7 @@ def test_quick_benchmark_measures_every_item(cluster: str, tmp_path: Path) -> No
         assert len(item["walls"]) == result["repetitions"] >= 2, name
         assert all(wall > 0 for wall in item["walls"]), name
     assert result["items"]["facts"]["count"] >= 12
+    assert result["items"]["facts-labels"]["count"] == result["items"]["facts"]["count"]
     assert result["items"]["prune"]["count"] == result["items"]["kubectl-delete"]["count"] > 0
     assert set(result["ratios"]) == set(RATIOS)
     assert all(value > 0 for value in result["ratios"].values())

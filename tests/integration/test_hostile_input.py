@@ -190,6 +190,10 @@ def test_every_corpus_entry_fails_clearly_and_writes_nothing(cluster: str, tmp_p
         "good-a": ("deployed", []),
         "good-b": ("deployed", []),
     }
+    # history=labels reads these payloads too: none of the corpus records is labelled superseded.
+    labels = run_collection_module("helm_release_facts", {"namespace": namespace, "history": "labels"})
+    assert_clear(labels, "bulk facts, history=labels")
+    assert not labels.get("failed"), labels.get("msg")
     everywhere = run_collection_module("helm_history_prune", {"namespace": namespace, "keep": 1})
     assert_clear(everywhere, "prune over the namespace")
     assert everywhere["changed"] is False and everywhere["totals"]["deleted"] == 0, everywhere
@@ -197,6 +201,7 @@ def test_every_corpus_entry_fails_clearly_and_writes_nothing(cluster: str, tmp_p
     for entry in entries:
         if entry["kind"] == "records":
             check_bulk(entry, bulk, namespace)
+            check_bulk(entry, labels, namespace)
             if entry["single"] is not None:
                 check_single(entry, namespace)
             if entry["unlock"] is not None:

@@ -1,0 +1,244 @@
+"""history="labels" built from records recorded from real Helm 3 and Helm 4, served by a
+stand-in API that applies label selectors, field selectors and metadata-only listings
+as the API server does. It must agree with history="full" on everything the diagnosis
+decides, read payloads only where a label is not superseded (plus GETs for what that
+missed), and keep every identity check for the records it reads."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import typing as t
+from pathlib import Path
+
+import pytest
+from ansible_collections.helmops.recovery.plugins.module_utils import _release_codec as codec
+from ansible_collections.helmops.recovery.plugins.module_utils._facts import GatherOptions, gather
+from ansible_collections.helmops.recovery.plugins.module_utils._k8s import KubeNotFound
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "records"
+NOW = 1.9e9  # every record is long stale
+
+
+def recorded(stem: str) -> tuple[codec.Driver, list[dict[str, t.Any]]]:
+    fixture = json.loads((FIXTURES / f"{stem}.json").read_text())
+    return fixture["driver"], copy.deepcopy(fixture["objects"])
+
+
+class FakeApi:
+    """Lists and GETs of storage objects; every request is recorded."""
+
+    def __init__(self, objects: list[dict[str, t.Any]]) -> None:
+        self.objects = objects
+        self.requests: list[str] = []
+
+    def request(
+        self, method: str, path: str, *, target: str, query: t.Any = None, headers: t.Any = None, **_options: t.Any
+    ) -> dict[str, t.Any]:
+        params = dict(query or [])
+        metadata_only = bool(headers and "PartialObjectMetadata" in headers.get("Accept", ""))
+        parts = path.strip("/").split("/")
+        if len(parts) == 6:  # /api/v1/namespaces/<ns>/<resource>/<name>
+            self.requests.append(f"GET {parts[5]}")
+            for obj in self.objects:
+                if obj["metadata"]["name"] == parts[5]:
+                    return copy.deepcopy(obj)
+            raise KubeNotFound(f"{target} not found", 404, "NotFound", target)
+        if parts[-1] not in ("secrets", "configmaps"):
+            raise KubeNotFound(f"{target} not found", 404, "NotFound", target)
+        label = params.get("labelSelector", "")
+        field = params.get("fieldSelector", "")
+        self.requests.append(f"LIST {label}{' ' + field if field else ''}{' (metadata)' if metadata_only else ''}")
+        items = [copy.deepcopy(o) for o in self.objects if matches(o, label, field)]
+        if metadata_only:
+            items = [{"metadata": o["metadata"]} for o in items]
+        return {"metadata": {}, "items": items}
+
+
+def matches(obj: dict[str, t.Any], label: str, field: str) -> bool:
+    labels = obj["metadata"].get("labels") or {}
+    for term in filter(None, label.split(",")):
+        if "!=" in term:
+            key, value = term.split("!=")
+            if labels.get(key) == value:
+                return False
+        elif labels.get(term.split("=")[0]) != term.split("=")[1]:
+            return False
+    if field.startswith("type!="):
+        return obj.get("type", "") != field[len("type!=") :]
+    return True
+
+
+def run(objects: list[dict[str, t.Any]], driver: codec.Driver, history: str) -> tuple[dict[str, t.Any], FakeApi]:
+    api = FakeApi(objects)
+    options = GatherOptions(inspect_live=False, history=t.cast(t.Any, history), now=NOW)
+    facts, errors = gather(t.cast(t.Any, api), driver, options)
+    assert len(facts) == 1, (facts, errors)
+    return {**facts[0], "scope_errors": errors}, api
+
+
+def decided(release: dict[str, t.Any]) -> dict[str, t.Any]:
+    """What triage acts on."""
+    return {
+        "status": release["status"],
+        "latest": release["latest_revision"],
+        "last_deployed": release["last_deployed_revision"],
+        "known_good": release["last_known_good_revision"],
+        "lock": release["lock"]["verdict"],
+        "actions": [(a["name"], a["command"]) for a in release["diagnosis"]["actions"]],
+        "findings": [f["code"] for f in release["diagnosis"]["findings"]],
+        "written_by": release["written_by"],
+        "record_errors": release["record_errors"],
+    }
+
+
+STEMS = sorted(p.stem for p in FIXTURES.glob("*.json"))
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_labels_decides_as_full_does(stem: str) -> None:
+    driver, objects = recorded(stem)
+    full, _api = run(objects, driver, "full")
+    labels, api = run(objects, driver, "labels")
+    assert decided(labels) == decided(full)
+    statuses = {o["metadata"]["labels"]["version"]: o["metadata"]["labels"]["status"] for o in objects}
+    latest = str(full["latest_revision"])
+    for entry, whole in zip(labels["revisions"], full["revisions"], strict=True):
+        read = statuses[str(entry["revision"])] != "superseded" or str(entry["revision"]) == latest
+        assert entry["payload_read"] is read
+        assert entry["written_at"] is not None
+        if read:
+            assert {k: v for k, v in entry.items() if k not in ("payload_read", "written_at")} == whole
+        else:
+            assert (entry["revision"], entry["status"], entry["object"]) == (
+                whole["revision"],
+                whole["status"],
+                whole["object"],
+            )
+            assert [entry[k] for k in ("chart", "description", "last_deployed", "size_bytes")] == [None] * 4
+            assert entry["status_label_mismatch"] is None
+    lists = [r for r in api.requests if r.startswith("LIST")]
+    assert lists[:2] == ["LIST owner=helm (metadata)", "LIST owner=helm,status!=superseded"]
+    assert lists[2:] == (["LIST owner=helm type!=helm.sh/release.v1"] if driver == "secret" else [])
+    assert [r for r in api.requests if r.startswith("GET")] == []
+
+
+def relabel(obj: dict[str, t.Any], status: str | None) -> dict[str, t.Any]:
+    labels = obj["metadata"]["labels"]
+    if status is None:
+        labels.pop("status")
+    else:
+        labels["status"] = status
+    return obj
+
+
+def corrupt(obj: dict[str, t.Any]) -> dict[str, t.Any]:
+    obj["data"]["release"] = base64.b64encode(b"not gzip, not json").decode()
+    return obj
+
+
+# (case, fixture, change to the recorded objects, expected labels-mode facts, GETs issued)
+HOSTILE: list[tuple[str, str, t.Callable[[list[dict[str, t.Any]]], object], dict[str, t.Any], list[str]]] = [
+    (
+        "newest labelled superseded, payload pending-upgrade: fetched and its payload wins",
+        "helm3-secret-pending-upgrade",
+        lambda objs: relabel(objs[1], "superseded"),
+        {"status": "pending-upgrade", "latest": 2, "mismatch": {2: True}, "reasons": []},
+        ["GET v2"],
+    ),
+    (
+        "status label missing: listed with its payload (status!=superseded selects it)",
+        "helm4-secret-failed-hook",
+        lambda objs: relabel(objs[0], None),
+        {"status": "failed", "latest": 2, "mismatch": {1: False}, "reasons": []},
+        [],
+    ),
+    (
+        "newest record corrupt: reported, and the previous revision read instead",
+        "helm3-configmap-deployed",
+        lambda objs: corrupt(objs[2]),
+        {"status": "superseded", "latest": 2, "mismatch": {2: False}, "reasons": ["bad-json"]},
+        ["GET v2"],
+    ),
+    (
+        "a superseded record is corrupt: not read, so not reported (documented)",
+        "helm4-secret-deployed",
+        lambda objs: corrupt(objs[0]),
+        {"status": "deployed", "latest": 3, "mismatch": {1: None}, "reasons": []},
+        [],
+    ),
+    (
+        "a superseded record holds another revision's payload: not read, so not reported (documented)",
+        "helm3-secret-deployed",
+        lambda objs: objs[0].__setitem__("data", copy.deepcopy(objs[1]["data"])),
+        {"status": "deployed", "latest": 3, "mismatch": {1: None}, "reasons": []},
+        [],
+    ),
+    (
+        "the newest record holds another revision's payload: read whole and reported, as in full",
+        "helm4-configmap-atomic-rolled-back",
+        lambda objs: objs[2].__setitem__("data", copy.deepcopy(objs[1]["data"])),
+        {"status": "failed", "latest": 3, "mismatch": {3: True}, "reasons": ["label-mismatch"]},
+        [],
+    ),
+    (
+        "an owner=helm Secret of another type labelled superseded: not a release record",
+        "helm3-secret-deployed",
+        lambda objs: objs[0].__setitem__("type", "Opaque"),
+        {"status": "deployed", "latest": 3, "mismatch": {}, "reasons": ["not-a-release"]},
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "stem", "change", "expected", "gets"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_labels_keeps_the_checks_of_what_it_reads(
+    case: str,
+    stem: str,
+    change: t.Callable[[list[dict[str, t.Any]]], object],
+    expected: dict[str, t.Any],
+    gets: list[str],
+) -> None:
+    driver, objects = recorded(stem)
+    change(objects)
+    release, api = run(objects, driver, "labels")
+    by_revision = {r["revision"]: r for r in release["revisions"]}
+    found = {
+        "status": release["status"],
+        "latest": release["latest_revision"],
+        "mismatch": {n: by_revision[n]["status_label_mismatch"] for n in expected["mismatch"]},
+        "reasons": [e["reason"] for e in release["record_errors"]],
+    }
+    assert found == expected, case
+    assert ["GET " + r.rsplit(".", 1)[1] for r in api.requests if r.startswith("GET")] == gets, case
+    assert "Traceback" not in json.dumps(release)
+
+
+def test_a_record_deleted_between_listing_and_get_is_dropped() -> None:
+    driver, objects = recorded("helm3-secret-pending-upgrade")
+    relabel(objects[1], "superseded")
+    api = FakeApi(objects)
+    original = api.request
+
+    def vanishing(method: str, path: str, **kwargs: t.Any) -> t.Any:
+        if path.endswith(".v2"):
+            raise KubeNotFound("gone", 404, "NotFound", "v2")
+        return original(method, path, **kwargs)
+
+    api.request = vanishing  # type: ignore[method-assign]
+    facts, _errors = gather(t.cast(t.Any, api), driver, GatherOptions(inspect_live=False, history="labels", now=NOW))
+    assert [r["revision"] for r in facts[0]["revisions"]] == [1]
+    assert facts[0]["status"] == "deployed"
+
+
+def test_history_finding_says_what_was_not_read() -> None:
+    driver, objects = recorded("helm4-secret-deployed")
+    api = FakeApi(objects)
+    options = GatherOptions(inspect_live=False, history="labels", history_threshold=2, now=NOW)
+    facts, _errors = gather(t.cast(t.Any, api), driver, options)
+    history = facts[0]["risks"]["history"]
+    assert history["sizes_unknown"] == 2
+    assert history["total_bytes"] == facts[0]["revisions"][2]["size_bytes"]
+    finding = next(f for f in facts[0]["diagnosis"]["findings"] if f["code"] == "history-too-long")
+    assert "2 not read" in finding["message"]
