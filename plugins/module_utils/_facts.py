@@ -60,6 +60,7 @@ from ._storage import PAGE_SIZE, ReleaseStorage, selector
 
 KNOWN_GOOD_STATUSES = ("deployed", "superseded")
 History = t.Literal["full", "labels"]
+Detail = t.Literal["full", "brief"]
 # Measured at R=1000, H=10 (docs/performance.md): one unpaginated response comes
 # from the API server's watch cache (0.26 s metadata, 0.32 s payloads), while pages
 # were read from etcd, every record's payload included, before the label selector
@@ -78,6 +79,7 @@ class GatherOptions:
     history_threshold: int = 20
     inspect_live: bool = True
     history: History = "full"
+    detail: Detail = "full"
     context: UserContext = field(default_factory=UserContext)
     now: float = field(default_factory=time.time)
 
@@ -320,23 +322,28 @@ def _release_facts(
     latest = ordered[-1]
     deployed = [r for r in ordered if r.status == "deployed"]
     known_good = [r for r in ordered if r.status in KNOWN_GOOD_STATUSES]
-    full = _full_payloads(release, storage)
+    deep = options.detail == "full" or _needs_deep_look(release, latest)
+    full = _full_payloads(release, storage) if deep or options.include_values else {}
     latest_release = full.get(latest.meta.revision) or {}
     deployed_release = full.get(deployed[-1].meta.revision) if deployed else None
     pending = latest.status in PENDING_STATUSES
-    latest_objects = parse_manifest(str(latest_release.get("manifest") or ""), release.namespace)
+    latest_objects = parse_manifest(str(latest_release.get("manifest") or ""), release.namespace) if deep else []
     deployed_objects = []
-    if deployed_release is latest_release:
+    if not deep:
+        pass  # a brief look reads no manifest
+    elif deployed_release is latest_release:
         deployed_objects = latest_objects  # the same revision: its manifest is parsed once
     elif deployed_release:
         deployed_objects = parse_manifest(str(deployed_release.get("manifest") or ""), release.namespace)
+    written_by = "helm4" if "apply_method" in latest_release else "helm3"
     facts: dict[str, t.Any] = {
         "name": release.name,
         "namespace": release.namespace,
         "driver": storage.driver,
         "exists": True,
+        "detail": "full" if deep else "brief",
         "status": latest.status,
-        "written_by": "helm4" if "apply_method" in latest_release else "helm3",
+        "written_by": written_by if deep or latest_release else None,
         "latest_revision": latest.meta.revision,
         "last_deployed_revision": deployed[-1].meta.revision if deployed else None,
         "last_known_good_revision": known_good[-1].meta.revision if known_good else None,
@@ -354,14 +361,34 @@ def _release_facts(
         latest_objects=latest_objects,
         deployed_objects=deployed_objects,
     )
-    facts["live"] = _live_facts(view, live) if options.inspect_live else {"checked": False}
+    inspect_live = options.inspect_live and deep
+    facts["live"] = _live_facts(view, live) if inspect_live else {"checked": False}
     facts["lock"] = _lock(view, record_age, live, options)
-    facts["risks"] = _risks(view, live, controllers.get((release.namespace, release.name)), options)
+    facts["risks"] = _risks(view, live, controllers.get((release.namespace, release.name)), options, deep)
     if options.include_values:
         facts["values"] = latest_release.get("config") or {}
     diagnosis = diagnose(facts, options.context)
     facts["diagnosis"] = diagnosis.as_dict()
+    if options.detail == "brief":
+        facts["revisions"] = _brief_revisions(facts)
     return facts
+
+
+def _needs_deep_look(release: _Release, latest: _Revision) -> bool:
+    """detail="brief": whether the records show more than a healthy deployed release.
+
+    Payloads, manifests and live objects are read for these releases only; a
+    newest revision that is deployed by payload and label, with every record
+    valid, is reported from its records alone.
+    """
+    return bool(release.errors) or latest.status != "deployed" or latest.meta.status_label != "deployed"
+
+
+def _brief_revisions(facts: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+    """detail="brief": the revisions whose payload was read, and those the facts name
+    (latest, last deployed, last known good); risks.history.by_status counts them all."""
+    named = {facts["latest_revision"], facts["last_deployed_revision"], facts["last_known_good_revision"]}
+    return [entry for entry in facts["revisions"] if entry["payload_read"] or entry["revision"] in named]
 
 
 def _broken_release_facts(release: _Release, storage: ReleaseStorage) -> dict[str, t.Any]:
@@ -588,10 +615,15 @@ def _orphans(release: _Release, known: set[ObjectKey], live: LiveIndex) -> list[
 # --- risks -------------------------------------------------------------------------
 
 
-def _risks(view: _View, live: LiveIndex, controller: dict[str, str] | None, options: GatherOptions) -> dict[str, t.Any]:
+def _risks(
+    view: _View, live: LiveIndex, controller: dict[str, str] | None, options: GatherOptions, deep: bool = True
+) -> dict[str, t.Any]:
     ordered = view.ordered
     objects = dict(view.deployed_objects or view.latest_objects)
     sizes = [r.meta.size or 0 for r in ordered]
+    by_status: dict[str, int] = {}
+    for revision in ordered:
+        by_status[revision.status] = by_status.get(revision.status, 0) + 1
     risks: dict[str, t.Any] = {
         "pvcs_deleted_on_uninstall": [],
         "kept_objects": [],
@@ -615,12 +647,17 @@ def _risks(view: _View, live: LiveIndex, controller: dict[str, str] | None, opti
             "total_bytes": sum(sizes),
             "largest_bytes": max(sizes) if sizes else 0,
             "threshold": options.history_threshold,
+            "by_status": by_status,
         },
         "managed_by": controller,
     }
     if options.history == "labels":
         # Sizes come with payloads: total and largest cover the revisions read whole.
         risks["history"]["sizes_unknown"] = sum(1 for r in ordered if r.meta.size is None)
+    if not deep:
+        # detail="brief", healthy release: no payload or manifest was read, so these are unknown, not empty.
+        risks.update(pvcs_deleted_on_uninstall=None, kept_objects=None, missing_crds=None, hooks=None)
+        return risks
     for key, desired in objects.items():
         annotations = (desired.get("metadata") or {}).get("annotations") or {}
         kept = str(annotations.get(RESOURCE_POLICY_ANNOTATION, "")).strip().lower() == "keep"

@@ -294,6 +294,7 @@ ansible_facts:
 import typing as t
 
 from ansible_collections.helmops.recovery.plugins.module_utils._diagnosis import UserContext
+from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
 from ansible_collections.helmops.recovery.plugins.module_utils._facts import GatherOptions, gather
 from ansible_collections.helmops.recovery.plugins.module_utils._module import Context, run_module
 from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (
@@ -308,7 +309,8 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "include_values": {"type": "bool", "default": False},
     "inspect_live": {"type": "bool", "default": True},
     "history_threshold": {"type": "int", "default": 20},
-    "history": {"type": "str", "choices": ["full", "labels"], "default": "full"},
+    "history": {"type": "str", "choices": ["full", "labels"]},
+    "detail": {"type": "str", "choices": ["full", "brief"], "default": "full"},
     "error": {"type": "str"},
     "operation": {"type": "str", "choices": ["install", "upgrade", "rollback", "uninstall"]},
     "flags": {
@@ -335,7 +337,8 @@ def run(context: Context) -> dict[str, t.Any]:
         include_values=params["include_values"],
         inspect_live=params["inspect_live"],
         history_threshold=params["history_threshold"],
-        history=params["history"],
+        history=_history(params["history"], params["detail"]),
+        detail=params["detail"],
         context=UserContext(
             error=params["error"] or "",
             operation=params["operation"] or "",
@@ -348,6 +351,18 @@ def run(context: Context) -> dict[str, t.Any]:
     facts, errors = gather(context.client, context.driver, options)
     # With include_values the action plugin of the same name marks the task result no_log.
     return {"changed": False, "ansible_facts": {"helm_releases": facts, "helm_release_errors": errors}}
+
+
+def _history(history: str | None, detail: str) -> t.Literal["full", "labels"]:
+    """A brief look lists the history from labels; the full default reads every payload."""
+    if detail == "brief":
+        if history == "full":
+            raise ModuleError(
+                "detail=brief reads the history from object labels and cannot be combined with history=full; "
+                "leave history unset (or set it to labels)"
+            )
+        return "labels"
+    return "labels" if history == "labels" else "full"
 
 
 def main() -> None:
