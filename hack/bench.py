@@ -489,9 +489,7 @@ class Bench:
         self.work = tools.work
         self.rss_file = self.work / "module-rss.txt"
         interpreter = self.work / "python-rss"
-        interpreter.write_text(
-            INTERPRETER.format(python=PYTHON, rss_file=self.rss_file)
-        )
+        interpreter.write_text(INTERPRETER.format(python=PYTHON, rss_file=self.rss_file))
         interpreter.chmod(0o755)
         self.interpreter = interpreter
         self.facts_playbooks: dict[str, Path] = {}

@@ -154,7 +154,7 @@ def triage_row(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         "state": diagnosis.get("state") or facts.get("status"),
         "lock": (facts.get("lock") or {}).get("verdict", "none"),
         "helm_thinks": _helm_view(facts),
-        "cluster_shows": _cluster_view(live),
+        "cluster_shows": _cluster_view(live, facts.get("detail")),
         "summary": diagnosis.get("summary", ""),
         "action": first.get("name"),
         "destructive": bool(first.get("destructive")),
@@ -175,9 +175,9 @@ def _helm_view(facts: t.Mapping[str, t.Any]) -> str:
     return text
 
 
-def _cluster_view(live: t.Mapping[str, t.Any]) -> str:
+def _cluster_view(live: t.Mapping[str, t.Any], detail: str | None = None) -> str:
     if not live.get("checked"):
-        return "not inspected"
+        return "not inspected (brief: healthy by its records)" if detail == "brief" else "not inspected"
     total = live.get("deployed_total")
     missing = len(live.get("deployed_missing") or [])
     ready = live.get("workloads_ready")

@@ -86,8 +86,30 @@ options:
       - Everything else is as with V(full) - status, latest, last deployed and last known-good revisions, lock,
         live objects, risks from the manifests, and the diagnosis read the same payloads, with the same identity
         checks and C(record_errors) for them.
+      - Default V(full), or V(labels) with O(detail=brief), which cannot be combined with V(full).
     type: str
     choices: [full, labels]
+  detail:
+    description:
+      - How closely each release is looked at.
+      - V(full) reads every release whole - payloads of the latest and last deployed revisions, their manifests
+        and (with O(inspect_live)) the live objects.
+      - V(brief) is the fast scan of a fleet, "wide first, deep where it is broken". The history is read as with
+        O(history=labels). A release whose newest revision is V(deployed) by payload and by label, with every
+        record valid, is reported from its records alone (RV(ansible_facts.helm_releases[].detail=brief)) - neither
+        its payload nor its manifest is decoded and no live object is read, so C(written_by) is null, C(live) is
+        C(checked=false) and C(risks.pvcs_deleted_on_uninstall), C(risks.kept_objects), C(risks.missing_crds)
+        and C(risks.hooks) are null (unknown, not empty). Its diagnosis therefore lacks what only the deep look
+        finds - C(missing-crd), C(pvc-without-keep), C(deployed-without-wait), failed or running hooks, a managing
+        controller known only from manifest labels, and escalations for orphaned PVCs or objects owned by another
+        release. Every other release (failed, pending, uninstalling, a label that disagrees with the payload, an
+        invalid record) gets the deep look of V(full) (RV(ansible_facts.helm_releases[].detail=full)).
+      - With V(brief) every entry's C(revisions) keeps only the revisions whose payload was read and the ones the
+        facts name (latest, last deployed, last known good); C(risks.history.count) and C(risks.history.by_status)
+        still count them all.
+      - Use V(brief) to find the releases that need attention across a cluster, then V(full) on those.
+    type: str
+    choices: [full, brief]
     default: full
   error:
     description:
@@ -145,6 +167,14 @@ EXAMPLES = r"""
     namespace: legacy
     driver: configmap
 
+- name: Scan a whole cluster quickly; look deep only where the records show trouble
+  helmops.recovery.helm_release_facts:
+    detail: brief
+
+- name: The releases that need attention
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.helm_releases | rejectattr('diagnosis.state', 'eq', 'deployed') | map(attribute='name') }}"
+
 - name: Set the connection once for every module of the collection
   module_defaults:
     group/helmops.recovery.helm:
@@ -184,12 +214,20 @@ ansible_facts:
           description: Storage driver the records were read from.
           type: str
           sample: secret
+        detail:
+          description:
+            - V(full) when the release was looked at whole, V(brief) when it was reported from its records alone
+              (O(detail=brief) and a healthy deployed release; see O(detail) for what that leaves out).
+          type: str
+          sample: full
         status:
           description: Status of the newest revision, from its payload (what C(helm status) shows).
           type: str
           sample: pending-upgrade
         written_by:
-          description: V(helm4) if Helm 4 wrote the newest revision (it records C(apply_method)), else V(helm3).
+          description:
+            - V(helm4) if Helm 4 wrote the newest revision (it records C(apply_method)), else V(helm3).
+            - Null for a V(brief) entry (the payload was not decoded).
           type: str
         latest_revision:
           description: Newest revision number.
@@ -211,7 +249,7 @@ ansible_facts:
           type: bool
         revisions:
           description:
-            - Every revision, oldest first.
+            - Every revision, oldest first (with O(detail=brief), only the ones read whole or named; see O(detail)).
             - With O(history=labels), entries listed from metadata only have null C(chart), C(chart_version),
               C(app_version), C(description), C(first_deployed), C(last_deployed), C(deleted), C(size_bytes) and
               C(status_label_mismatch), and their C(status) is the C(status) label; every entry has two more keys,
@@ -249,7 +287,10 @@ ansible_facts:
               whether the cluster is closer to the V(new) or V(old) revision, orphans and objects owned by another release.
           type: dict
         risks:
-          description: PVCs an uninstall would delete, kept objects, missing CRDs, hooks, large records, history size, managing controller.
+          description:
+            - PVCs an uninstall would delete, kept objects, missing CRDs, hooks, large records, history size (with
+              C(history.by_status), the number of revisions in each status), managing controller.
+            - In a V(brief) entry the ones read from the payload and manifests are null.
           type: dict
         record_errors:
           description: Storage objects of this release that are not valid Helm records, with the reason.

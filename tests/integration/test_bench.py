@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .support import KUBECONFIG, ROOT
 
-ITEMS = ("facts", "facts-labels", "helm3-list", "helm4-list", "status-quo", "prune", "kubectl-delete")
+ITEMS = ("facts", "facts-labels", "facts-brief", "helm3-list", "helm4-list", "status-quo", "prune", "kubectl-delete")
 RATIOS = (
     "facts / helm3-list (wall)",
     "facts / helm4-list (wall)",
@@ -22,6 +22,9 @@ RATIOS = (
     "facts-labels / helm3-list (wall)",
     "facts-labels / helm4-list (wall)",
     "facts-labels / status-quo (wall)",
+    "facts-brief / helm3-list (wall)",
+    "facts-brief / helm4-list (wall)",
+    "facts-brief / status-quo (wall)",
     "prune / kubectl-delete (records per second)",
 )
 

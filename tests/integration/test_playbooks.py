@@ -394,3 +394,36 @@ def test_a_planted_secret_value_never_leaves_the_cluster(cluster: str, tmp_path:
     exported = list((tmp_path / "b").rglob("*.json"))  # the pruned records, values inside, private
     assert exported and all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in exported)
     kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_triage_brief_looks_deep_only_at_the_release_in_trouble(cluster: str, tmp_path: Path) -> None:
+    """-e detail=brief: the healthy release's report says it was read from its records alone; the stuck one
+    is looked at whole, live objects included, and gets the same next step as with the full look."""
+    namespace = f"pb-brief-{uuid.uuid4().hex[:5]}"
+    scenario("deployed", "ok", namespace)
+    scenario("pending-upgrade", "web", namespace)
+    try:
+        rows = {}
+        for detail in ("brief", "full"):
+            reports = tmp_path / detail
+            done = run_playbook(
+                "triage.yml",
+                "--check",
+                *extra_vars(namespace=namespace, stale_after=1, report_dir=str(reports), detail=detail),
+            )
+            assert recap(done.stdout)["failed"] == 0, done.stdout[-3000:]
+            for release in ("ok", "web"):
+                report = json.loads((reports / "localhost" / f"{namespace}__{release}.json").read_text())
+                rows[detail, release] = report
+        assert rows["brief", "ok"]["facts"]["detail"] == "brief"
+        assert rows["brief", "ok"]["facts"]["live"] == {"checked": False}
+        markdown = (tmp_path / "brief" / "localhost" / f"{namespace}__ok.md").read_text()
+        assert "a brief look reports a healthy deployed release from its records alone" in markdown
+        assert rows["brief", "web"]["facts"]["detail"] == "full"
+        assert rows["brief", "web"]["facts"]["live"]["checked"] is True
+        for release in ("ok", "web"):
+            assert rows["brief", release]["triage"]["state"] == rows["full", release]["triage"]["state"]
+            assert rows["brief", release]["triage"]["action"] == rows["full", release]["triage"]["action"]
+        assert rows["full", "web"]["triage"]["state"] == "pending-upgrade"
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=false", check=False)

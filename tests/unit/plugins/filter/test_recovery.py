@@ -238,6 +238,21 @@ def test_triage_row_says_what_helm_thinks_and_what_the_cluster_shows() -> None:
     assert (row["action"], row["command"], row["lock"]) == ("unlock", "cmd-unlock", "stale")
 
 
+@pytest.mark.parametrize(
+    ("live", "detail", "shows"),
+    [
+        ({"checked": False}, "brief", "not inspected (brief: healthy by its records)"),
+        ({"checked": False}, "full", "not inspected"),
+        ({"checked": False}, None, "not inspected"),
+    ],
+)
+def test_triage_row_says_why_the_cluster_was_not_inspected(
+    live: dict[str, t.Any], detail: str | None, shows: str
+) -> None:
+    release = {**facts("deployed", "none"), "live": live, "detail": detail}
+    assert triage_row(release)["cluster_shows"] == shows
+
+
 @pytest.mark.parametrize("bad", [None, "web", {"name": "web"}])
 def test_bad_input_is_a_clear_filter_error(bad: t.Any) -> None:
     with pytest.raises(AnsibleFilterError, match="helm_releases"):
