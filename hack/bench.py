@@ -13,6 +13,8 @@
      facts        helm_release_facts for every release, through ansible-playbook
      facts-labels the same with history: labels (history from object metadata,
                   payloads only for records not labelled superseded)
+     facts-brief  the same with detail: brief (healthy deployed releases from their
+                  records alone, the deep look only for the others)
      helm3-list   helm3 list -A --all --max 0 -o json
      helm4-list   helm4 list -A --all --max 0 -o json
      status-quo   helm3 list -A plus helm3 history and helm3 status per release
