@@ -22,6 +22,7 @@ listing missed (see _collect_labels).
 
 from __future__ import annotations
 
+import collections
 import time
 import typing as t
 from dataclasses import dataclass, field
@@ -327,15 +328,14 @@ def _release_facts(
     latest_release = full.get(latest.meta.revision) or {}
     deployed_release = full.get(deployed[-1].meta.revision) if deployed else None
     pending = latest.status in PENDING_STATUSES
-    latest_objects = parse_manifest(str(latest_release.get("manifest") or ""), release.namespace) if deep else []
-    deployed_objects = []
-    if not deep:
-        pass  # a brief look reads no manifest
-    elif deployed_release is latest_release:
-        deployed_objects = latest_objects  # the same revision: its manifest is parsed once
-    elif deployed_release:
-        deployed_objects = parse_manifest(str(deployed_release.get("manifest") or ""), release.namespace)
-    written_by = "helm4" if "apply_method" in latest_release else "helm3"
+    latest_objects: list[tuple[ObjectKey, dict[str, t.Any]]] = []
+    deployed_objects: list[tuple[ObjectKey, dict[str, t.Any]]] = []
+    if deep:  # a brief look parses no manifest
+        latest_objects = parse_manifest(str(latest_release.get("manifest") or ""), release.namespace)
+        if deployed_release is latest_release:
+            deployed_objects = latest_objects  # the same revision: its manifest is parsed once
+        elif deployed_release:
+            deployed_objects = parse_manifest(str(deployed_release.get("manifest") or ""), release.namespace)
     facts: dict[str, t.Any] = {
         "name": release.name,
         "namespace": release.namespace,
@@ -343,7 +343,8 @@ def _release_facts(
         "exists": True,
         "detail": "full" if deep else "brief",
         "status": latest.status,
-        "written_by": written_by if deep or latest_release else None,
+        # Unknown when a brief look decoded no payload.
+        "written_by": ("helm4" if "apply_method" in latest_release else "helm3") if deep or latest_release else None,
         "latest_revision": latest.meta.revision,
         "last_deployed_revision": deployed[-1].meta.revision if deployed else None,
         "last_known_good_revision": known_good[-1].meta.revision if known_good else None,
@@ -621,9 +622,6 @@ def _risks(
     ordered = view.ordered
     objects = dict(view.deployed_objects or view.latest_objects)
     sizes = [r.meta.size or 0 for r in ordered]
-    by_status: dict[str, int] = {}
-    for revision in ordered:
-        by_status[revision.status] = by_status.get(revision.status, 0) + 1
     risks: dict[str, t.Any] = {
         "pvcs_deleted_on_uninstall": [],
         "kept_objects": [],
@@ -647,7 +645,7 @@ def _risks(
             "total_bytes": sum(sizes),
             "largest_bytes": max(sizes) if sizes else 0,
             "threshold": options.history_threshold,
-            "by_status": by_status,
+            "by_status": dict(collections.Counter(r.status for r in ordered)),
         },
         "managed_by": controller,
     }
