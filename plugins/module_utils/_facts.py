@@ -23,6 +23,7 @@ listing missed (see _collect_labels).
 from __future__ import annotations
 
 import collections
+import re
 import time
 import typing as t
 from dataclasses import dataclass, field
@@ -57,7 +58,7 @@ from ._release_codec import (
     record_meta_from_object,
     summary_from_object,
 )
-from ._storage import PAGE_SIZE, ReleaseStorage, selector
+from ._storage import PAGE_SIZE, ListedRow, ReleaseStorage, selector
 
 KNOWN_GOOD_STATUSES = ("deployed", "superseded")
 History = t.Literal["full", "labels"]
@@ -166,7 +167,7 @@ def _collect(
 ) -> tuple[dict[tuple[str, str], _Release], list[ReleaseRecordError]]:
     label_selector = selector() + _name_scope(options.releases)
     if options.history == "labels":
-        return _collect_labels(storage, options.namespace, label_selector)
+        return _collect_labels(storage, options.namespace, label_selector, superseded_by_name=options.detail == "brief")
     collected = _Collected()
     for meta, obj in storage.list_objects(options.namespace, label_selector=label_selector):
         collected.add(storage, meta, obj)
@@ -219,7 +220,7 @@ def _error_entry(exc: ReleaseRecordError) -> dict[str, str]:
 
 
 def _collect_labels(
-    storage: ReleaseStorage, namespace: str | None, label_selector: str
+    storage: ReleaseStorage, namespace: str | None, label_selector: str, *, superseded_by_name: bool = False
 ) -> tuple[dict[tuple[str, str], _Release], list[ReleaseRecordError]]:
     """history="labels": every record's metadata; payloads only where a label is not superseded.
 
@@ -227,12 +228,13 @@ def _collect_labels(
     them whole: they stay metadata-only. Everything else (deployed, failed,
     pending, a missing or unknown status label) comes with its payload, so its
     summary and identity are checked exactly as in the full listing.
+
+    ``superseded_by_name`` (detail="brief"): superseded records come from a
+    listing of their names (_superseded_by_name) instead of their metadata.
     """
-    listed: dict[tuple[str, str], tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any] | None]] = {}
-    for meta, obj in storage.list_objects(
-        namespace, label_selector=label_selector, page_size=LABELS_META_PAGE_SIZE, metadata_only=True
-    ):
-        listed[_object_key(obj)] = (meta, None if isinstance(meta, RecordMeta) else obj)
+    listed: dict[tuple[str, str], _Listed] = {}
+    if not superseded_by_name:
+        listed.update(_metadata_listing(storage, namespace, label_selector))
     for meta, obj in storage.list_objects(
         namespace, label_selector=label_selector + ",status!=superseded", page_size=LABELS_PAYLOAD_PAGE_SIZE
     ):
@@ -243,12 +245,128 @@ def _collect_labels(
             namespace, label_selector=label_selector, field_selector=f"type!={SECRET_TYPE}", page_size=PAGE_SIZE
         ):
             listed[_object_key(obj)] = (meta, obj)
+    if superseded_by_name:
+        for key, entry in _superseded_by_name(storage, namespace, label_selector, listed).items():
+            listed.setdefault(key, entry)  # a record relabelled between the listings keeps its payload
     collected = _Collected()
     for listed_meta, payload in listed.values():
         collected.add(storage, listed_meta, payload)
     for release in collected.releases.values():
         _read_candidates(release, storage)
     return collected.releases, collected.stray
+
+
+# A listed record: its metadata (or why it is not a release record) and its object,
+# None when only metadata was listed for a valid record.
+_Listed = tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any] | None]
+# Release names asked for again by label (name in (...)); more fall back to the full listing.
+MAX_NAMES_RELISTED = 100
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+
+
+def _metadata_listing(
+    storage: ReleaseStorage, namespace: str | None, label_selector: str
+) -> dict[tuple[str, str], _Listed]:
+    return {
+        _object_key(obj): (meta, None if isinstance(meta, RecordMeta) else obj)
+        for meta, obj in storage.list_objects(
+            namespace, label_selector=label_selector, page_size=LABELS_META_PAGE_SIZE, metadata_only=True
+        )
+    }
+
+
+def _superseded_by_name(
+    storage: ReleaseStorage, namespace: str | None, label_selector: str, listed: dict[tuple[str, str], _Listed]
+) -> dict[tuple[str, str], _Listed]:
+    """detail="brief": the records labelled superseded, from a table of their names.
+
+    A table row (name and type, 0.04 s for 8,757 records against 0.3 s for their
+    metadata) does not say its namespace. Cluster-wide, a row is placed in the one
+    namespace where its release has records that are not superseded; rows in
+    namespaces without such records are listed again with their metadata (normally
+    none), and so are releases of that name in several namespaces. Anything still
+    unplaced (a name that is not a release record's, say) falls back to the metadata
+    of every superseded record, as history="labels" reads it.
+    """
+    superseded = label_selector + ",status=superseded"
+    try:
+        rows = storage.list_rows(namespace, superseded)
+    except KubeError as exc:
+        if exc.status != 406:
+            raise
+        return _metadata_listing(storage, namespace, superseded)  # no server-side tables here
+    unplaced = collections.Counter((row.name, row.type) for row in rows)
+    placed: dict[tuple[str, str], _Listed] = {}
+    current: dict[str, set[str]] = collections.defaultdict(set)  # release -> namespaces of its other records
+    for meta, _obj in listed.values():
+        if isinstance(meta, RecordMeta):
+            current[meta.release].add(meta.namespace)
+    if namespace is None:
+        elsewhere = ",".join(f"metadata.namespace!={ns}" for ns in sorted(set().union(*current.values())))
+        _place_listed_rows(
+            storage,
+            storage.list_rows(None, superseded, field_selector=elsewhere or None, with_metadata=True),
+            unplaced,
+            placed,
+        )
+    ambiguous: set[str] = set()
+    for (name, row_type), count in list(unplaced.items()):
+        if count <= 0:
+            continue
+        if storage.driver == "secret" and row_type != SECRET_TYPE:
+            unplaced[(name, row_type)] = 0  # the other-type listing holds it whole
+            continue
+        parsed = parse_object_name(name)
+        homes = {namespace} if namespace is not None else current.get(parsed[0], set()) if parsed else set()
+        if parsed is None or len(homes) != 1 or count != 1:
+            ambiguous.add(parsed[0] if parsed else "")
+            continue
+        (home,) = homes
+        placed[(home, name)] = (_meta_from_row(storage, home, name, *parsed), None)
+        unplaced[(name, row_type)] = 0
+    if ambiguous and len(ambiguous) <= MAX_NAMES_RELISTED and all(map(_LABEL_VALUE.match, ambiguous)):
+        names = f",name in ({','.join(sorted(ambiguous))})"
+        _place_listed_rows(
+            storage, storage.list_rows(namespace, superseded + names, with_metadata=True), unplaced, placed
+        )
+    if +unplaced:
+        return _metadata_listing(storage, namespace, superseded)
+    return placed
+
+
+def _place_listed_rows(
+    storage: ReleaseStorage,
+    rows: list[ListedRow],
+    unplaced: collections.Counter[tuple[str, str | None]],
+    placed: dict[tuple[str, str], _Listed],
+) -> None:
+    """Rows listed with their metadata: checked as the metadata listing checks them."""
+    for row in rows:
+        if row.metadata is None:
+            continue  # stays unplaced: the full listing decides
+        obj: dict[str, t.Any] = {"metadata": row.metadata}
+        if row.type is not None:
+            obj["type"] = row.type
+        meta = storage.meta_or_error(obj)
+        placed[_object_key(obj)] = (meta, None if isinstance(meta, RecordMeta) else obj)
+        unplaced[(row.name, row.type)] -= 1
+
+
+def _meta_from_row(storage: ReleaseStorage, namespace: str, name: str, release: str, revision: int) -> RecordMeta:
+    """A superseded record known by its name alone: no labels, uid or write time were read."""
+    return RecordMeta(
+        driver=storage.driver,
+        namespace=namespace,
+        name=name,
+        release=release,
+        revision=revision,
+        status_label="superseded",  # what the listing selected on
+        labels={},
+        annotations={},
+        uid="",
+        resource_version="",
+        creation_timestamp=None,
+    )
 
 
 def _object_key(obj: dict[str, t.Any]) -> tuple[str, str]:

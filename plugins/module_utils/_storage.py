@@ -21,7 +21,7 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ._k8s import FIELD_MANAGER, KubeClient, path_quote
+from ._k8s import FIELD_MANAGER, KubeClient, KubeError, path_quote
 from ._release_codec import (
     OWNER,
     Driver,
@@ -39,6 +39,18 @@ from ._release_codec import (
 
 PAGE_SIZE = 250
 _METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+# Server-side printing: a row per object, its name and (Secrets) type, no labels.
+_TABLE = "application/json;as=Table;g=meta.k8s.io;v=v1"
+
+
+@dataclass(frozen=True)
+class ListedRow:
+    """One row of a table listing: the object's name, its type (Secrets only) and,
+    when asked for, its metadata (else None: the row does not say its namespace)."""
+
+    name: str
+    type: str | None
+    metadata: dict[str, t.Any] | None
 
 
 @dataclass
@@ -132,7 +144,7 @@ class ReleaseStorage:
         """Every record's metadata, without payloads (sizes are unknown)."""
         for items in self._pages(namespace, selector(release), True, page_size):
             for item in items:
-                yield self._meta_or_error(item)
+                yield self.meta_or_error(item)
 
     def list_objects(
         self,
@@ -152,9 +164,46 @@ class ReleaseStorage:
         label_selector = label_selector or selector(release)
         for items in self._pages(namespace, label_selector, metadata_only, page_size, field_selector):
             for item in items:
-                yield self._meta_or_error(item), item
+                yield self.meta_or_error(item), item
 
-    def _meta_or_error(self, item: dict[str, t.Any]) -> RecordMeta | ReleaseRecordError:
+    def list_rows(
+        self,
+        namespace: str | None,
+        label_selector: str,
+        *,
+        field_selector: str | None = None,
+        with_metadata: bool = False,
+    ) -> list[ListedRow]:
+        """One unpaginated table listing (``as=Table``): names and types, metadata only if asked.
+
+        Without metadata a row is a few dozen bytes (0.04 s for 8,757 records, against
+        0.3 s for their metadata), but it does not say which namespace it is in."""
+        query = [("labelSelector", label_selector), ("includeObject", "Metadata" if with_metadata else "None")]
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
+        where = f"{self._resource} in namespace {namespace}" if namespace else f"{self._resource} in all namespaces"
+        table = self.client.request(
+            "GET", self._collection_path(namespace), target=where, query=query, headers={"Accept": _TABLE}
+        )
+        columns = [str(column.get("name") or "").lower() for column in table.get("columnDefinitions") or []]
+        if table.get("kind") != "Table" or "name" not in columns:
+            raise KubeError(f"the API server answered a table listing of {where} with no table", 406)
+        name_at = columns.index("name")
+        type_at = columns.index("type") if self.driver == "secret" and "type" in columns else None
+        rows = []
+        for row in table.get("rows") or []:
+            cells = row.get("cells") or []
+            metadata = (row.get("object") or {}).get("metadata") if with_metadata else None
+            rows.append(
+                ListedRow(
+                    name=str(cells[name_at]) if len(cells) > name_at else "",
+                    type=str(cells[type_at]) if type_at is not None and len(cells) > type_at else None,
+                    metadata=dict(metadata) if isinstance(metadata, dict) else None,
+                )
+            )
+        return rows
+
+    def meta_or_error(self, item: dict[str, t.Any]) -> RecordMeta | ReleaseRecordError:
         try:
             return record_meta_from_object(item, self.driver)
         except ReleaseRecordError as exc:

@@ -151,3 +151,129 @@ def test_brief_refuses_history_full_and_reads_values_when_asked(cluster: str) ->
         assert release["written_by"] == "helm3"  # decoded for the values, so known
     finally:
         kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+def superseded_listings(started: float) -> dict[str, int]:
+    """Our listings of records labelled superseded since `started`, by how they were asked for."""
+    kinds: collections.Counter[str] = collections.Counter()
+    for event in audit_events_since(started):
+        uri = event["requestURI"]
+        if event["verb"] != "list" or "status%3Dsuperseded" not in uri or "status%21%3D" in uri:
+            continue
+        if "includeObject=None" in uri:
+            kinds["names"] += 1
+        elif "metadata.namespace%21%3D" in uri:
+            kinds["elsewhere"] += 1
+        elif "includeObject=Metadata" in uri:
+            kinds["by-release-name"] += 1
+        else:
+            kinds["metadata"] += 1
+    return dict(kinds)
+
+
+@pytest.fixture
+def spread_releases(cluster: str) -> t.Iterator[tuple[list[str], list[str]]]:
+    """Real Helm releases whose superseded records a name alone does not place: `twin` in two
+    namespaces, `solo` in one, and `ghost`, whose newest record was relabelled superseded so
+    that its namespace holds no record labelled otherwise."""
+    suffix = uuid.uuid4().hex[:6]
+    namespaces = [f"spread-{suffix}-{n}" for n in ("a", "b", "c")]
+    twin, solo, ghost = (f"{name}-{suffix}" for name in ("twin", "solo", "ghost"))
+    for namespace in namespaces:
+        kubectl("create", "namespace", namespace)
+    try:
+        for major, namespace, release, revisions in (
+            ("3", namespaces[0], twin, 3),
+            ("4", namespaces[1], twin, 2),
+            ("3", namespaces[0], solo, 2),
+            ("4", namespaces[2], ghost, 2),
+        ):
+            helm(major, "secret", "install", release, CHART, "-n", namespace)
+            for revision in range(2, revisions + 1):
+                helm(major, "secret", "upgrade", release, CHART, "-n", namespace, "--set", f"revisionNote=r{revision}")
+        kubectl(
+            "label", "secret", "-n", namespaces[2], f"sh.helm.release.v1.{ghost}.v2", "status=superseded", "--overwrite"
+        )
+        yield namespaces, [twin, solo, ghost]
+    finally:
+        for namespace in namespaces:
+            kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+def test_brief_places_superseded_records_named_in_several_or_no_namespaces(
+    spread_releases: tuple[list[str], list[str]],
+) -> None:
+    namespaces, names = spread_releases
+    started = time.time()
+    brief = cluster_facts("secret", detail="brief", release=names)
+    time.sleep(1)  # the audit log is written asynchronously
+    listings = superseded_listings(started)
+    labels = cluster_facts("secret", history="labels", release=names)
+    assert (
+        set(brief)
+        == set(labels)
+        == {
+            (namespaces[0], names[0]),
+            (namespaces[1], names[0]),
+            (namespaces[0], names[1]),
+            (namespaces[2], names[2]),
+        }
+    )
+    for key, whole in labels.items():
+        short = brief[key]
+        assert short["revisions"] == kept_revisions(whole), key
+        for count in ("count", "by_status"):
+            assert short["risks"]["history"][count] == whole["risks"]["history"][count], key
+        assert short["diagnosis"]["state"] == whole["diagnosis"]["state"], key
+        assert short["lock"] == whole["lock"], key
+    ghost = (namespaces[2], names[2])
+    assert verdicts(brief[ghost]) == verdicts(labels[ghost])
+    assert brief[(namespaces[2], names[2])]["detail"] == "full"  # its label disagrees with its payload
+    assert [brief[(namespaces[0], name)]["detail"] for name in names[:2]] == ["brief", "brief"]
+    # Names for every superseded record; their metadata only for the namespace holding no
+    # other record (ghost) and for the release in two namespaces (twin); no full listing.
+    assert listings == {"names": 1, "elsewhere": 1, "by-release-name": 1}, listings
+
+
+@pytest.mark.parametrize(
+    ("secret_type", "expected"),
+    [
+        # Another type is read whole by the other-type listing: the names suffice.
+        ("Opaque", {"names": 1}),
+        # Helm's type under a name that is no record's: the metadata of every superseded record.
+        ("helm.sh/release.v1", {"names": 1, "metadata": 1}),
+    ],
+)
+def test_brief_reports_a_lookalike_labelled_superseded_as_labels_does(
+    cluster: str, secret_type: str, expected: dict[str, int]
+) -> None:
+    namespace = f"lookalike-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", namespace)
+    try:
+        helm("3", "secret", "install", "web", CHART, "-n", namespace)
+        helm("3", "secret", "upgrade", "web", CHART, "-n", namespace, "--set", "revisionNote=r2")
+        kubectl(
+            "create",
+            "secret",
+            "generic",
+            "helm-lookalike",
+            "-n",
+            namespace,
+            f"--type={secret_type}",
+            "--from-literal=release=x",
+        )
+        kubectl("label", "secret", "-n", namespace, "helm-lookalike", "owner=helm", "status=superseded")
+        started = time.time()
+        brief = run_collection_module("helm_release_facts", {"namespace": namespace, "detail": "brief"})
+        time.sleep(1)
+        listings = superseded_listings(started)
+        labels = run_collection_module("helm_release_facts", {"namespace": namespace, "history": "labels"})
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=false")
+    assert listings == expected, listings
+    assert brief["ansible_facts"]["helm_release_errors"] == labels["ansible_facts"]["helm_release_errors"]
+    assert any("helm-lookalike" in error for error in brief["ansible_facts"]["helm_release_errors"])
+    [short] = brief["ansible_facts"]["helm_releases"]
+    [whole] = labels["ansible_facts"]["helm_releases"]
+    assert short["revisions"] == kept_revisions(whole)
+    assert short["risks"]["history"]["count"] == 2
