@@ -468,7 +468,10 @@ def _release_facts(
         "last_known_good_revision": known_good[-1].meta.revision if known_good else None,
         "pending": pending,
         "upgrade_blocked": pending,
-        "revisions": [_revision_facts(r, options.history) for r in ordered],
+        "revisions": [
+            _revision_facts(r, options.history)
+            for r in _reported_revisions(ordered, [latest, *deployed[-1:], *known_good[-1:]], options.detail)
+        ],
         "record_errors": release.errors,
     }
     record_age = options.now - (latest.meta.written_at or 0.0)
@@ -488,8 +491,6 @@ def _release_facts(
         facts["values"] = latest_release.get("config") or {}
     diagnosis = diagnose(facts, options.context)
     facts["diagnosis"] = diagnosis.as_dict()
-    if options.detail == "brief":
-        facts["revisions"] = _brief_revisions(facts)
     return facts
 
 
@@ -503,11 +504,14 @@ def _needs_deep_look(release: _Release, latest: _Revision) -> bool:
     return bool(release.errors) or latest.status != "deployed" or latest.meta.status_label != "deployed"
 
 
-def _brief_revisions(facts: dict[str, t.Any]) -> list[dict[str, t.Any]]:
-    """detail="brief": the revisions whose payload was read, and those the facts name
-    (latest, last deployed, last known good); risks.history.by_status counts them all."""
-    named = {facts["latest_revision"], facts["last_deployed_revision"], facts["last_known_good_revision"]}
-    return [entry for entry in facts["revisions"] if entry["payload_read"] or entry["revision"] in named]
+def _reported_revisions(ordered: list[_Revision], named: list[_Revision], detail: Detail) -> list[_Revision]:
+    """detail="brief": the revisions whose payload was read, and those the facts name (latest,
+    last deployed, last known good); risks.history.by_status counts them all. The diagnosis
+    reads no other: the rest carry only a number and a superseded label."""
+    if detail == "full":
+        return ordered
+    numbers = {r.meta.revision for r in named}
+    return [r for r in ordered if r.summary is not None or r.meta.revision in numbers]
 
 
 def _broken_release_facts(release: _Release, storage: ReleaseStorage) -> dict[str, t.Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 
 import pytest
@@ -202,6 +203,15 @@ def test_decision_tree_first_action(
     if target is not None:
         assert f"helm rollback web {target} " in action.command
     assert diagnosis.state == release["status"]
+
+
+def test_as_dict_is_every_field_as_dataclasses_gives_it() -> None:
+    context = UserContext(error="Error: UPGRADE FAILED: another operation is in progress")
+    diagnoses = [diagnose(release, context) for _case, release, *_rest in TREE]
+    for diagnosis in diagnoses:
+        assert diagnosis.actions
+        assert diagnosis.as_dict() == dataclasses.asdict(diagnosis)
+    assert any(finding.evidence for diagnosis in diagnoses for finding in diagnosis.findings)
 
 
 @pytest.mark.parametrize(("case", "release", "first", "target", "summary"), TREE, ids=[c[0] for c in TREE])
