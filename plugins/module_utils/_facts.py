@@ -61,6 +61,11 @@ from ._release_codec import (
 from ._storage import PAGE_SIZE, ListedRow, ReleaseStorage, selector
 
 KNOWN_GOOD_STATUSES = ("deployed", "superseded")
+# detail="brief", a release healthy by its records: its entry keeps identity, state, the
+# revisions read, record errors and the diagnosis drawn from all of this; the evidence
+# sections stay with the entries that got the deep look. (Every value of a fleet's
+# result costs ansible-playbook time: these are a third of a healthy entry's.)
+BRIEF_OMITTED = ("written_by", "pending_seconds", "live", "lock", "risks")
 History = t.Literal["full", "labels"]
 Detail = t.Literal["full", "brief"]
 # Measured at R=1000, H=10 (docs/performance.md): one unpaginated response comes
@@ -461,17 +466,13 @@ def _release_facts(
         "exists": True,
         "detail": "full" if deep else "brief",
         "status": latest.status,
-        # Unknown when a brief look decoded no payload.
-        "written_by": ("helm4" if "apply_method" in latest_release else "helm3") if deep or latest_release else None,
+        "written_by": "helm4" if "apply_method" in latest_release else "helm3",  # a brief entry omits it
         "latest_revision": latest.meta.revision,
         "last_deployed_revision": deployed[-1].meta.revision if deployed else None,
         "last_known_good_revision": known_good[-1].meta.revision if known_good else None,
         "pending": pending,
         "upgrade_blocked": pending,
-        "revisions": [
-            _revision_facts(r, options.history)
-            for r in _reported_revisions(ordered, [latest, *deployed[-1:], *known_good[-1:]], options.detail)
-        ],
+        "revisions": [_revision_facts(r, options.history) for r in ordered],
         "record_errors": release.errors,
     }
     record_age = options.now - (latest.meta.written_at or 0.0)
@@ -491,6 +492,11 @@ def _release_facts(
         facts["values"] = latest_release.get("config") or {}
     diagnosis = diagnose(facts, options.context)
     facts["diagnosis"] = diagnosis.as_dict()
+    if options.detail == "brief":
+        facts["revisions"] = _brief_revisions(facts)  # after the diagnosis, which may read any of them
+    if not deep:
+        for key in BRIEF_OMITTED:
+            del facts[key]
     return facts
 
 
@@ -504,14 +510,11 @@ def _needs_deep_look(release: _Release, latest: _Revision) -> bool:
     return bool(release.errors) or latest.status != "deployed" or latest.meta.status_label != "deployed"
 
 
-def _reported_revisions(ordered: list[_Revision], named: list[_Revision], detail: Detail) -> list[_Revision]:
-    """detail="brief": the revisions whose payload was read, and those the facts name (latest,
-    last deployed, last known good); risks.history.by_status counts them all. The diagnosis
-    reads no other: the rest carry only a number and a superseded label."""
-    if detail == "full":
-        return ordered
-    numbers = {r.meta.revision for r in named}
-    return [r for r in ordered if r.summary is not None or r.meta.revision in numbers]
+def _brief_revisions(facts: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+    """detail="brief": the revisions whose payload was read, and those the facts name
+    (latest, last deployed, last known good); risks.history.by_status counts them all."""
+    named = {facts["latest_revision"], facts["last_deployed_revision"], facts["last_known_good_revision"]}
+    return [entry for entry in facts["revisions"] if entry["payload_read"] or entry["revision"] in named]
 
 
 def _broken_release_facts(release: _Release, storage: ReleaseStorage) -> dict[str, t.Any]:

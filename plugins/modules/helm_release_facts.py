@@ -97,16 +97,20 @@ options:
       - V(brief) is the fast scan of a fleet, "wide first, deep where it is broken". The history is read as with
         O(history=labels). A release whose newest revision is V(deployed) by payload and by label, with every
         record valid, is reported from its records alone (RV(ansible_facts.helm_releases[].detail=brief)) - neither
-        its payload nor its manifest is decoded and no live object is read, so C(written_by) is null, C(live) is
-        C(checked=false) and C(risks.pvcs_deleted_on_uninstall), C(risks.kept_objects), C(risks.missing_crds)
-        and C(risks.hooks) are null (unknown, not empty). Its diagnosis therefore lacks what only the deep look
+        its payload nor its manifest is decoded and no live object is read. Its entry keeps identity, state, the
+        revisions, C(record_errors) and the diagnosis (state, summary, findings with their evidence, actions); the
+        evidence sections of the deep look - C(live), C(lock), C(risks), C(written_by) and C(pending_seconds) - are
+        absent (what the records show of them reaches the findings - a long history, records near the size limit,
+        a controller known from its HelmRelease or HelmChart object). Its diagnosis lacks what only the deep look
         finds - C(missing-crd), C(pvc-without-keep), C(deployed-without-wait), failed or running hooks, a managing
         controller known only from manifest labels, and escalations for orphaned PVCs or objects owned by another
         release. Every other release (failed, pending, uninstalling, a label that disagrees with the payload, an
         invalid record) gets the deep look of V(full) (RV(ansible_facts.helm_releases[].detail=full)).
       - With V(brief) every entry's C(revisions) keeps only the revisions whose payload was read and the ones the
-        facts name (latest, last deployed, last known good); C(risks.history.count) and C(risks.history.by_status)
-        still count them all.
+        facts name (latest, last deployed, last known good); in a deep entry C(risks.history.count) and
+        C(risks.history.by_status) still count them all. Revisions labelled superseded are listed by name only
+        (the names place them in their namespace; see the collection's C(docs/performance.md)), so a named one
+        of those has a null C(written_at), and a label that disagrees with its object's name is not reported.
       - Use V(brief) to find the releases that need attention across a cluster, then V(full) on those.
     type: str
     choices: [full, brief]
@@ -227,7 +231,7 @@ ansible_facts:
         written_by:
           description:
             - V(helm4) if Helm 4 wrote the newest revision (it records C(apply_method)), else V(helm3).
-            - Null for a V(brief) entry (the payload was not decoded).
+            - Absent from a V(brief) entry (the payload was not decoded).
           type: str
         latest_revision:
           description: Newest revision number.
@@ -242,7 +246,7 @@ ansible_facts:
           description: Whether the newest revision is pending-install, pending-upgrade or pending-rollback.
           type: bool
         pending_seconds:
-          description: Age in seconds of the pending record, or null.
+          description: Age in seconds of the pending record, or null. Absent from a V(brief) entry.
           type: int
         upgrade_blocked:
           description: Whether C(helm upgrade) would refuse with "another operation (install/upgrade/rollback) is in progress".
@@ -275,6 +279,7 @@ ansible_facts:
           description:
             - Lock verdict for a pending or uninstalling newest revision, with the evidence.
             - V(stale) means older than O(stale_after) with no running hook, rollout or recent change.
+            - Absent from a V(brief) entry (its newest revision is deployed, so the verdict is V(none)).
           type: dict
           sample:
             verdict: possibly-running
@@ -285,12 +290,13 @@ ansible_facts:
           description:
             - Live objects against the latest and the last deployed manifests (V(present), V(missing), V(differs) per object),
               whether the cluster is closer to the V(new) or V(old) revision, orphans and objects owned by another release.
+            - C(checked=false) when O(inspect_live=false); absent from a V(brief) entry.
           type: dict
         risks:
           description:
             - PVCs an uninstall would delete, kept objects, missing CRDs, hooks, large records, history size (with
               C(history.by_status), the number of revisions in each status), managing controller.
-            - In a V(brief) entry the ones read from the payload and manifests are null.
+            - Absent from a V(brief) entry.
           type: dict
         record_errors:
           description: Storage objects of this release that are not valid Helm records, with the reason.

@@ -241,16 +241,22 @@ def test_triage_row_says_what_helm_thinks_and_what_the_cluster_shows() -> None:
 @pytest.mark.parametrize(
     ("live", "detail", "shows"),
     [
-        ({"checked": False}, "brief", "not inspected (brief: healthy by its records)"),
+        # A brief entry carries no live, lock or risks section at all.
+        (None, "brief", "not inspected (brief: healthy by its records)"),
         ({"checked": False}, "full", "not inspected"),
         ({"checked": False}, None, "not inspected"),
     ],
 )
 def test_triage_row_says_why_the_cluster_was_not_inspected(
-    live: dict[str, t.Any], detail: str | None, shows: str
+    live: dict[str, t.Any] | None, detail: str | None, shows: str
 ) -> None:
     release = {**facts("deployed", "none"), "live": live, "detail": detail}
-    assert triage_row(release)["cluster_shows"] == shows
+    if live is None:
+        for section in ("live", "lock", "risks"):
+            release.pop(section, None)
+    row = triage_row(release)
+    assert row["cluster_shows"] == shows
+    assert (row["state"], row["lock"], row["action"]) == ("deployed", "none", "none")
 
 
 @pytest.mark.parametrize("bad", [None, "web", {"name": "web"}])
