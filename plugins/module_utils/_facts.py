@@ -237,7 +237,9 @@ def _collect_labels(
     ``superseded_by_name`` (detail="brief"): superseded records come from a
     listing of their names (_superseded_by_name) instead of their metadata.
     """
-    listed: dict[tuple[str, str], _Listed] = {}
+    # (namespace, object name) -> its metadata (or why it is no release record) and its object,
+    # None when only metadata was listed for a valid record.
+    listed: dict[tuple[str, str], tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any] | None]] = {}
     if not superseded_by_name:
         listed.update(_metadata_listing(storage, namespace, label_selector))
     for meta, obj in storage.list_objects(
@@ -261,9 +263,6 @@ def _collect_labels(
     return collected.releases, collected.stray
 
 
-# A listed record: its metadata (or why it is not a release record) and its object,
-# None when only metadata was listed for a valid record.
-_Listed = tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any] | None]
 # Release names asked for again by label (name in (...)); more fall back to the full listing.
 MAX_NAMES_RELISTED = 100
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -271,7 +270,7 @@ _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 
 def _metadata_listing(
     storage: ReleaseStorage, namespace: str | None, label_selector: str
-) -> dict[tuple[str, str], _Listed]:
+) -> dict[tuple[str, str], tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any] | None]]:
     return {
         _object_key(obj): (meta, None if isinstance(meta, RecordMeta) else obj)
         for meta, obj in storage.list_objects(
@@ -281,8 +280,11 @@ def _metadata_listing(
 
 
 def _superseded_by_name(
-    storage: ReleaseStorage, namespace: str | None, label_selector: str, listed: dict[tuple[str, str], _Listed]
-) -> dict[tuple[str, str], _Listed]:
+    storage: ReleaseStorage,
+    namespace: str | None,
+    label_selector: str,
+    listed: dict[tuple[str, str], tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any] | None]],
+) -> dict[tuple[str, str], tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any] | None]]:
     """detail="brief": the records labelled superseded, from a table of their names.
 
     A table row (name and type, 0.04 s for 8,757 records against 0.3 s for their
@@ -301,7 +303,7 @@ def _superseded_by_name(
             raise
         return _metadata_listing(storage, namespace, superseded)  # no server-side tables here
     unplaced = collections.Counter((row.name, row.type) for row in rows)
-    placed: dict[tuple[str, str], _Listed] = {}
+    placed: dict[tuple[str, str], tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any] | None]] = {}
     current: dict[str, set[str]] = collections.defaultdict(set)  # release -> namespaces of its other records
     for meta, _obj in listed.values():
         if isinstance(meta, RecordMeta):
@@ -343,7 +345,7 @@ def _place_listed_rows(
     storage: ReleaseStorage,
     rows: list[ListedRow],
     unplaced: collections.Counter[tuple[str, str | None]],
-    placed: dict[tuple[str, str], _Listed],
+    placed: dict[tuple[str, str], tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any] | None]],
 ) -> None:
     """Rows listed with their metadata: checked as the metadata listing checks them."""
     for row in rows:
