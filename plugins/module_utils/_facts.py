@@ -174,7 +174,7 @@ def _collect(
     if options.history == "labels":
         return _collect_labels(storage, options.namespace, label_selector, superseded_by_name=options.detail == "brief")
     collected = _Collected()
-    for meta, obj in storage.list_objects(options.namespace, label_selector=label_selector):
+    for meta, obj in storage.list_objects(options.namespace, label_selector=label_selector, raw_data=True):
         collected.add(storage, meta, obj)
     return collected.releases, collected.stray
 
@@ -243,13 +243,20 @@ def _collect_labels(
     if not superseded_by_name:
         listed.update(_metadata_listing(storage, namespace, label_selector))
     for meta, obj in storage.list_objects(
-        namespace, label_selector=label_selector + ",status!=superseded", page_size=LABELS_PAYLOAD_PAGE_SIZE
+        namespace,
+        label_selector=label_selector + ",status!=superseded",
+        page_size=LABELS_PAYLOAD_PAGE_SIZE,
+        raw_data=True,
     ):
         listed[_object_key(obj)] = (meta, obj)
     if storage.driver == "secret":
         # Metadata carries no Secret type: other types labelled superseded are found here (normally none).
         for meta, obj in storage.list_objects(
-            namespace, label_selector=label_selector, field_selector=f"type!={SECRET_TYPE}", page_size=PAGE_SIZE
+            namespace,
+            label_selector=label_selector,
+            field_selector=f"type!={SECRET_TYPE}",
+            page_size=PAGE_SIZE,
+            raw_data=True,
         ):
             listed[_object_key(obj)] = (meta, obj)
     if superseded_by_name:

@@ -10,7 +10,8 @@ any time without notice.
 
 Requests go through the official client's ApiClient (auth, TLS, proxy,
 kubeconfig handling) but bodies are read as plain JSON: release records are
-large and the typed models would only slow listing down.
+large and the typed models would only slow listing down. A caller listing
+Secrets whole may accept protobuf instead (``request(protobuf=...)``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 from urllib.parse import quote
+
+from ._protobuf import MEDIA_TYPE as PROTOBUF
+from ._protobuf import ProtobufError, decode_status
 
 try:
     import urllib3
@@ -216,10 +220,13 @@ class KubeClient:
         body: t.Any = None,
         headers: dict[str, str] | None = None,
         retry: bool = True,
+        protobuf: t.Callable[[bytes], dict[str, t.Any]] | None = None,
     ) -> dict[str, t.Any]:
         """Send one request; return the decoded JSON body.
 
         ``target`` names the object for error messages ("Secret ns/name").
+        ``protobuf`` offers the API server protobuf as well as JSON and decodes
+        a protobuf answer with it (_protobuf.py); a JSON answer is read as usual.
         Reads are retried after 429, 5xx and lost connections. PUT, POST and
         PATCH are retried only after a 429 (refused before processing): after a
         5xx or a lost connection they may have been applied, so the error is
@@ -230,7 +237,9 @@ class KubeClient:
         attempt = 0
         while True:
             try:
-                return self._send(method, path, target=target, query=query, body=body, headers=headers)
+                return self._send(
+                    method, path, target=target, query=query, body=body, headers=headers, protobuf=protobuf
+                )
             except KubeError as exc:
                 retry_after = getattr(exc, "retry_after", None)
                 transient = isinstance(exc, KubeUnreachable) and getattr(exc, "transient", False)
@@ -263,8 +272,9 @@ class KubeClient:
         query: list[tuple[str, str]] | None,
         body: t.Any,
         headers: dict[str, str] | None,
+        protobuf: t.Callable[[bytes], dict[str, t.Any]] | None = None,
     ) -> dict[str, t.Any]:
-        header_params = {"Accept": "application/json"}
+        header_params = {"Accept": f"{PROTOBUF}, application/json" if protobuf else "application/json"}
         if body is not None:
             header_params["Content-Type"] = "application/json"
         header_params.update(headers or {})
@@ -292,6 +302,8 @@ class KubeClient:
             # The REST layer reports TLS and connection failures as status 0.
             raise _unreachable(self.host, target, exc) from exc
         status = int(response.status)
+        if protobuf and str(response.getheader("Content-Type") or "").startswith(PROTOBUF):
+            return _protobuf_answer(method, target, status, response, protobuf)
         text = response.data.decode("utf-8", "replace") if response.data else ""
         if 200 <= status < 300:
             try:
@@ -299,6 +311,21 @@ class KubeClient:
             except ValueError as exc:
                 raise KubeError(f"the API server answered {target} with a body that is not JSON", status) from exc
         raise _api_error(method, target, status, text, response)
+
+
+def _protobuf_answer(
+    method: str, target: str, status: int, response: t.Any, decode: t.Callable[[bytes], dict[str, t.Any]]
+) -> dict[str, t.Any]:
+    body = response.data or b""
+    try:
+        if 200 <= status < 300:
+            return decode(body)
+        error = decode_status(body)
+    except ProtobufError as exc:
+        raise KubeError(
+            f"the API server answered {target} with a protobuf body that cannot be read: {exc}", status
+        ) from exc
+    raise _api_error(method, target, status, json.dumps(error), response)
 
 
 def _unreachable(host: str, target: str, exc: Exception) -> KubeUnreachable:

@@ -11,6 +11,7 @@ any time without notice.
 
 from __future__ import annotations
 
+import gc
 import os
 import traceback
 import typing as t
@@ -120,9 +121,22 @@ def _hide_credentials(module: AnsibleModule, api_client: t.Any) -> None:
 def run_module(
     argument_spec: dict[str, dict[str, t.Any]],
     run: t.Callable[[Context], dict[str, t.Any]],
+    *,
+    bulk_read: bool = False,
     **module_kwargs: t.Any,
 ) -> None:
-    """Build the module, run ``run`` and exit; every failure ends here as fail_json."""
+    """Build the module, run ``run`` and exit; every failure ends here as fail_json.
+
+    ``bulk_read``: the module reads a cluster's worth of records into a large
+    result and writes nothing. The cyclic garbage collector is then paused for
+    the rest of the (short-lived) process: the hundreds of thousands of
+    containers built hold no reference cycles worth collecting, and the
+    collector would traverse the growing heap again and again (about 0.07 s of
+    a 1,000-release run). Modules that write, and may send thousands of
+    requests, keep it.
+    """
+    if bulk_read:
+        gc.disable()
     module = AnsibleModule(
         argument_spec={**CONNECTION_ARGUMENT_SPEC, **argument_spec}, supports_check_mode=True, **module_kwargs
     )

@@ -198,29 +198,31 @@ def summary_from_object(
     """``decode_summary`` of a storage object's payload, decoding only the start of it.
 
     The summary sits in the first few KB of the JSON, so only a growing prefix
-    of ``data.release`` is base64-decoded (twice for Secrets) and inflated; the
-    rest of a large record is never touched. Anything unusual (legacy JSON,
-    a prefix that is not clean base64, another field order) falls back to the
-    whole-payload path with its precise errors.
+    of ``data.release`` is base64-decoded (twice for Secrets served as JSON) and
+    inflated; the rest of a large record is never touched. Anything unusual
+    (legacy JSON, a prefix that is not clean base64, another field order) falls
+    back to the whole-payload path with its precise errors.
     """
     value = (obj.get("data") or {}).get("release")
-    if isinstance(value, str):
+    if isinstance(value, (str, bytes, memoryview)):
+        layers = 2 if driver == "secret" and isinstance(value, str) else 1
         length = _VALUE_PREFIX
         while length < len(value):
-            summary = _summary_from_value_prefix(value[:length], driver)
+            summary = _summary_from_value_prefix(value[:length], layers)
             if summary is not None:
                 return summary
             length *= 4
     return decode_summary(payload_text_from_object(obj, driver), object_ref)
 
 
-def _summary_from_value_prefix(prefix: str, driver: Driver) -> dict[str, t.Any] | None:
+def _summary_from_value_prefix(prefix: str | bytes | memoryview, layers: int) -> dict[str, t.Any] | None:
+    """The summary from the start of a value that is Helm's payload text under
+    ``layers`` of base64 (the Secret's own, when served as JSON, and Helm's)."""
     try:
-        text = prefix.encode("ascii")
-        if driver == "secret":
-            text = base64.b64decode(text[: len(text) // 4 * 4], validate=True)
-        raw = base64.b64decode(text[: len(text) // 4 * 4], validate=True)
-    except (binascii.Error, ValueError, UnicodeError):
+        raw = prefix.encode("ascii") if isinstance(prefix, str) else bytes(prefix)
+        for _layer in range(layers):
+            raw = base64.b64decode(raw[: len(raw) // 4 * 4], validate=True)
+    except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
         return None
     if not raw.startswith(_GZIP_MAGIC):
         return None
@@ -343,17 +345,19 @@ def driver_kind(driver: Driver) -> str:
 
 
 def payload_text_from_object(obj: t.Mapping[str, t.Any], driver: Driver) -> str:
-    """Helm's payload text from an API object (JSON as the API serves it)."""
+    """Helm's payload text from an API object (JSON as the API serves it, or a
+    Secret listed in protobuf, whose data values are the stored bytes)."""
     meta = obj.get("metadata") or {}
     ref = object_ref(driver_kind(driver), meta.get("namespace", "?"), meta.get("name", "?"))
     data = obj.get("data") or {}
     value = data.get("release")
-    if not isinstance(value, str):
+    if not isinstance(value, (str, bytes, memoryview)):
         raise ReleaseRecordError(ref, "not-a-release", "has no data.release key, so it is not a Helm release record")
-    if driver == "configmap":
+    if driver == "configmap" and isinstance(value, str):
         return value
     try:
-        return base64.b64decode(value, validate=True).decode("ascii")
+        stored = value if not isinstance(value, str) else base64.b64decode(value, validate=True)
+        return str(stored, "ascii")
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise ReleaseRecordError(ref, "bad-base64", f"data.release is not valid base64 ({exc})") from exc
 
@@ -369,6 +373,8 @@ def object_size(obj: t.Mapping[str, t.Any], driver: Driver) -> int:
     """Bytes counted against the 1 MiB limit: Helm's payload text length."""
     data = obj.get("data") or {}
     value = data.get("release")
+    if isinstance(value, (bytes, memoryview)):
+        return len(value)  # a Secret listed in protobuf: the stored bytes
     if not isinstance(value, str):
         return 0
     if driver == "configmap":

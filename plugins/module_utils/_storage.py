@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ._k8s import FIELD_MANAGER, KubeClient, KubeError, path_quote
+from ._protobuf import decode_secret_list
 from ._release_codec import (
     OWNER,
     Driver,
@@ -100,7 +101,9 @@ class ReleaseStorage:
         label_selector: str,
         metadata_only: bool,
         page_size: int | None,
+        *,
         field_selector: str | None = None,
+        raw_data: bool = False,
     ) -> t.Iterator[list[dict[str, t.Any]]]:
         """Pages of the listing; the next page is requested while the caller reads this one.
 
@@ -108,6 +111,7 @@ class ReleaseStorage:
         answers from its watch cache (fast for small, selective listings)."""
         where = f"{self._resource} in namespace {namespace}" if namespace else f"{self._resource} in all namespaces"
         headers = {"Accept": _METADATA_ONLY} if metadata_only else None
+        protobuf = decode_secret_list if raw_data and self.driver == "secret" and not metadata_only else None
 
         def fetch(token: str) -> dict[str, t.Any]:
             query = [("labelSelector", label_selector)]
@@ -118,7 +122,7 @@ class ReleaseStorage:
             if token:
                 query.append(("continue", token))
             return self.client.request(
-                "GET", self._collection_path(namespace), target=where, query=query, headers=headers
+                "GET", self._collection_path(namespace), target=where, query=query, headers=headers, protobuf=protobuf
             )
 
         with ThreadPoolExecutor(max_workers=1) as prefetch:
@@ -155,14 +159,21 @@ class ReleaseStorage:
         *,
         field_selector: str | None = None,
         metadata_only: bool = False,
+        raw_data: bool = False,
     ) -> t.Iterator[tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any]]]:
         """Every record's metadata (with size) and its whole object, one page at a time.
 
         ``label_selector`` replaces the default ``owner=helm[,name=<release>]``.
         With ``metadata_only`` the objects carry metadata alone (no payload, size unknown).
+        With ``raw_data`` Secrets are listed in protobuf where the server offers it
+        (about twice as fast for payloads); their data values are then memoryviews
+        of the stored bytes, which the release codec reads, but which are not JSON:
+        such objects are for reading only, never written back or saved.
         """
         label_selector = label_selector or selector(release)
-        for items in self._pages(namespace, label_selector, metadata_only, page_size, field_selector):
+        for items in self._pages(
+            namespace, label_selector, metadata_only, page_size, field_selector=field_selector, raw_data=raw_data
+        ):
             for item in items:
                 yield self.meta_or_error(item), item
 

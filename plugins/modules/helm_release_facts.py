@@ -413,7 +413,7 @@ def _history(history: str | None, detail: str) -> t.Literal["full", "labels"]:
 
 
 def main() -> None:
-    run_module(ARGUMENT_SPEC, run)
+    run_module(ARGUMENT_SPEC, run, bulk_read=True)
 
 
 if __name__ == "__main__":
