@@ -6,13 +6,35 @@ from __future__ import annotations
 import base64
 import gzip
 import typing as t
+import uuid
+from pathlib import Path
 
 import pytest
 from ansible_collections.helmops.recovery.plugins.module_utils import _release_codec as codec
-from ansible_collections.helmops.recovery.plugins.module_utils._k8s import KubeConflict
+from ansible_collections.helmops.recovery.plugins.module_utils._k8s import (
+    ConnectionOptions,
+    KubeClient,
+    KubeConflict,
+    KubeForbidden,
+    build_api_client,
+)
 from ansible_collections.helmops.recovery.plugins.module_utils._storage import ReleaseStorage
 
-from .support import ALL_SCENARIOS, CHART, WRITABLE_SCENARIOS, Outcome, Scenario, helm, helm_json, ready
+from .support import (
+    ALL_SCENARIOS,
+    CHART,
+    ROOT,
+    WRITABLE_SCENARIOS,
+    Outcome,
+    Scenario,
+    helm,
+    helm_json,
+    kubectl,
+    ready,
+    write_kubeconfig,
+)
+
+SECRET_SCENARIOS = [s for s in ALL_SCENARIOS if s.driver == "secret"]
 
 
 @pytest.mark.parametrize("scenario", ALL_SCENARIOS, ids=[s.id for s in ALL_SCENARIOS])
@@ -33,6 +55,45 @@ def test_every_revision_decodes_as_real_helm_reports_it(
         original = gzip.decompress(base64.b64decode(codec.payload_text_from_object(stored.obj, storage.driver)))
         assert codec.go_json_dumps(stored.record.release).encode() == original
         assert stored.record.meta.size and stored.record.meta.size > 0
+
+
+@pytest.mark.parametrize("scenario", SECRET_SCENARIOS, ids=[s.id for s in SECRET_SCENARIOS])
+def test_a_protobuf_listing_gives_the_codec_what_the_json_listing_gives(
+    scenarios: dict[Scenario, Outcome], kube_client: t.Any, scenario: Scenario
+) -> None:
+    ready(scenarios[scenario])
+    storage = ReleaseStorage(kube_client, "secret")
+    as_json = list(storage.list_objects(scenario.namespace, scenario.release))
+    as_protobuf = list(storage.list_objects(scenario.namespace, scenario.release, raw_data=True))
+    assert as_json and [meta for meta, _obj in as_protobuf] == [meta for meta, _obj in as_json]
+    for (meta, from_protobuf), (_meta, from_json) in zip(as_protobuf, as_json, strict=True):
+        assert isinstance(meta, codec.RecordMeta)
+        assert isinstance(from_protobuf["data"]["release"], memoryview)  # the server did answer in protobuf
+        text = codec.payload_text_from_object(from_protobuf, "secret")
+        assert text == codec.payload_text_from_object(from_json, "secret")
+        assert codec.summary_from_object(from_protobuf, "secret") == codec.summary_from_object(from_json, "secret")
+        assert int(codec.decode_payload(text)["version"]) == meta.revision
+    helm_history = helm_json("3", "secret", "history", scenario.release, "-n", scenario.namespace, "--max", "1000")
+    assert sorted(meta.revision for meta, _obj in as_protobuf) == [h["revision"] for h in helm_history]
+
+
+def test_a_forbidden_protobuf_listing_fails_with_the_servers_reason(cluster: str, tmp_path: Path) -> None:
+    namespace = f"pb-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", namespace)
+    try:
+        kubectl("create", "serviceaccount", "nobody", "-n", namespace)
+        token = kubectl("create", "token", "nobody", "-n", namespace, "--duration", "10m").stdout.strip()
+        server = kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}").stdout
+        kubeconfig = write_kubeconfig(tmp_path, server, token, str(ROOT / ".cluster" / "pki" / "ca.crt"))
+        storage = ReleaseStorage(KubeClient(build_api_client(ConnectionOptions(kubeconfig=kubeconfig))), "secret")
+        with pytest.raises(KubeForbidden) as raised:
+            list(storage.list_objects(namespace, raw_data=True))
+        message = str(raised.value)
+        assert message.startswith(f"forbidden (403) to read secrets in namespace {namespace}: ")
+        assert f'User "system:serviceaccount:{namespace}:nobody" cannot list resource "secrets"' in message
+        assert raised.value.reason == "Forbidden"
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=false")
 
 
 @pytest.mark.parametrize("scenario", WRITABLE_SCENARIOS, ids=[s.id for s in WRITABLE_SCENARIOS])
