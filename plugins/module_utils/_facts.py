@@ -26,6 +26,7 @@ import collections
 import re
 import time
 import typing as t
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ._diagnosis import LARGE_RECORD_BYTES, UserContext, diagnose
@@ -240,34 +241,65 @@ def _collect_labels(
     # (namespace, object name) -> its metadata (or why it is no release record) and its object,
     # None when only metadata was listed for a valid record.
     listed: dict[tuple[str, str], tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any] | None]] = {}
-    if not superseded_by_name:
-        listed.update(_metadata_listing(storage, namespace, label_selector))
+    # Listings that do not depend on each other are sent while the payload listing is read.
+    with ThreadPoolExecutor(max_workers=2) as ahead:
+        metadata = None if superseded_by_name else ahead.submit(_metadata_listing, storage, namespace, label_selector)
+        other_types = ahead.submit(_other_type_listing, storage, namespace, label_selector)
+        payloads = dict(_payload_listing(storage, namespace, label_selector))
+        if metadata is not None:
+            listed.update(metadata.result())
+        listed.update(payloads)
+        listed.update(other_types.result())
+        # Asked for only now: a record relabelled superseded after the payload listing is then in
+        # this one (Helm never relabels a superseded record back). The checks of the records
+        # listed so far run meanwhile.
+        by_name = (
+            ahead.submit(_superseded_by_name, storage, namespace, label_selector, listed)
+            if superseded_by_name
+            else None
+        )
+        collected = _Collected()
+        for listed_meta, payload in listed.values():
+            collected.add(storage, listed_meta, payload)
+        if by_name is not None:
+            for key, (meta, obj) in by_name.result().items():
+                if key not in listed:  # a record relabelled between the listings keeps its payload
+                    collected.add(storage, meta, obj)
+    for release in collected.releases.values():
+        _read_candidates(release, storage)
+    return collected.releases, collected.stray
+
+
+def _payload_listing(
+    storage: ReleaseStorage, namespace: str | None, label_selector: str
+) -> t.Iterator[tuple[tuple[str, str], tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any]]]]:
+    """The records not labelled superseded, whole (deployed, failed, pending, unlabelled)."""
     for meta, obj in storage.list_objects(
         namespace,
         label_selector=label_selector + ",status!=superseded",
         page_size=LABELS_PAYLOAD_PAGE_SIZE,
         raw_data=True,
     ):
-        listed[_object_key(obj)] = (meta, obj)
-    if storage.driver == "secret":
-        # Metadata carries no Secret type: other types labelled superseded are found here (normally none).
+        yield _object_key(obj), (meta, obj)
+
+
+def _other_type_listing(
+    storage: ReleaseStorage, namespace: str | None, label_selector: str
+) -> dict[tuple[str, str], tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any] | None]]:
+    """Secrets of another type that carry the labels, whole: metadata and names do not say
+    a Secret's type, so one labelled superseded is found here (normally none)."""
+    if storage.driver != "secret":
+        return {}
+    return {
+        _object_key(obj): (meta, obj)
         for meta, obj in storage.list_objects(
             namespace,
             label_selector=label_selector,
             field_selector=f"type!={SECRET_TYPE}",
             page_size=PAGE_SIZE,
             raw_data=True,
-        ):
-            listed[_object_key(obj)] = (meta, obj)
-    if superseded_by_name:
-        for key, entry in _superseded_by_name(storage, namespace, label_selector, listed).items():
-            listed.setdefault(key, entry)  # a record relabelled between the listings keeps its payload
-    collected = _Collected()
-    for listed_meta, payload in listed.values():
-        collected.add(storage, listed_meta, payload)
-    for release in collected.releases.values():
-        _read_candidates(release, storage)
-    return collected.releases, collected.stray
+        )
+    }
 
 
 # Release names asked for again by label (name in (...)); more fall back to the full listing.
