@@ -112,12 +112,15 @@ class _Release:
     objects: dict[int, dict[str, t.Any]] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
 
-    def add(self, revision: _Revision, obj: dict[str, t.Any]) -> None:
-        self.revisions[revision.meta.revision] = revision
-        self.objects[revision.meta.revision] = obj
+    def add(self, revision: _Revision, obj: dict[str, t.Any], *, detach: bool = False) -> None:
+        number = revision.meta.revision
+        self.revisions[number] = revision
+        self.objects[number] = obj
         keep = self.candidates()
-        for number in [n for n in self.objects if n not in keep]:
-            del self.objects[number]  # memory stays bounded per release
+        for dropped in [n for n in self.objects if n not in keep]:
+            del self.objects[dropped]  # memory stays bounded per release
+        if detach and number in self.objects:
+            self.objects[number] = _detached(obj)
 
     def candidates(self) -> set[int]:
         """Revisions whose whole payload the diagnosis reads: the latest and the last deployed."""
@@ -128,6 +131,15 @@ class _Release:
         deployed = [n for n in ordered if self.revisions[n].status == "deployed"]
         keep.update(deployed[-1:])
         return keep
+
+
+def _detached(obj: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The object with its data copied out of the listing's body: a Secret listed in protobuf
+    holds memoryviews of the whole page, which one kept record would otherwise keep alive."""
+    data = obj.get("data")
+    if not data or not any(isinstance(value, memoryview) for value in data.values()):
+        return obj
+    return {**obj, "data": {k: bytes(v) if isinstance(v, memoryview) else v for k, v in data.items()}}
 
 
 @dataclass
@@ -174,7 +186,9 @@ def _collect(
     label_selector = selector() + _name_scope(options.releases)
     if options.history == "labels":
         return _collect_labels(storage, options.namespace, label_selector, superseded_by_name=options.detail == "brief")
-    collected = _Collected()
+    # Pages of 250: a record kept for the diagnosis is copied out of its page (detach), so
+    # that the page is freed; the history of a cluster is never held whole.
+    collected = _Collected(detach=True)
     for meta, obj in storage.list_objects(options.namespace, label_selector=label_selector, raw_data=True):
         collected.add(storage, meta, obj)
     return collected.releases, collected.stray
@@ -193,6 +207,7 @@ class _Collected:
 
     releases: dict[tuple[str, str], _Release] = field(default_factory=dict)
     stray: list[ReleaseRecordError] = field(default_factory=list)
+    detach: bool = False  # copy kept records out of the listing's body (paginated listings)
 
     def add(self, storage: ReleaseStorage, meta: RecordMeta | ReleaseRecordError, obj: dict[str, t.Any] | None) -> None:
         """One listed object; ``obj=None`` lists the revision from its metadata alone."""
@@ -210,7 +225,7 @@ class _Collected:
             release.errors.append(_error_entry(exc))
             release.revisions.pop(meta.revision, None)
             return
-        release.add(_Revision(meta, summary), obj)
+        release.add(_Revision(meta, summary), obj, detach=self.detach)
 
     def bad(self, error: ReleaseRecordError, obj: dict[str, t.Any]) -> None:
         owner = _owner_of_bad_object(obj)

@@ -243,3 +243,28 @@ def test_an_unreadable_protobuf_answer_names_the_target_and_the_cause() -> None:
     assert isinstance(error, KubeError)
     assert str(error).startswith("the API server answered Secrets in all namespaces with a protobuf body")
     assert "runs past the end" in str(error)
+
+
+# --- records kept from a page are copied out of it ------------------------------------
+
+
+class Storage:
+    driver = "secret"
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_records_kept_from_a_paginated_listing_no_longer_point_into_its_page(detach: bool) -> None:
+    from ansible_collections.helmops.recovery.plugins.module_utils._facts import _Collected
+
+    collected = _Collected(detach=detach)
+    for obj in decode_secret_list(protobuf_body(LISTINGS[0]))["items"]:
+        try:
+            meta: t.Any = codec.record_meta_from_object(obj, "secret")
+        except codec.ReleaseRecordError as exc:
+            meta = exc
+        collected.add(t.cast(t.Any, Storage()), meta, obj)
+    kept = [obj for release in collected.releases.values() for obj in release.objects.values()]
+    assert len(kept) == 3  # fx-h3: its latest (deployed); fx-h4: latest (pending) and last deployed
+    values = [obj["data"]["release"] for obj in kept]
+    assert all(isinstance(v, bytes if detach else memoryview) for v in values)
+    assert {codec.payload_text_from_object(obj, "secret") for obj in kept} == {str(v, "ascii") for v in values}
