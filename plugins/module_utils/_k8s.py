@@ -317,15 +317,18 @@ def _protobuf_answer(
     method: str, target: str, status: int, response: t.Any, decode: t.Callable[[bytes], dict[str, t.Any]]
 ) -> dict[str, t.Any]:
     body = response.data or b""
+    if not 200 <= status < 300:
+        try:
+            text = json.dumps(decode_status(body))
+        except ProtobufError as exc:
+            text = f"(a protobuf body that cannot be read: {exc})"
+        raise _api_error(method, target, status, text, response)
     try:
-        if 200 <= status < 300:
-            return decode(body)
-        error = decode_status(body)
+        return decode(body)
     except ProtobufError as exc:
         raise KubeError(
             f"the API server answered {target} with a protobuf body that cannot be read: {exc}", status
         ) from exc
-    raise _api_error(method, target, status, json.dumps(error), response)
 
 
 def _unreachable(host: str, target: str, exc: Exception) -> KubeUnreachable:

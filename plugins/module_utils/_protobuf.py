@@ -18,7 +18,9 @@ memoryviews of the answer (the Secret's content, not base64; a payload is
 never copied). The list's continue token is kept for paging. Every other
 field (managedFields, ownerReferences, ...) is skipped by its length, as the
 wire format allows. Error answers are Status objects;
-``decode_status`` returns the fields an error message needs.
+``decode_status`` returns the fields an error message needs. A string that
+is not UTF-8 reads with U+FFFD in place of the bad bytes, as Go writes it in
+JSON.
 
 Field numbers are those of k8s.io/api core/v1 and k8s.io/apimachinery
 (generated.proto), which Kubernetes does not renumber.
@@ -106,7 +108,9 @@ def _secret(value: int | memoryview) -> dict[str, t.Any]:
             key, content = _map_entry(field)
             data[_text(key)] = content
         elif number == 3:
-            secret["type"] = _text(field)
+            kind = _text(field)
+            if kind:  # the JSON answer omits an empty type
+                secret["type"] = kind
         elif number == 5:
             secret["immutable"] = bool(_varint_value(field))
     if data:
@@ -185,9 +189,9 @@ def _fields(buffer: memoryview) -> t.Iterator[tuple[int, int | memoryview]]:
             position += length
         elif wire_type == _VARINT:
             value, position = _varint(buffer, position)
-        elif wire_type in (_FIXED64, _FIXED32):
+        elif wire_type in (_FIXED64, _FIXED32):  # no field read here has them: a number, never text
             width = 8 if wire_type == _FIXED64 else 4
-            value = buffer[position : position + width]
+            value = int.from_bytes(buffer[position : position + width], "little")
             position += width
         else:
             raise ProtobufError(f"field {number} has wire type {wire_type}, which is not in use")
@@ -215,7 +219,7 @@ def _varint(buffer: memoryview, position: int) -> tuple[int, int]:
 
 def _message(value: int | memoryview) -> memoryview:
     if not isinstance(value, memoryview):
-        raise ProtobufError("a varint where a string, bytes or message was expected")
+        raise ProtobufError("a number where a string, bytes or message was expected")
     return value
 
 
@@ -236,7 +240,6 @@ def _signed(value: int | memoryview, bits: int) -> int:
 
 
 def _text(value: int | memoryview) -> str:
-    try:
-        return str(_message(value), "utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProtobufError(f"a string that is not UTF-8 ({exc})") from exc
+    """A string as the JSON answer has it: bytes that are not UTF-8 become U+FFFD there too
+    (the API server does not check strings that reach it in protobuf)."""
+    return str(_message(value), "utf-8", "replace")

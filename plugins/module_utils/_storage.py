@@ -218,7 +218,9 @@ class ReleaseStorage:
         try:
             return record_meta_from_object(item, self.driver)
         except ReleaseRecordError as exc:
-            return exc
+            # Kept without its traceback: its frames hold the listed object, and with it a
+            # whole page when the page was read in protobuf.
+            return exc.with_traceback(None)
 
     def get_object(self, namespace: str, name: str) -> dict[str, t.Any]:
         return self.client.request("GET", self._object_path(namespace, name), target=self.ref(namespace, name))

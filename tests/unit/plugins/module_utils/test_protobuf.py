@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import typing as t
 from pathlib import Path
 
 import pytest
 from ansible_collections.helmops.recovery.plugins.module_utils import _k8s
 from ansible_collections.helmops.recovery.plugins.module_utils import _release_codec as codec
-from ansible_collections.helmops.recovery.plugins.module_utils._k8s import KubeClient, KubeError, KubeNotFound
+from ansible_collections.helmops.recovery.plugins.module_utils._k8s import (
+    KubeClient,
+    KubeError,
+    KubeForbidden,
+    KubeNotFound,
+)
 from ansible_collections.helmops.recovery.plugins.module_utils._protobuf import (
     MEDIA_TYPE,
     ProtobufError,
@@ -156,8 +162,8 @@ MALFORMED = [
     ("endless varint", b"k8s\x00" + b"\x08" + b"\xff" * 11, "varint longer than ten bytes"),
     ("field 0", b"k8s\x00" + b"\x02\x00", "a field numbered 0"),
     ("group", b"k8s\x00" + b"\x0b", "wire type 3"),
-    ("name not UTF-8", secret_list(secret(field(1, b"\xff\xfe"))), "a string that is not UTF-8"),
-    ("varint for a message", secret_list(field(1, 7)), "a varint where a string, bytes or message was expected"),
+    ("varint for a message", secret_list(field(1, 7)), "a number where a string, bytes or message was expected"),
+    ("fixed64 for a name", secret_list(secret(b"\x09" + b"abcdefgh")), "a number where a string, bytes or message"),
     ("message for a number", secret_list(field(5, b"x")), "bytes where a number was expected"),
     ("year 10^11", secret_list(secret(field(8, field(1, 10**18)))), "out of range"),
 ]
@@ -171,7 +177,7 @@ def test_a_body_that_is_not_a_secret_list_fails_and_says_why(body: bytes, cause:
 
 def test_times_and_empty_strings_read_as_json_writes_them() -> None:
     meta = field(1, b"x") + field(2, b"") + field(5, b"") + field(8, field(1, 1795508667) + field(2, 123))
-    (item,) = decode_secret_list(secret_list(secret(meta)))["items"]
+    (item,) = decode_secret_list(secret_list(secret(meta) + field(3, b"")))["items"]
     assert item == {"metadata": {"name": "x", "creationTimestamp": "2026-11-24T08:24:27Z"}}
     zero_time = field(1, b"y") + field(8, b"")
     (item,) = decode_secret_list(secret_list(secret(zero_time)))["items"]
@@ -226,23 +232,35 @@ def test_the_client_offers_protobuf_and_decodes_a_protobuf_answer() -> None:
     ]
 
 
+def test_strings_that_are_not_utf8_read_as_go_writes_them_in_json() -> None:
+    annotation = field(12, field(1, b"note") + field(2, b"caf\xe9"))
+    (item,) = decode_secret_list(secret_list(secret(field(1, b"x") + annotation)))["items"]
+    assert item["metadata"]["annotations"] == {"note": "caf\ufffd"}
+
+
 def test_the_client_reads_json_when_the_server_answers_json() -> None:
     result, _accept = ask(Answer(200, "application/json", json.dumps(LISTINGS[0]["json"]).encode()))
     assert result == LISTINGS[0]["json"]
 
 
 def test_a_protobuf_error_becomes_the_same_error_as_a_json_one() -> None:
-    from_protobuf, _ = ask(Answer(404, MEDIA_TYPE, protobuf_body(ERRORS[0])))
-    from_json, _ = ask(Answer(404, "application/json", json.dumps(ERRORS[0]["json"]).encode()))
+    from_protobuf, _accept = ask(Answer(404, MEDIA_TYPE, protobuf_body(ERRORS[0])))
+    from_json, _accept = ask(Answer(404, "application/json", json.dumps(ERRORS[0]["json"]).encode()))
     assert isinstance(from_protobuf, KubeNotFound) and type(from_protobuf) is type(from_json)
     assert (str(from_protobuf), from_protobuf.reason) == (str(from_json), from_json.reason)
 
 
 def test_an_unreadable_protobuf_answer_names_the_target_and_the_cause() -> None:
-    error, _ = ask(Answer(200, MEDIA_TYPE, REAL_LIST[:100]))
+    error, _accept = ask(Answer(200, MEDIA_TYPE, REAL_LIST[:100]))
     assert isinstance(error, KubeError)
     assert str(error).startswith("the API server answered Secrets in all namespaces with a protobuf body")
     assert "runs past the end" in str(error)
+
+
+def test_an_unreadable_protobuf_error_keeps_its_status() -> None:
+    error, _accept = ask(Answer(403, MEDIA_TYPE, b"k8s\x00\x12\x09cut"))
+    assert isinstance(error, KubeForbidden)
+    assert "forbidden (403) to read Secrets in all namespaces: (a protobuf body that cannot be read:" in str(error)
 
 
 # --- records kept from a page are copied out of it ------------------------------------
@@ -268,3 +286,45 @@ def test_records_kept_from_a_paginated_listing_no_longer_point_into_its_page(det
     values = [obj["data"]["release"] for obj in kept]
     assert all(isinstance(v, bytes if detach else memoryview) for v in values)
     assert {codec.payload_text_from_object(obj, "secret") for obj in kept} == {str(v, "ascii") for v in values}
+
+
+# --- a damaged record is judged alike from either answer ------------------------------
+
+
+def damaged(item: dict[str, t.Any], start: int) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+    """The item with 40 bytes of its gzip overwritten at ``start``: as JSON and as protobuf serve it."""
+    gz = bytearray(base64.b64decode(base64.b64decode(item["data"]["release"])))
+    gz[start : start + 40] = b"\xff" * 40
+    helm_text = base64.b64encode(bytes(gz))
+    as_json = {**item, "data": {"release": base64.b64encode(helm_text).decode("ascii")}}
+    return as_json, {**item, "data": {"release": memoryview(helm_text)}}
+
+
+def with_long_manifest(item: dict[str, t.Any]) -> dict[str, t.Any]:
+    """A recorded record with 12 KB of noise appended to its manifest (after the summary in
+    Helm's JSON), so that its gzip is longer than every window the summary reads."""
+    release = codec.decode_payload(codec.payload_text_from_object(item, "secret"))
+    release["manifest"] = f"{release['manifest']}\n# {random.Random(7).randbytes(12000).hex()}\n"
+    helm_text = codec.encode_payload(release).encode("ascii")
+    return {**item, "data": {"release": base64.b64encode(helm_text).decode("ascii")}}
+
+
+BIGGEST = with_long_manifest(next(i for i in LISTINGS[0]["json"]["items"] if i["type"] == codec.SECRET_TYPE))
+
+
+@pytest.mark.parametrize("start", [250, 3000, 4700, 5250, 7000])
+def test_a_damaged_payload_gets_the_same_verdict_from_json_and_protobuf(start: int) -> None:
+    as_json, as_protobuf = damaged(BIGGEST, start)
+    assert outcome(READERS["summary"], as_protobuf) == outcome(READERS["summary"], as_json)
+
+
+def test_the_recorded_record_is_long_enough_for_every_window() -> None:
+    assert len(base64.b64decode(base64.b64decode(BIGGEST["data"]["release"]))) > 7040
+
+
+def test_a_stray_record_error_keeps_no_frame_and_so_no_page() -> None:
+    from ansible_collections.helmops.recovery.plugins.module_utils._storage import ReleaseStorage
+
+    lookalike = next(i for i in decode_secret_list(REAL_LIST)["items"] if i["type"] != codec.SECRET_TYPE)
+    error = ReleaseStorage(t.cast(t.Any, None), "secret").meta_or_error(lookalike)
+    assert isinstance(error, codec.ReleaseRecordError) and error.__traceback__ is None
