@@ -132,8 +132,10 @@ def run_module(
     the rest of the (short-lived) process: the hundreds of thousands of
     containers built hold no reference cycles worth collecting, and the
     collector would traverse the growing heap again and again (about 0.07 s of
-    a 1,000-release run). Modules that write, and may send thousands of
-    requests, keep it.
+    a 1,000-release run). Once the result is built the heap is frozen, so the
+    collection the interpreter runs at exit, which a paused collector does not
+    skip, does not walk it once more (0.05 s of 0.07 s of teardown). Modules
+    that write, and may send thousands of requests, keep the collector.
     """
     if bulk_read:
         gc.disable()
@@ -159,4 +161,10 @@ def run_module(
         module.fail_json(msg=str(exc), **getattr(exc, "details", {}))
     except Exception as exc:
         module.fail_json(msg=f"unexpected error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
+    _exit(module, result, bulk_read)
+
+
+def _exit(module: AnsibleModule, result: dict[str, t.Any], bulk_read: bool) -> None:
+    if bulk_read:
+        gc.freeze()
     module.exit_json(**result)
