@@ -29,15 +29,15 @@ class ActionModule(ActionBase):
 def quiet_collector() -> t.Iterator[None]:
     """Keep the cyclic garbage collector off the heap while a cluster's facts arrive.
 
-    ansible-core forks a worker process for the task; it parses the module's
-    result and copies it several times before handing it over. Every few
-    hundred containers built, the collector would walk them and everything
-    the worker inherited from the controller (about 0.1 s of worker time for
-    1,000 releases). So the inherited heap is
-    frozen first (gc.freeze, as for any forked child), the collector is paused
-    while the module runs and its result is parsed, and the parsed result is
-    frozen too: JSON holds no reference cycles, and reference counting still
-    frees all of it. The collector then runs as before on whatever comes next.
+    ansible-core forks a worker process for the task; it builds the module's
+    payload, parses the module's result and copies it several times before
+    handing it over. Every few hundred containers built, the collector would
+    walk them and everything the worker inherited from the controller (about
+    0.1 s of worker time for 1,000 releases). So the inherited heap is frozen
+    first (gc.freeze, as for any forked child), the collector is paused while
+    the module runs and its result is parsed, and the parsed result is frozen
+    too: JSON holds no reference cycles, and reference counting still frees
+    all of it. The collector then runs as before on whatever comes next.
     """
     was_enabled = gc.isenabled()
     gc.freeze()
