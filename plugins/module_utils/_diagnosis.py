@@ -17,8 +17,11 @@ the flags used).
 from __future__ import annotations
 
 import re
+import shlex
 import typing as t
 from dataclasses import dataclass, field
+
+from ._release_codec import object_name
 
 ACTION_NAMES = (
     "none",
@@ -63,6 +66,11 @@ class Action:
     preconditions: list[str] = field(default_factory=list)
     destructive: bool = False
     revision: int | None = None  # the revision a rollback aims at, so automation need not parse the command
+    # The objects Helm deletes when it takes this step (None: not known before it runs), and
+    # whether any of them holds data (None: unknown; the step then needs allow_data_loss).
+    deletes: list[dict[str, t.Any]] | None = field(default_factory=list)
+    data_loss: bool | None = False
+    deletes_unknown: str = ""
 
     def __post_init__(self) -> None:
         if self.name not in ACTION_NAMES:
@@ -77,6 +85,9 @@ class Action:
             "preconditions": list(self.preconditions),
             "destructive": self.destructive,
             "revision": self.revision,
+            "deletes": None if self.deletes is None else list(self.deletes),
+            "data_loss": self.data_loss,
+            "deletes_unknown": self.deletes_unknown,
         }
 
 
@@ -225,23 +236,25 @@ class Diagnosis:
 
 
 class _Commands:
-    """The exact commands a person would run for this release."""
+    """The exact commands a person would run for this release. Every value that
+    comes from a record (a chart name, a version) is shell-quoted: a command
+    printed here is safe to paste, whatever the record holds."""
 
     def __init__(self, facts: t.Mapping[str, t.Any]) -> None:
-        self.name = facts["name"]
-        self.namespace = facts["namespace"]
+        self.name = str(facts["name"])
+        self.namespace = str(facts["namespace"])
         self.driver = facts.get("driver", "secret")
         self.helm4 = facts.get("written_by") == "helm4"
         latest = _revision(facts, facts.get("latest_revision")) or {}
-        self.chart = latest.get("chart") or "<chart>"
-        self.chart_version = latest.get("chart_version") or "<version>"
+        self.chart = str(latest.get("chart") or "<chart>")
+        self.chart_version = str(latest.get("chart_version") or "<version>")
 
     @property
     def scope(self) -> str:
-        return f"-n {self.namespace}"
+        return f"-n {shlex.quote(self.namespace)}"
 
     def helm(self, verb: str, *args: str) -> str:
-        return " ".join(["helm", verb, self.name, *args, self.scope])
+        return " ".join(["helm", verb, shlex.quote(self.name), *args, self.scope])
 
     def rollback(self, revision: int) -> str:
         return self.helm("rollback", str(revision), "--wait", "--timeout", "10m")
@@ -249,20 +262,24 @@ class _Commands:
     def upgrade_force(self) -> str:
         force = "--force-replace" if self.helm4 else "--force"
         return self.helm(
-            "upgrade", f"<repo>/{self.chart}", "--version", self.chart_version, "--reuse-values", force, "--wait"
+            "upgrade",
+            shlex.quote(f"<repo>/{self.chart}"),
+            "--version",
+            shlex.quote(self.chart_version),
+            "--reuse-values",
+            force,
+            "--wait",
         )
 
     def module(self, name: str, **options: t.Any) -> str:
-        args = " ".join(
-            [f"release={self.name}", f"namespace={self.namespace}"] + [f"{k}={v}" for k, v in options.items()]
-        )
+        args = [f"release={self.name}", f"namespace={self.namespace}"] + [f"{k}={v}" for k, v in options.items()]
         if self.driver != "secret":
-            args += f" driver={self.driver}"
-        return f"ansible localhost -m helmops.recovery.{name} -a '{args}'"
+            args.append(f"driver={self.driver}")
+        return f"ansible localhost -m helmops.recovery.{name} -a {shlex.quote(' '.join(args))}"
 
     def delete_record(self, revision: int) -> str:
         kind = "secret" if self.driver == "secret" else "configmap"
-        return f"kubectl delete {kind} {self.scope} sh.helm.release.v1.{self.name}.v{revision}"
+        return f"kubectl delete {kind} {self.scope} {shlex.quote(object_name(self.name, revision))}"
 
     def status(self) -> str:
         return self.helm("status")
@@ -286,6 +303,8 @@ def diagnose(facts: t.Mapping[str, t.Any], context: UserContext | None = None) -
     branch = _BRANCHES.get(status, _unknown)
     summary, actions = branch(facts, commands, findings, context)
     actions += _escalations(facts, commands, findings)
+    for action in actions:
+        _attach_deletions(action, (facts.get("risks") or {}).get("deletions"))
     if _history_is_bloated(facts) and not any(a.name == "prune_history" for a in actions):
         actions.append(
             Action(
@@ -295,6 +314,40 @@ def diagnose(facts: t.Mapping[str, t.Any], context: UserContext | None = None) -
             )
         )
     return Diagnosis(state=status, summary=summary, findings=findings, actions=actions)
+
+
+# Steps that delete no live object: records only, or nothing at all.
+_DELETES_NOTHING = frozenset({"none", "wait", "escalate", "unlock", "mark_deployed", "delete_revision", "prune_history"})
+
+
+def _attach_deletions(action: Action, deletions: t.Mapping[str, t.Any] | None) -> None:
+    """What Helm deletes when it takes this step, from the facts' deletion sets (_deletions.py)."""
+    if action.name in _DELETES_NOTHING:
+        return
+    chosen: t.Mapping[str, t.Any] | None = None
+    if deletions is None:
+        unknown = "the manifests were not read (detail=brief)"
+    elif action.name == "rollback":
+        chosen = deletions.get("rollback")
+        if not chosen or chosen.get("target") != action.revision:
+            chosen, unknown = None, f"not computed for revision {action.revision}"
+        else:
+            unknown = ""
+    elif action.name in ("uninstall_no_hooks", "reinstall"):
+        chosen, unknown = deletions.get("uninstall"), ""
+    else:  # upgrade_force: what the chart renders decides it
+        unknown = "it depends on what the chart renders; helm_release_recover computes it before Helm runs"
+    if chosen is None or chosen.get("objects") is None:
+        action.deletes, action.data_loss = None, None
+        action.deletes_unknown = unknown or str((chosen or {}).get("unknown") or "unknown")
+        if action.name != "upgrade_force":
+            action.why += f" What it would delete is unknown ({action.deletes_unknown}): it needs allow_data_loss."
+        return
+    action.deletes = [dict(entry) for entry in chosen["objects"]]
+    action.data_loss = bool(chosen.get("data_loss"))
+    lost = [f"{e['kind']} {e['name']}" for e in action.deletes if e.get("data")]
+    if lost:
+        action.why += f" DATA LOSS: Helm would delete {', '.join(lost)}; it needs allow_data_loss."
 
 
 Branch = t.Callable[[t.Mapping[str, t.Any], _Commands, list[Finding], UserContext], tuple[str, list[Action]]]
@@ -358,15 +411,13 @@ def _failed(
 
 
 def _reinstall(commands: _Commands, facts: t.Mapping[str, t.Any]) -> Action:
-    pvcs = (facts.get("risks") or {}).get("pvcs_deleted_on_uninstall") or []
     why = "Removes the release and installs it afresh: the last resort when neither direction converges."
-    if pvcs:
-        why += f" DATA LOSS: {len(pvcs)} PersistentVolumeClaim(s) lack helm.sh/resource-policy: keep."
+    name = shlex.quote(commands.name)
     return Action(
         "reinstall",
-        f"helm get values {commands.name} {commands.scope} > values-backup.yaml && "
-        f"{commands.helm('uninstall')} && helm install {commands.name} <repo>/{commands.chart} "
-        f"--version {commands.chart_version} -f values-backup.yaml {commands.scope}",
+        f"helm get values {name} {commands.scope} > values-backup.yaml && "
+        f"{commands.helm('uninstall')} && helm install {name} {shlex.quote(f'<repo>/{commands.chart}')} "
+        f"--version {shlex.quote(commands.chart_version)} -f values-backup.yaml {commands.scope}",
         why,
         ["values and records are backed up", "no PVC without resource-policy keep holds data you need"],
     )
@@ -419,7 +470,7 @@ def _pending(
     if status == "pending-install" or good is None:
         summary = f"{stale}. The first install never finished: unlock it, then run 'helm upgrade --install' again."
         return summary, [unlock, delete, _reinstall(commands, facts)]
-    rollback_target = _rollback_target(facts, good) if status == "pending-rollback" else good
+    rollback_target = int(facts.get("rollback_target_revision") or good)
     rollback = Action(
         "rollback",
         commands.rollback(rollback_target),
@@ -446,18 +497,6 @@ def _runs_new_revision_healthily(facts: t.Mapping[str, t.Any]) -> bool:
     converging forward keeps what runs; otherwise the known-good revision is safer."""
     live = facts.get("live") or {}
     return live.get("closer_to") == "new" and bool(live.get("workloads_ready"))
-
-
-def _rollback_target(facts: t.Mapping[str, t.Any], good: int) -> int:
-    """The revision an interrupted rollback aimed at, if it is a known-good one."""
-    latest = _revision(facts, facts.get("latest_revision")) or {}
-    match = re.match(r"Rollback to (\d+)$", str(latest.get("description") or ""))
-    if match:
-        target = int(match.group(1))
-        target_entry = _revision(facts, target) or {}
-        if target_entry.get("status") in ("deployed", "superseded"):
-            return target
-    return good
 
 
 def _uninstalling(
@@ -620,6 +659,29 @@ def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
                 f"The release is managed by {controller['controller']}; a manual fix may fight that controller.",
                 [f"{controller['kind']} {controller.get('namespace', '')}/{controller['name']}".replace(" /", " ")],
                 "Suspend the controller's object or recover through it.",
+            )
+        )
+    if risks.get("managed_by_unknown") and not controller:
+        findings.append(
+            Finding(
+                "controller-unknown",
+                "warning",
+                "Whether a controller (Flux HelmRelease, k3s HelmChart) manages the release is unknown; "
+                "remediation does not act on it until that can be checked.",
+                [str(risks["managed_by_unknown"])],
+                "Grant list on those kinds cluster-wide (the helmops-controllers ClusterRole in docs/rbac).",
+            )
+        )
+    unreadable = risks.get("unreadable_manifests") or []
+    if unreadable:
+        findings.append(
+            Finding(
+                "manifest-unreadable",
+                "critical",
+                "A manifest Helm will act on cannot be read, so what an uninstall, rollback or upgrade would "
+                "delete is unknown; every guard that reads it refuses.",
+                [str(item) for item in unreadable],
+                "Inspect the record (helm get manifest); Helm itself fails on a manifest it cannot parse.",
             )
         )
     for hook in risks.get("hooks") or []:

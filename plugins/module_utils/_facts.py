@@ -29,6 +29,7 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ._deletions import DeletionSet, uninstall_deletions, update_deletions
 from ._diagnosis import LARGE_RECORD_BYTES, UserContext, diagnose
 from ._k8s import KubeClient, KubeError, KubeForbidden, KubeNotFound, path_quote
 from ._live import (
@@ -38,12 +39,11 @@ from ._live import (
     RESOURCE_POLICY_ANNOTATION,
     Discovery,
     LiveIndex,
-    ObjectKey,
     differences,
-    parse_manifest,
-    rollout_in_progress,
     workload_ready,
 )
+from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, NewestRecord, lock_verdict
+from ._manifest import ManifestError, ObjectKey, parse_manifest
 from ._release_codec import (
     PENDING_STATUSES,
     SECRET_TYPE,
@@ -53,7 +53,6 @@ from ._release_codec import (
     ReleaseRecordError,
     check_summary_identity,
     decode_payload,
-    parse_kube_time,
     parse_object_name,
     payload_text_from_object,
     record_meta_from_object,
@@ -62,6 +61,7 @@ from ._release_codec import (
 from ._storage import PAGE_SIZE, ListedRow, ReleaseStorage, selector
 
 KNOWN_GOOD_STATUSES = ("deployed", "superseded")
+ROLLBACK_STATUSES = ("failed", *PENDING_STATUSES)  # the newest statuses a recovery may roll back from
 # detail="brief", a release healthy by its records: its entry keeps identity, state, the
 # revisions read, record errors and the diagnosis drawn from all of this; the evidence
 # sections stay with the entries that got the deep look. (Every value of a fleet's
@@ -83,6 +83,7 @@ class GatherOptions:
     namespace: str | None = None
     releases: list[str] | None = None
     stale_after: int = 600
+    client_timeout: int = DEFAULT_CLIENT_TIMEOUT
     include_values: bool = False
     history_threshold: int = 20
     inspect_live: bool = True
@@ -123,14 +124,36 @@ class _Release:
             self.objects[number] = _detached(obj)
 
     def candidates(self) -> set[int]:
-        """Revisions whose whole payload the diagnosis reads: the latest and the last deployed."""
+        """Revisions whose whole payload the facts read: the latest (what uninstall deletes,
+        the lock), the last deployed (the live comparison) and the rollback target (what a
+        rollback would delete is the latest manifest less the target's)."""
         ordered = sorted(self.revisions)
         if not ordered:
             return set()
         keep = {ordered[-1]}
         deployed = [n for n in ordered if self.revisions[n].status == "deployed"]
         keep.update(deployed[-1:])
+        if self.revisions[ordered[-1]].status in ROLLBACK_STATUSES:
+            target = rollback_target(self.revisions)
+            keep.update([target] if target is not None else [])
         return keep
+
+
+def rollback_target(revisions: t.Mapping[int, _Revision]) -> int | None:
+    """The revision a recovery rolls back to: the one an interrupted rollback aimed at
+    (pkg/action/rollback.go writes "Rollback to N") when it is known-good, else the
+    last known-good revision before the newest; None when there is none."""
+    ordered = sorted(revisions)
+    if len(ordered) < 2:
+        return None
+    newest = revisions[ordered[-1]]
+    if newest.status == "pending-rollback" and newest.summary is not None:
+        match = re.match(r"Rollback to (\d+)$", str((newest.summary.get("info") or {}).get("description") or ""))
+        aimed = int(match.group(1)) if match else None
+        if aimed in revisions and aimed != ordered[-1] and revisions[aimed].status in KNOWN_GOOD_STATUSES:
+            return aimed
+    good = [n for n in ordered[:-1] if revisions[n].status in KNOWN_GOOD_STATUSES]
+    return good[-1] if good else None
 
 
 def _detached(obj: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -151,6 +174,8 @@ class _View:
     latest_release: dict[str, t.Any]
     latest_objects: list[tuple[ObjectKey, dict[str, t.Any]]]
     deployed_objects: list[tuple[ObjectKey, dict[str, t.Any]]]
+    manifests: _Manifests | None = None  # None: a brief look read no manifest
+    rollback_target: int | None = None
 
     @property
     def latest(self) -> _Revision:
@@ -171,7 +196,11 @@ def gather(client: KubeClient, driver: Driver, options: GatherOptions) -> tuple[
             scope_errors.append(f"release {wanted!r} not found in {where} ({storage.kind} records, owner=helm)")
     discovery = Discovery(client)
     live = LiveIndex(client, discovery)
-    controllers = _controllers(client, discovery) if options.inspect_live else {}
+    controllers = (
+        _controllers(client, discovery)
+        if options.inspect_live
+        else _Controllers(errors=["controllers were not checked (inspect_live is false)"])
+    )
     facts = [
         _release_facts(release, storage, live, controllers, options)
         for (_ns, _name), release in sorted(releases.items())
@@ -493,7 +522,7 @@ def _release_facts(
     release: _Release,
     storage: ReleaseStorage,
     live: LiveIndex,
-    controllers: dict[tuple[str, str], dict[str, str]],
+    controllers: _Controllers,
     options: GatherOptions,
 ) -> dict[str, t.Any]:
     ordered = [release.revisions[n] for n in sorted(release.revisions)]
@@ -505,16 +534,9 @@ def _release_facts(
     deep = options.detail == "full" or _needs_deep_look(release, latest)
     full = _full_payloads(release, storage) if deep or options.include_values else {}
     latest_release = full.get(latest.meta.revision) or {}
-    deployed_release = full.get(deployed[-1].meta.revision) if deployed else None
     pending = latest.status in PENDING_STATUSES
-    latest_objects: list[tuple[ObjectKey, dict[str, t.Any]]] = []
-    deployed_objects: list[tuple[ObjectKey, dict[str, t.Any]]] = []
-    if deep:  # a brief look parses no manifest
-        latest_objects = parse_manifest(str(latest_release.get("manifest") or ""), release.namespace)
-        if deployed_release is latest_release:
-            deployed_objects = latest_objects  # the same revision: its manifest is parsed once
-        elif deployed_release:
-            deployed_objects = parse_manifest(str(deployed_release.get("manifest") or ""), release.namespace)
+    target = rollback_target(release.revisions) if latest.status in ROLLBACK_STATUSES else None
+    manifests = _Manifests(full, release.namespace) if deep else None  # a brief look parses no manifest
     facts: dict[str, t.Any] = {
         "name": release.name,
         "namespace": release.namespace,
@@ -526,6 +548,7 @@ def _release_facts(
         "latest_revision": latest.meta.revision,
         "last_deployed_revision": deployed[-1].meta.revision if deployed else None,
         "last_known_good_revision": known_good[-1].meta.revision if known_good else None,
+        "rollback_target_revision": target,
         "pending": pending,
         "upgrade_blocked": pending,
         "revisions": [_revision_facts(r, options.history) for r in ordered],
@@ -537,13 +560,15 @@ def _release_facts(
         release=release,
         ordered=ordered,
         latest_release=latest_release,
-        latest_objects=latest_objects,
-        deployed_objects=deployed_objects,
+        latest_objects=manifests.objects(latest.meta.revision) if manifests else [],
+        deployed_objects=manifests.objects(deployed[-1].meta.revision) if manifests and deployed else [],
+        manifests=manifests,
+        rollback_target=target,
     )
     inspect_live = options.inspect_live and deep
     facts["live"] = _live_facts(view, live) if inspect_live else {"checked": False}
-    facts["lock"] = _lock(view, record_age, live, options)
-    facts["risks"] = _risks(view, live, controllers.get((release.namespace, release.name)), options, deep)
+    facts["lock"] = _lock(view, record_age, live if inspect_live else None, options)
+    facts["risks"] = _risks(view, live, controllers.of(release.namespace, release.name), options, deep)
     if options.include_values:
         facts["values"] = latest_release.get("config") or {}
     diagnosis = diagnose(facts, options.context)
@@ -554,6 +579,39 @@ def _release_facts(
         for key in BRIEF_OMITTED:
             del facts[key]
     return facts
+
+
+class _Manifests:
+    """The parsed manifests of the revisions read whole, each parsed once; a manifest that
+    cannot be read (or a payload that could not be decoded) is remembered with its cause."""
+
+    def __init__(self, payloads: dict[int, dict[str, t.Any]], namespace: str) -> None:
+        self._payloads = payloads
+        self._namespace = namespace
+        self._parsed: dict[int, list[tuple[ObjectKey, dict[str, t.Any]]]] = {}
+        self.errors: dict[int, str] = {}
+
+    def read(self, revision: int) -> list[tuple[ObjectKey, dict[str, t.Any]]] | None:
+        """The objects of a revision's manifest; None when it cannot be read (see errors)."""
+        if revision in self._parsed:
+            return self._parsed[revision]
+        if revision in self.errors:
+            return None
+        payload = self._payloads.get(revision)
+        if payload is None:
+            self.errors[revision] = f"revision {revision}'s record could not be decoded (see record_errors)"
+            return None
+        try:
+            self._parsed[revision] = parse_manifest(
+                str(payload.get("manifest") or ""), self._namespace, what=f"revision {revision}'s manifest"
+            )
+        except ManifestError as exc:
+            self.errors[revision] = str(exc)
+            return None
+        return self._parsed[revision]
+
+    def objects(self, revision: int) -> list[tuple[ObjectKey, dict[str, t.Any]]]:
+        return self.read(revision) or []
 
 
 def _needs_deep_look(release: _Release, latest: _Revision) -> bool:
@@ -653,64 +711,16 @@ def _iso(stamp: float | None) -> str | None:
 # --- lock and liveness -----------------------------------------------------------
 
 
-def _lock(view: _View, age: float, live: LiveIndex, options: GatherOptions) -> dict[str, t.Any]:
+def _lock(view: _View, age: float, live: LiveIndex | None, options: GatherOptions) -> dict[str, t.Any]:
     latest = view.latest
-    if latest.status not in (*PENDING_STATUSES, "uninstalling"):
-        return {"verdict": "none", "evidence": [], "stale_after": options.stale_after}
-    evidence: list[str] = []
-    if age < options.stale_after:
-        evidence.append(f"the {latest.status} record was written {int(age)}s ago (stale after {options.stale_after}s)")
-    if options.inspect_live:
-        errors_before = len(live.errors)
-        evidence += _running_hooks(view.latest_release, latest.meta.namespace, live)
-        for key, _desired in view.latest_objects:
-            obj = live.get(key)
-            if obj is None:
-                continue
-            reason = rollout_in_progress(obj)
-            if reason:
-                evidence.append(reason)
-            changed = _recently_changed(obj, options)
-            if changed:
-                evidence.append(f"{key.describe()} {changed}")
-        # Not being allowed to look is no proof that nothing runs.
-        evidence += [f"could not check for a running operation: {error}" for error in live.errors[errors_before:]]
-    return {
-        "verdict": "possibly-running" if evidence else "stale",
-        "age_seconds": int(age),
-        "stale_after": options.stale_after,
-        "evidence": evidence,
-    }
-
-
-def _running_hooks(release: dict[str, t.Any], namespace: str, live: LiveIndex) -> list[str]:
-    running = []
-    for hook in release.get("hooks") or []:
-        if hook.get("kind") not in ("Job", "Pod"):
-            continue
-        api_version = "batch/v1" if hook["kind"] == "Job" else "v1"
-        obj = live.get(ObjectKey(api_version, hook["kind"], namespace, str(hook.get("name"))))
-        if obj is None:
-            continue
-        status = obj.get("status") or {}
-        if hook["kind"] == "Job" and status.get("active"):
-            running.append(f"hook Job {hook['name']} ({', '.join(hook.get('events') or [])}) is still running")
-        elif hook["kind"] == "Pod" and status.get("phase") in ("Pending", "Running"):
-            running.append(f"hook Pod {hook['name']} is {status.get('phase')}")
-    return running
-
-
-def _recently_changed(obj: dict[str, t.Any], options: GatherOptions) -> str | None:
-    newest = None
-    for entry in (obj.get("metadata") or {}).get("managedFields") or []:
-        if entry.get("subresource") == "status":
-            continue  # controllers reporting status; not a change to what was applied
-        stamp = parse_kube_time(entry.get("time"))
-        if stamp is not None and (newest is None or stamp > newest[0]):
-            newest = (stamp, entry.get("manager") or "?")
-    if newest and options.now - newest[0] < options.stale_after:
-        return f"was changed {int(options.now - newest[0])}s ago by {newest[1]}"
-    return None
+    lock_options = LockOptions(options.stale_after, options.client_timeout, live is not None)
+    record = NewestRecord(view.release.namespace, latest.status, age, view.latest_release, view.latest_objects)
+    verdict = lock_verdict(record, live, lock_options, options.now)
+    unreadable = view.manifests.errors.get(latest.meta.revision) if view.manifests else None
+    if unreadable and verdict["verdict"] == "stale":
+        # What Helm waits on is unknown: never call it quiet.
+        verdict.update(verdict="possibly-running", evidence=[f"could not check for a running operation: {unreadable}"])
+    return verdict
 
 
 # --- live resources against the manifests ----------------------------------------
@@ -743,16 +753,21 @@ def _live_facts(view: _View, live: LiveIndex) -> dict[str, t.Any]:
     if new_votes or old_votes:
         closer = "new" if new_votes > old_votes else "old" if old_votes > new_votes else "both"
     deployed_missing = [f"{e['kind']} {e['name']}" for e in objects if e.get("deployed") == "missing"]
-    return {
+    unreadable = sorted(set(view.manifests.errors.values())) if view.manifests else []
+    facts = {
         "checked": True,
         "objects": objects,
-        "closer_to": closer,
+        "closer_to": closer if not unreadable else "unknown",
         "workloads_ready": workloads_ready,
-        "orphans": _orphans(release, set(latest_by_key) | set(deployed_by_key), live),
+        # Without every manifest, an object in none of them is not known to be an orphan.
+        "orphans": [] if unreadable else _orphans(release, set(latest_by_key) | set(deployed_by_key), live),
         "owned_by_other_release": owned_elsewhere,
         "deployed_missing": deployed_missing,
         "deployed_total": len(deployed_by_key),
     }
+    if unreadable:
+        facts["unreadable_manifests"] = unreadable
+    return facts
 
 
 def _compare(entry: dict[str, t.Any], which: str, desired: dict[str, t.Any] | None, obj: dict | None) -> bool:
@@ -798,15 +813,15 @@ def _orphans(release: _Release, known: set[ObjectKey], live: LiveIndex) -> list[
 
 
 def _risks(
-    view: _View, live: LiveIndex, controller: dict[str, str] | None, options: GatherOptions, deep: bool = True
+    view: _View, live: LiveIndex, controller: _Managed, options: GatherOptions, deep: bool = True
 ) -> dict[str, t.Any]:
     ordered = view.ordered
-    objects = dict(view.deployed_objects or view.latest_objects)
     sizes = [r.meta.size or 0 for r in ordered]
     risks: dict[str, t.Any] = {
         "pvcs_deleted_on_uninstall": [],
         "kept_objects": [],
         "missing_crds": [],
+        "deletions": {},
         "hooks": [
             {
                 "name": hook.get("name"),
@@ -828,35 +843,77 @@ def _risks(
             "threshold": options.history_threshold,
             "by_status": dict(collections.Counter(r.status for r in ordered)),
         },
-        "managed_by": controller,
+        "managed_by": controller.owner,
     }
+    if controller.unknown:
+        risks["managed_by_unknown"] = controller.unknown
     if options.history == "labels":
         # Sizes come with payloads: total and largest cover the revisions read whole.
         risks["history"]["sizes_unknown"] = sum(1 for r in ordered if r.meta.size is None)
-    if not deep:
+    if not deep or view.manifests is None:
         # detail="brief", healthy release: no payload or manifest was read, so these are unknown, not empty.
-        risks.update(pvcs_deleted_on_uninstall=None, kept_objects=None, missing_crds=None, hooks=None)
+        risks.update(pvcs_deleted_on_uninstall=None, kept_objects=None, missing_crds=None, hooks=None, deletions=None)
         return risks
-    for key, desired in objects.items():
+    looked_at = live if options.inspect_live else None
+    uninstall = _uninstall_set(view, looked_at)
+    risks["deletions"]["uninstall"] = uninstall.as_dict()
+    risks["pvcs_deleted_on_uninstall"] = [
+        {"name": claim, "source": deletion.key.kind if claim == deletion.key.name else deletion.key.describe()}
+        for deletion in uninstall.data_loss
+        for claim in deletion.claims
+    ]
+    if view.rollback_target is not None:
+        risks["deletions"]["rollback"] = _rollback_set(view, view.rollback_target, looked_at).as_dict()
+    if view.manifests.errors:
+        risks["unreadable_manifests"] = [view.manifests.errors[n] for n in sorted(view.manifests.errors)]
+    for key, desired in view.latest_objects:
         annotations = (desired.get("metadata") or {}).get("annotations") or {}
-        kept = str(annotations.get(RESOURCE_POLICY_ANNOTATION, "")).strip().lower() == "keep"
-        if kept:
+        if str(annotations.get(RESOURCE_POLICY_ANNOTATION, "")).strip().lower() == "keep":
             risks["kept_objects"].append({"kind": key.kind, "name": key.name})
-        if key.kind == "PersistentVolumeClaim" and not kept:
-            risks["pvcs_deleted_on_uninstall"].append({"name": key.name, "source": "PersistentVolumeClaim"})
-        if key.kind == "StatefulSet":
-            policy = ((desired.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}).get("whenDeleted")
-            if policy == "Delete":
-                for template in (desired.get("spec") or {}).get("volumeClaimTemplates") or []:
-                    name = (template.get("metadata") or {}).get("name")
-                    risks["pvcs_deleted_on_uninstall"].append(
-                        {"name": f"{name}-{key.name}-*", "source": key.describe()}
-                    )
+    for key, desired in dict([*view.latest_objects, *view.deployed_objects]).items():
         if options.inspect_live and live.discovery.resource(key.api_version, key.kind) is None:
             risks["missing_crds"].append({"apiVersion": key.api_version, "kind": key.kind, "name": key.name})
         if not risks["managed_by"]:
             risks["managed_by"] = _managed_by_labels(desired)
     return risks
+
+
+def _uninstall_set(view: _View, live: LiveIndex | None) -> DeletionSet:
+    """What `helm uninstall` would delete: the newest revision's objects (pkg/action/uninstall.go)."""
+    revision = view.latest.meta.revision
+    deletions = DeletionSet("uninstall", revision)
+    objects = view.manifests.read(revision) if view.manifests else None
+    if objects is None:
+        deletions.objects, deletions.unknown = None, view.manifests.errors.get(revision, "") if view.manifests else ""
+        return deletions
+    deletions.objects = uninstall_deletions(_scoped(objects, live), live.answer if live else None)
+    return deletions
+
+
+def _rollback_set(view: _View, target: int, live: LiveIndex | None) -> DeletionSet:
+    """What `helm rollback <target>` would delete: the newest revision's objects that the
+    target's manifest lacks (pkg/action/rollback.go, kube/client.go update)."""
+    revision = view.latest.meta.revision
+    deletions = DeletionSet("rollback", revision, target)
+    manifests = view.manifests
+    current = manifests.read(revision) if manifests else None
+    wanted = manifests.read(target) if manifests else None
+    if current is None or wanted is None or manifests is None:
+        deletions.objects = None
+        deletions.unknown = manifests.errors.get(revision) or manifests.errors.get(target, "") if manifests else ""
+        return deletions
+    if live is None:
+        deletions.objects = None
+        deletions.unknown = "the live objects were not inspected (inspect_live is false)"
+        return deletions
+    deletions.objects = update_deletions(_scoped(current, live), _scoped(wanted, live), live.answer)
+    return deletions
+
+
+def _scoped(
+    objects: list[tuple[ObjectKey, dict[str, t.Any]]], live: LiveIndex | None
+) -> list[tuple[ObjectKey, dict[str, t.Any]]]:
+    return objects if live is None else [(live.scoped(key), document) for key, document in objects]
 
 
 # --- controllers that manage releases ----------------------------------------------
@@ -865,33 +922,62 @@ _FLUX = ("helm.toolkit.fluxcd.io", "HelmRelease")
 _K3S = ("helm.cattle.io", "HelmChart")
 
 
-def _controllers(client: KubeClient, discovery: Discovery) -> dict[tuple[str, str], dict[str, str]]:
-    """(namespace, release) -> the controller object that manages it."""
-    found: dict[tuple[str, str], dict[str, str]] = {}
-    for group, versions, kind, controller in (
-        (_FLUX[0], ("v2", "v2beta2", "v2beta1"), _FLUX[1], "Flux helm-controller"),
-        (_K3S[0], ("v1",), _K3S[1], "k3s helm-controller"),
-    ):
-        for version in versions:
-            resource = discovery.resource(f"{group}/{version}", kind)
-            if resource is None:
-                continue
-            try:
-                listing = client.request("GET", f"/apis/{group}/{version}/{resource.plural}", target=f"{kind} objects")
-            except KubeError:
-                break
-            for item in listing.get("items") or []:
-                metadata = item.get("metadata") or {}
-                spec = item.get("spec") or {}
-                owner = {
-                    "controller": controller,
-                    "kind": kind,
-                    "name": metadata.get("name", ""),
-                    "namespace": metadata.get("namespace", ""),
-                }
-                found[_managed_release(kind, metadata, spec)] = owner
-            break
-    return found
+@dataclass(frozen=True)
+class _Managed:
+    """The controller object that manages a release, or why that is unknown."""
+
+    owner: dict[str, str] | None = None
+    unknown: str = ""
+
+
+@dataclass
+class _Controllers:
+    """(namespace, release) -> the controller object that manages it, from cluster-wide listings.
+
+    A HelmRelease (Flux) or HelmChart (k3s, RKE2) in any namespace may manage a
+    release in another, so only a cluster-wide listing rules one out. When that
+    listing is forbidden, or was not made, every release's controller is unknown,
+    and the plan refuses to act on it (docs/rbac: helmops-controllers)."""
+
+    found: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def of(self, namespace: str, release: str) -> _Managed:
+        owner = self.found.get((namespace, release))
+        if owner is not None or not self.errors:
+            return _Managed(owner)
+        return _Managed(None, "; ".join(self.errors))
+
+
+_CONTROLLER_KINDS = (
+    (_FLUX[0], ("v2", "v2beta2", "v2beta1"), _FLUX[1], "Flux helm-controller"),
+    (_K3S[0], ("v1",), _K3S[1], "k3s helm-controller"),
+)
+
+
+def _controllers(client: KubeClient, discovery: Discovery) -> _Controllers:
+    controllers = _Controllers()
+    for group, versions, kind, controller in _CONTROLLER_KINDS:
+        version = next((v for v in versions if discovery.resource(f"{group}/{v}", kind) is not None), None)
+        if version is None:
+            continue  # the API does not serve the kind: no such controller here
+        resource = discovery.resource(f"{group}/{version}", kind)
+        path = f"/apis/{group}/{version}/{resource.plural if resource else ''}"
+        try:
+            listing = client.request("GET", path, target=f"{kind} objects in all namespaces")
+        except KubeError as exc:
+            controllers.errors.append(f"could not check for a {controller} managing it: {exc}")
+            continue
+        for item in listing.get("items") or []:
+            metadata = item.get("metadata") or {}
+            spec = item.get("spec") or {}
+            controllers.found[_managed_release(kind, metadata, spec)] = {
+                "controller": controller,
+                "kind": kind,
+                "name": metadata.get("name", ""),
+                "namespace": metadata.get("namespace", ""),
+            }
+    return controllers
 
 
 def _managed_release(kind: str, metadata: dict[str, t.Any], spec: dict[str, t.Any]) -> tuple[str, str]:

@@ -18,14 +18,12 @@ import typing as t
 from dataclasses import dataclass
 
 from ._k8s import KubeClient, KubeError, KubeForbidden, KubeNotFound, path_quote
+from ._manifest import ObjectKey
 
 try:
-    import yaml
-
-    HAS_YAML = True
-    _YAML_LOADER: t.Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    from kubernetes.utils import parse_quantity
 except ImportError:  # pragma: no cover - reported by the module
-    HAS_YAML = False
+    parse_quantity = None
 
 RELEASE_NAME_ANNOTATION = "meta.helm.sh/release-name"
 RELEASE_NAMESPACE_ANNOTATION = "meta.helm.sh/release-namespace"
@@ -36,15 +34,11 @@ _IGNORED_METADATA = {"kubectl.kubernetes.io/last-applied-configuration", "deploy
 
 
 @dataclass(frozen=True)
-class ObjectKey:
-    api_version: str
-    kind: str
-    namespace: str  # "" for cluster-scoped objects
-    name: str
+class LiveAnswer:
+    """A live object (None: it does not exist), or why it could not be read."""
 
-    def describe(self) -> str:
-        where = f"{self.namespace}/" if self.namespace else ""
-        return f"{self.kind} {where}{self.name}"
+    obj: dict[str, t.Any] | None = None
+    unreadable: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,29 +47,6 @@ class Resource:
     kind: str
     plural: str
     namespaced: bool
-
-
-def parse_manifest(manifest: str, default_namespace: str) -> list[tuple[ObjectKey, dict[str, t.Any]]]:
-    """The objects of a rendered manifest (documents separated by ---)."""
-    objects: list[tuple[ObjectKey, dict[str, t.Any]]] = []
-    if not manifest:
-        return objects
-    try:
-        documents = list(yaml.load_all(manifest, Loader=_YAML_LOADER))
-    except yaml.YAMLError:
-        return objects
-    for document in documents:
-        if not isinstance(document, dict) or "kind" not in document:
-            continue
-        metadata = document.get("metadata") or {}
-        key = ObjectKey(
-            str(document.get("apiVersion") or ""),
-            str(document["kind"]),
-            str(metadata.get("namespace") or default_namespace),
-            str(metadata.get("name") or ""),
-        )
-        objects.append((key, document))
-    return objects
 
 
 class Discovery:
@@ -134,6 +105,22 @@ class LiveIndex:
         if objects is None:
             return self._single(resource, ObjectKey(key.api_version, key.kind, namespace, key.name))
         return objects.get(key.name)
+
+    def answer(self, key: ObjectKey) -> LiveAnswer:
+        """The live object, None when it does not exist, or why it could not be read:
+        for a guard, an object it may not read is not an object that is absent."""
+        errors_before = len(self.errors)
+        obj = self.get(key)
+        if len(self.errors) > errors_before:
+            return LiveAnswer(None, self.errors[-1])
+        return LiveAnswer(obj)
+
+    def scoped(self, key: ObjectKey) -> ObjectKey:
+        """The key as Helm builds it: cluster-scoped kinds have no namespace."""
+        resource = self.discovery.resource(key.api_version, key.kind)
+        if resource is None or resource.namespaced or not key.namespace:
+            return key
+        return ObjectKey(key.api_version, key.kind, "", key.name)
 
     def list(self, resource: Resource, namespace: str) -> dict[str, dict[str, t.Any]] | None:
         """All objects of a resource in a namespace by name; None if not allowed."""
@@ -206,7 +193,7 @@ def _diff_into(desired: t.Any, live: t.Any, path: str, found: list[str], limit: 
             return
         for index, item in enumerate(desired):
             _diff_into(item, live[index], f"{path}[{index}]", found, limit)
-    elif desired is not None and str(desired) != str(live) and not _same_quantity(desired, live):
+    elif desired is not None and str(desired) != _text(live) and not _same_quantity(desired, live):
         found.append(path)
 
 
@@ -215,30 +202,24 @@ def _diff_metadata(desired: dict[str, t.Any], live: dict[str, t.Any], found: lis
         for key, value in (desired.get(field) or {}).items():
             if key in _IGNORED_METADATA:
                 continue
-            if str((live.get(field) or {}).get(key)) != str(value) and len(found) < limit:
+            if _text((live.get(field) or {}).get(key)) != str(value) and len(found) < limit:
                 found.append(f"metadata.{field}.{key}")
 
 
 def _same_quantity(desired: t.Any, live: t.Any) -> bool:
-    """1024Mi and 1Gi, 0.5 and 500m: equal quantities written differently."""
-    return _quantity(desired) is not None and _quantity(desired) == _quantity(live)
-
-
-_SUFFIXES = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-
-
-def _quantity(value: t.Any) -> float | None:
-    text = str(value)
-    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
-        if text.endswith(suffix):
-            text, factor = text[: -len(suffix)], _SUFFIXES[suffix]
-            break
-    else:
-        factor = 1.0
+    """1024Mi and 1Gi, 0.7 and 700m: equal quantities written differently (the API server
+    writes its canonical form). kubernetes.utils.parse_quantity knows every suffix."""
     try:
-        return float(text) * factor
-    except ValueError:
-        return None
+        return bool(parse_quantity(desired) == parse_quantity(live))
+    except (ValueError, TypeError, ArithmeticError):
+        return False
+
+
+def _text(value: t.Any) -> str:
+    """A live (JSON) scalar as a manifest writes it: true, false, 80, 0.5."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)
 
 
 def rollout_in_progress(obj: dict[str, t.Any]) -> str | None:

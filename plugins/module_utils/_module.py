@@ -27,7 +27,7 @@ from ._k8s import (
     KubeError,
     build_api_client,
 )
-from ._live import HAS_YAML
+from ._manifest import HAS_YAML
 from ._release_codec import Driver, InvalidNameError, ReleaseRecordError
 
 # Same names, aliases and K8S_AUTH_* fallbacks as kubernetes.core, so

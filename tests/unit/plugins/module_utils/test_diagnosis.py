@@ -34,6 +34,10 @@ def facts(
     good = [r["revision"] for r in ordered if r["status"] in ("deployed", "superseded")]
     deployed = [r["revision"] for r in ordered if r["status"] == "deployed"]
     pending = str(latest["status"]).startswith("pending-")
+    target = good[-1] if good and good[-1] != latest["revision"] else None
+    aimed = str(latest["description"]).removeprefix("Rollback to ")
+    if latest["status"] == "pending-rollback" and aimed.isdigit() and int(aimed) in good:
+        target = int(aimed)  # helm_release_facts' rollback_target (tested in test_facts_model.py)
     return {
         "name": "web",
         "namespace": "team-a",
@@ -42,6 +46,7 @@ def facts(
         "latest_revision": latest["revision"],
         "last_deployed_revision": deployed[-1] if deployed else None,
         "last_known_good_revision": good[-1] if good else None,
+        "rollback_target_revision": target,
         "pending": pending,
         "upgrade_blocked": pending,
         "revisions": ordered,
@@ -231,12 +236,87 @@ def test_pending_lock_verdict_possibly_running_never_offers_a_write() -> None:
     assert [a.name for a in actions] == ["wait"]
 
 
-def test_reinstall_warns_of_data_loss_when_pvcs_lack_keep() -> None:
-    release = facts([(1, "failed", "x")], risks={"pvcs_deleted_on_uninstall": [{"name": "web-data"}]})
-    diagnosis = diagnose(release)
-    reinstall = next(a for a in diagnosis.actions if a.name == "reinstall")
-    assert "DATA LOSS" in reinstall.why
-    assert "pvc-without-keep" in {f.code for f in diagnosis.findings}
+PVC = {"kind": "PersistentVolumeClaim", "namespace": "team-a", "name": "web-data", "data": "a claim"}
+CONFIG = {"kind": "ConfigMap", "namespace": "team-a", "name": "web-config", "data": None}
+
+
+def deletion_set(objects: list[dict[str, t.Any]] | None, **extra: t.Any) -> dict[str, t.Any]:
+    loses = None if objects is None else any(o["data"] for o in objects)
+    return {"revision": 2, "objects": objects, "data_loss": loses, "unknown": None, **extra}
+
+
+DELETIONS = [
+    # (case, history, risks.deletions, action, expected deletes, expected data_loss)
+    (
+        "uninstall deletes a claim the failed revision added",
+        [(1, "failed", "x")],
+        {"uninstall": deletion_set([PVC, CONFIG])},
+        "reinstall",
+        [PVC, CONFIG],
+        True,
+    ),
+    (
+        "rollback deletes the claim the failed upgrade added",
+        FAILED_UPGRADE,
+        {"uninstall": deletion_set([PVC]), "rollback": deletion_set([PVC], target=1)},
+        "rollback",
+        [PVC],
+        True,
+    ),
+    (
+        "rollback that deletes only a ConfigMap loses no data",
+        FAILED_UPGRADE,
+        {"uninstall": deletion_set([CONFIG]), "rollback": deletion_set([CONFIG], target=1)},
+        "rollback",
+        [CONFIG],
+        False,
+    ),
+    (
+        "a rollback computed for another revision is unknown",
+        FAILED_UPGRADE,
+        {"uninstall": deletion_set([]), "rollback": deletion_set([], target=7)},
+        "rollback",
+        None,
+        None,
+    ),
+    (
+        "an unreadable manifest makes the rollback's deletions unknown",
+        FAILED_UPGRADE,
+        {"uninstall": deletion_set(None), "rollback": deletion_set(None, target=1)},
+        "rollback",
+        None,
+        None,
+    ),
+    (
+        "an upgrade's deletions depend on the chart",
+        FAILED_UPGRADE,
+        {"uninstall": deletion_set([])},
+        "upgrade_force",
+        None,
+        None,
+    ),
+    ("a brief entry read no manifest", FAILED_UPGRADE, None, "rollback", None, None),
+    ("an unlock deletes nothing", PENDING_UPGRADE, {"uninstall": deletion_set([PVC])}, "unlock", [], False),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "history", "deletions", "name", "deletes", "data_loss"), DELETIONS, ids=[d[0] for d in DELETIONS]
+)
+def test_each_action_says_what_helm_would_delete(
+    case: str,
+    history: list[Rev],
+    deletions: dict[str, t.Any] | None,
+    name: str,
+    deletes: list[dict[str, t.Any]] | None,
+    data_loss: bool | None,
+) -> None:
+    release = facts(history, lock="stale", risks={"deletions": deletions})
+    action = next(a for a in diagnose(release).as_dict()["actions"] if a["name"] == name)
+    assert (action["deletes"], action["data_loss"]) == (deletes, data_loss), case
+    assert ("DATA LOSS" in action["why"]) is bool(data_loss)
+    if data_loss is None and name != "upgrade_force":
+        assert action["deletes_unknown"] and "allow_data_loss" in action["why"]
 
 
 def test_long_history_adds_pruning_and_a_preventive_finding() -> None:

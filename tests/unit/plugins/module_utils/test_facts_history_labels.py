@@ -178,11 +178,12 @@ HOSTILE: list[tuple[str, str, t.Callable[[list[dict[str, t.Any]]], object], dict
         [],
     ),
     (
-        "the newest record holds another revision's payload: read whole and reported, as in full",
+        "the newest record holds another revision's payload: read whole and reported, as in full; "
+        "the rollback target (superseded) is read too, for what a rollback would delete",
         "helm4-configmap-atomic-rolled-back",
         lambda objs: objs[2].__setitem__("data", copy.deepcopy(objs[1]["data"])),
         {"status": "failed", "latest": 3, "mismatch": {3: True}, "reasons": ["label-mismatch"]},
-        [],
+        ["GET v1"],
     ),
     (
         "an owner=helm Secret of another type labelled superseded: not a release record",
