@@ -12,10 +12,34 @@ mode 0700 and every file 0600, created exclusively (never overwritten).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
 import typing as t
+
+from ._release_codec import RawNumber, history_name
+
+with contextlib.suppress(ImportError):  # a missing PyYAML is reported by run_module
+    import yaml
+
+    class _ValuesDumper(yaml.SafeDumper):
+        """Values as Helm stored them: a number stays the number it was (RawNumber keeps its text)."""
+
+    def _represent_number(dumper: yaml.SafeDumper, value: RawNumber) -> t.Any:
+        tag = "tag:yaml.org,2002:int" if value.lstrip("-").isdigit() else "tag:yaml.org,2002:float"
+        return dumper.represent_scalar(tag, str(value))
+
+    _ValuesDumper.add_representer(RawNumber, _represent_number)
+
+
+class _Stored(t.Protocol):
+    """A record as the storage layer returns it (_storage.StoredRecord)."""
+
+    obj: dict[str, t.Any]
+
+    @property
+    def record(self) -> t.Any: ...
 
 
 def backup_directory(backup_dir: str, namespace: str, release: str) -> str:
@@ -53,3 +77,19 @@ def save_text(backup_dir: str, namespace: str, release: str, filename: str, text
     with os.fdopen(descriptor, "w") as handle:
         handle.write(text)
     return path
+
+
+def values_yaml(values: t.Any) -> str:
+    """Release values as YAML: every value type Helm stores (numbers, booleans, nulls, nesting)."""
+    return str(yaml.dump(values, Dumper=_ValuesDumper, default_flow_style=False, sort_keys=True))
+
+
+def backup_release(backup_dir: str, namespace: str, release: str, records: t.Sequence[_Stored]) -> list[str]:
+    """Save every record as read, and the newest revision's values and manifest (what `helm get` shows)."""
+    if not records:
+        return []
+    newest = records[-1].record.release
+    paths = [save_records(backup_dir, namespace, release, history_name(release), [r.obj for r in records])]
+    paths.append(save_text(backup_dir, namespace, release, "values.yaml", values_yaml(newest.get("config") or {})))
+    paths.append(save_text(backup_dir, namespace, release, "manifest.yaml", str(newest.get("manifest") or "")))
+    return paths

@@ -39,7 +39,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ._live import LiveAnswer
-from ._manifest import ObjectKey, annotations, is_hook
+from ._manifest import ObjectKey, annotations_of, is_hook
 
 RESOURCE_POLICY_ANNOTATION = "helm.sh/resource-policy"
 KEEP = "keep"
@@ -121,7 +121,7 @@ def uninstall_deletions(
     for key, document in objects:
         if is_hook(document):
             continue
-        policy = annotations(document).get(RESOURCE_POLICY_ANNOTATION)
+        policy = annotations_of(document).get(RESOURCE_POLICY_ANNOTATION)
         if policy is not None:
             # kept when "keep" (trimmed, any case); any other value: neither kept nor deleted.
             continue
@@ -146,7 +146,7 @@ def update_deletions(
         answer = live(key)
         if answer.obj is None and not answer.unreadable:
             continue  # Helm skips what it cannot get
-        if answer.obj is not None and annotations(answer.obj).get(RESOURCE_POLICY_ANNOTATION) == KEEP:
+        if answer.obj is not None and annotations_of(answer.obj).get(RESOURCE_POLICY_ANNOTATION) == KEEP:
             continue
         deletions.append(_deletion(key, document, answer))
     return deletions

@@ -317,7 +317,9 @@ def diagnose(facts: t.Mapping[str, t.Any], context: UserContext | None = None) -
 
 
 # Steps that delete no live object: records only, or nothing at all.
-_DELETES_NOTHING = frozenset({"none", "wait", "escalate", "unlock", "mark_deployed", "delete_revision", "prune_history"})
+_DELETES_NOTHING = frozenset(
+    {"none", "wait", "escalate", "unlock", "mark_deployed", "delete_revision", "prune_history"}
+)
 
 
 def _attach_deletions(action: Action, deletions: t.Mapping[str, t.Any] | None) -> None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from ._deletions import DeletionSet, uninstall_deletions, update_deletions
 from ._diagnosis import LARGE_RECORD_BYTES, UserContext, diagnose
+from ._history import KNOWN_GOOD_STATUSES, ROLLBACK_STATUSES, rollback_target
 from ._k8s import KubeClient, KubeError, KubeForbidden, KubeNotFound, path_quote
 from ._live import (
     INSTANCE_LABEL,
@@ -60,8 +61,6 @@ from ._release_codec import (
 )
 from ._storage import PAGE_SIZE, ListedRow, ReleaseStorage, selector
 
-KNOWN_GOOD_STATUSES = ("deployed", "superseded")
-ROLLBACK_STATUSES = ("failed", *PENDING_STATUSES)  # the newest statuses a recovery may roll back from
 # detail="brief", a release healthy by its records: its entry keeps identity, state, the
 # revisions read, record errors and the diagnosis drawn from all of this; the evidence
 # sections stay with the entries that got the deep look. (Every value of a fleet's
@@ -134,26 +133,16 @@ class _Release:
         deployed = [n for n in ordered if self.revisions[n].status == "deployed"]
         keep.update(deployed[-1:])
         if self.revisions[ordered[-1]].status in ROLLBACK_STATUSES:
-            target = rollback_target(self.revisions)
+            target = rollback_target(self.history())
             keep.update([target] if target is not None else [])
         return keep
 
-
-def rollback_target(revisions: t.Mapping[int, _Revision]) -> int | None:
-    """The revision a recovery rolls back to: the one an interrupted rollback aimed at
-    (pkg/action/rollback.go writes "Rollback to N") when it is known-good, else the
-    last known-good revision before the newest; None when there is none."""
-    ordered = sorted(revisions)
-    if len(ordered) < 2:
-        return None
-    newest = revisions[ordered[-1]]
-    if newest.status == "pending-rollback" and newest.summary is not None:
-        match = re.match(r"Rollback to (\d+)$", str((newest.summary.get("info") or {}).get("description") or ""))
-        aimed = int(match.group(1)) if match else None
-        if aimed in revisions and aimed != ordered[-1] and revisions[aimed].status in KNOWN_GOOD_STATUSES:
-            return aimed
-    good = [n for n in ordered[:-1] if revisions[n].status in KNOWN_GOOD_STATUSES]
-    return good[-1] if good else None
+    def history(self) -> dict[int, tuple[str, str]]:
+        """revision -> (status, description) as _history reads it (no description from labels)."""
+        return {
+            number: (revision.status, str(((revision.summary or {}).get("info") or {}).get("description") or ""))
+            for number, revision in self.revisions.items()
+        }
 
 
 def _detached(obj: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -535,7 +524,7 @@ def _release_facts(
     full = _full_payloads(release, storage) if deep or options.include_values else {}
     latest_release = full.get(latest.meta.revision) or {}
     pending = latest.status in PENDING_STATUSES
-    target = rollback_target(release.revisions) if latest.status in ROLLBACK_STATUSES else None
+    target = rollback_target(release.history()) if latest.status in ROLLBACK_STATUSES else None
     manifests = _Manifests(full, release.namespace) if deep else None  # a brief look parses no manifest
     facts: dict[str, t.Any] = {
         "name": release.name,
@@ -713,14 +702,12 @@ def _iso(stamp: float | None) -> str | None:
 
 def _lock(view: _View, age: float, live: LiveIndex | None, options: GatherOptions) -> dict[str, t.Any]:
     latest = view.latest
+    unreadable = view.manifests.errors.get(latest.meta.revision, "") if view.manifests else ""
+    record = NewestRecord(
+        view.release.namespace, latest.status, age, view.latest_release, view.latest_objects, unreadable
+    )
     lock_options = LockOptions(options.stale_after, options.client_timeout, live is not None)
-    record = NewestRecord(view.release.namespace, latest.status, age, view.latest_release, view.latest_objects)
-    verdict = lock_verdict(record, live, lock_options, options.now)
-    unreadable = view.manifests.errors.get(latest.meta.revision) if view.manifests else None
-    if unreadable and verdict["verdict"] == "stale":
-        # What Helm waits on is unknown: never call it quiet.
-        verdict.update(verdict="possibly-running", evidence=[f"could not check for a running operation: {unreadable}"])
-    return verdict
+    return lock_verdict(record, live, lock_options, options.now)
 
 
 # --- live resources against the manifests ----------------------------------------

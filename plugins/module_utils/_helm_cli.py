@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import tempfile
 import typing as t
 from dataclasses import dataclass, field
@@ -46,7 +47,8 @@ class HelmCall:
 
     @property
     def command_line(self) -> str:
-        return " ".join(self.argv)
+        """The command as a person would paste it: every argument shell-quoted."""
+        return shlex.join(self.argv)
 
 
 def bearer_token(configuration: t.Any) -> str | None:
@@ -145,7 +147,8 @@ def upgrade_argv(
     force: bool,
     flags: HelmFlags,
 ) -> list[str]:
-    argv = [helm, "upgrade", release, chart, "--namespace", namespace]
+    # NOTES.txt often prints credentials: Helm is asked not to print it (output_without_notes strips it too).
+    argv = [helm, "upgrade", release, chart, "--namespace", namespace, "--hide-notes"]
     if chart_version:
         argv += ["--version", chart_version]
     if reuse_values:
@@ -174,3 +177,13 @@ def uninstall_argv(
 def chart_is_local(chart: str) -> bool:
     """A chart directory or packaged .tgz on disk carries its own version."""
     return os.path.isdir(chart) or (os.path.isfile(chart) and chart.endswith((".tgz", ".tar.gz")))
+
+
+def output_without_notes(output: str) -> str:
+    """What Helm printed, without the chart's NOTES section (it often holds credentials)."""
+    kept = []
+    for line in output.splitlines():
+        if line.strip() == "NOTES:":
+            break
+        kept.append(line)
+    return "\n".join(kept).strip()

@@ -37,7 +37,7 @@ import typing as t
 from dataclasses import dataclass
 
 from ._live import LiveIndex
-from ._manifest import ObjectKey
+from ._manifest import ManifestError, ObjectKey, parse_manifest
 from ._release_codec import PENDING_STATUSES, parse_kube_time
 
 LOCKING_STATUSES = (*PENDING_STATUSES, "uninstalling")
@@ -82,6 +82,21 @@ class NewestRecord:
     age: float  # seconds since Helm wrote it
     release: t.Mapping[str, t.Any]  # its release JSON (hooks)
     objects: t.Sequence[tuple[ObjectKey, dict[str, t.Any]]]  # its parsed manifest
+    unreadable: str = ""  # why its manifest could not be read (then nothing counts as quiet)
+
+
+def newest_record(namespace: str, release: t.Mapping[str, t.Any], written_at: float | None, now: float) -> NewestRecord:
+    """The newest record from its release JSON, its manifest parsed (an unreadable one remembered)."""
+    info = release.get("info") if isinstance(release.get("info"), dict) else {}
+    status = str((info or {}).get("status") or "unknown")
+    try:
+        objects = parse_manifest(
+            str(release.get("manifest") or ""), namespace, what=f"revision {release.get('version')}'s manifest"
+        )
+        unreadable = ""
+    except ManifestError as exc:
+        objects, unreadable = [], str(exc)
+    return NewestRecord(namespace, status, now - (written_at or 0.0), release, objects, unreadable)
 
 
 def lock_verdict(record: NewestRecord, live: LiveIndex | None, options: LockOptions, now: float) -> dict[str, t.Any]:
@@ -105,7 +120,10 @@ def lock_verdict(record: NewestRecord, live: LiveIndex | None, options: LockOpti
             f"the {record.status} record was written {int(record.age)}s ago, more than stale_after "
             f"{options.stale_after}s"
         )
-    if not options.inspect_live or live is None:
+    if record.unreadable:
+        # What Helm waits on is unknown: never call it quiet.
+        check.activity.append(f"could not check for a running operation: {record.unreadable}")
+    elif not options.inspect_live or live is None:
         check.activity.append(
             "the live objects were not inspected (inspect_live is false), so a running client is not ruled out"
         )

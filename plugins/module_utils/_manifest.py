@@ -228,7 +228,7 @@ def _source(text: str) -> str:
     return match.group(1) if match else text[:60].replace("\n", " ")
 
 
-def annotations(document: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+def annotations_of(document: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     metadata = document.get("metadata")
     found = metadata.get("annotations") if isinstance(metadata, dict) else None
     return found if isinstance(found, dict) else {}
@@ -236,4 +236,4 @@ def annotations(document: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
 
 def is_hook(document: t.Mapping[str, t.Any]) -> bool:
     """A document Helm sorts as a hook, not as part of the release (releaseutil manifest_sorter.go)."""
-    return HOOK_ANNOTATION in annotations(document)
+    return HOOK_ANNOTATION in annotations_of(document)

@@ -63,6 +63,12 @@ ONE_RELEASE_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "namespace": {"type": "str", "required": True},
 }
 
+# How the lock verdict tells a live Helm client from a stale lock; documented by plugins/doc_fragments/lock.py.
+LOCK_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
+    "stale_after": {"type": "int", "default": 600},
+    "client_timeout": {"type": "int", "default": 900},
+}
+
 _HELM_DRIVER_NAMES: dict[str, Driver] = {
     "": "secret",
     "secret": "secret",

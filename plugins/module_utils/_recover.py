@@ -1,40 +1,50 @@
 # Copyright (c) helmops.recovery contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Recovery steps Helm itself must take: rollback, forced upgrade, uninstall.
+"""Recovery steps Helm itself must take: rollback, upgrade, uninstall.
 
 PRIVATE: this module util is for the collection's own use and may change at
 any time without notice.
 
-The plan is made from the same facts helm_release_facts reports, so the guards
-see what a person would see: the release must be in one of the states the
-caller expects, no Helm operation may be running on it, destructive steps need
-the opt-in, and an uninstall that would delete a PVC's data needs a second
-opt-in. Before Helm runs, the release's values, manifest and every record are
-backed up.
+The plan reads the release's records once and holds every guard to what Helm's
+own action will read (see _history.py, _deletions.py, _lock.py):
+
+- the newest revision must be in one of the states the caller expects (and, when
+  the caller says so, still be the revision and status its plan was made from);
+- no Helm client may still be working on it (the lock verdict; ``force``
+  overrides that verdict only);
+- an uninstall needs ``allow_destructive``;
+- a step whose deletions lose data (a PersistentVolumeClaim, a StatefulSet that
+  takes its claims, a CRD, a Namespace), or whose deletions cannot be known,
+  needs ``allow_data_loss``. An upgrade's deletions come from the chart Helm
+  renders (a dry run of the very same command) against the revision Helm diffs.
+
+Right before Helm runs, the newest record is read again: if it changed since the
+plan, nothing runs. After a rollback, pending records Helm leaves behind in the
+history are marked failed, each write guarded by its resourceVersion.
 """
 
 from __future__ import annotations
 
-import contextlib
+import datetime
+import json
 import typing as t
 from dataclasses import dataclass, field
 
-from ._backup import save_records, save_text
+from ._deletions import DeletionSet, uninstall_deletions, update_deletions
 from ._errors import ModuleError
-from ._facts import GatherOptions, gather
 from ._helm_cli import HelmCall, HelmFlags, chart_is_local, rollback_argv, uninstall_argv, upgrade_argv
+from ._history import KNOWN_GOOD_STATUSES, UNHEALTHY_STATUSES, rollback_target, upgrade_base
 from ._k8s import KubeClient
-from ._release_codec import PENDING_STATUSES, Driver
-from ._storage import ReleaseStorage
-
-with contextlib.suppress(ImportError):  # a missing PyYAML is reported by run_module
-    import yaml
+from ._live import Discovery, LiveIndex
+from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, lock_verdict, newest_record
+from ._manifest import ManifestError, ObjectKey, parse_manifest
+from ._release_codec import PENDING_STATUSES, Driver, ReleaseRecordError, with_status
+from ._storage import ReleaseStorage, StoredRecord
 
 ACTIONS = ("rollback", "upgrade", "uninstall")
 DESTRUCTIVE_ACTIONS = frozenset({"uninstall"})
-UNHEALTHY_STATUSES = ("failed", "pending-install", "pending-upgrade", "pending-rollback", "uninstalling")
-KNOWN_GOOD_STATUSES = ("deployed", "superseded")
+ANNOTATION_PREFIX = "helmops.recovery"
 
 Runner = t.Callable[[list[str], dict[str, str]], tuple[int, str, str]]
 
@@ -59,8 +69,18 @@ class RecoverOptions:
     allow_data_loss: bool = False
     when_status: tuple[str, ...] = UNHEALTHY_STATUSES
     stale_after: int = 600
+    client_timeout: int = DEFAULT_CLIENT_TIMEOUT
     force: bool = False  # act despite signs of a running operation (overrides the liveness verdict only)
+    expected_revision: int | None = None  # the newest revision the caller's plan was made from
+    expected_status: str | None = None
     backup_dir: str = "~/.helmops-recovery/backups"
+
+
+class Refused(ModuleError):
+    """A guard said no: nothing was written."""
+
+    def __init__(self, message: str, **details: t.Any) -> None:
+        super().__init__(message, refused=True, **details)
 
 
 @dataclass
@@ -74,6 +94,14 @@ class RecoverPlan:
     call: HelmCall | None = None
     warnings: list[str] = field(default_factory=list)
     overridden: list[str] = field(default_factory=list)
+    records: list[StoredRecord] = field(default_factory=list, repr=False)
+    deletions: DeletionSet | None = None
+    live: LiveIndex | None = field(default=None, repr=False)
+    lock: dict[str, t.Any] = field(default_factory=dict)
+
+    @property
+    def newest(self) -> StoredRecord | None:
+        return self.records[-1] if self.records else None
 
     def expected_after(self) -> dict[str, t.Any]:
         if not self.act:
@@ -86,95 +114,173 @@ class RecoverPlan:
         return {"status": self.status or "absent", "revision": self.revision}
 
     def diff(self) -> dict[str, t.Any]:
-        return {"before": self.before(), "after": self.expected_after()}
+        after = self.expected_after()
+        if self.act and self.deletions is not None and self.deletions.objects:
+            after = {**after, "deleted": [deletion.key.describe() for deletion in self.deletions.objects]}
+        return {"before": self.before(), "after": after}
 
 
-def _release_facts(client: KubeClient, driver: Driver, options: RecoverOptions) -> dict[str, t.Any] | None:
-    facts, _errors = gather(
-        client,
-        driver,
-        GatherOptions(namespace=options.namespace, releases=[options.release], stale_after=options.stale_after),
-    )
-    return facts[0] if facts else None
-
-
-def plan_recover(client: KubeClient, driver: Driver, options: RecoverOptions) -> RecoverPlan:
-    """Decide whether and how to act; raises ModuleError when a guard refuses."""
+def plan_recover(client: KubeClient, driver: Driver, options: RecoverOptions, now: float) -> RecoverPlan:
+    """Decide whether and how to act; raises Refused (or ModuleError) when a guard says no."""
     if options.action not in ACTIONS:
         raise ModuleError(f"unknown action {options.action!r}; use one of {', '.join(ACTIONS)}")
-    facts = _release_facts(client, driver, options)
-    if facts is None:
-        if options.action == "uninstall":
+    records, errors = ReleaseStorage(client, driver).history(options.namespace, options.release)
+    if not records:
+        detail = f" ({len(errors)} corrupt record(s): {errors[0]})" if errors else ""
+        if options.action == "uninstall" and not errors:
             return RecoverPlan(options, act=False, reason=f"release {options.release} is not installed")
-        raise ModuleError(f"release {options.release!r} not found in namespace {options.namespace}")
-    status = str(facts.get("status"))
-    plan = RecoverPlan(options, act=False, reason="", status=status, revision=facts.get("latest_revision"))
+        raise ModuleError(f"release {options.release!r} not found in namespace {options.namespace}{detail}")
+    newest = records[-1]
+    _refuse_corrupt_newer(options, newest, errors)
+    status = newest.record.status
+    plan = RecoverPlan(options, act=False, reason="", status=status, revision=newest.record.revision, records=records)
+    _refuse_if_moved(plan)
     if status not in options.when_status:
         plan.reason = (
             f"release {options.release} is {status} (revision {plan.revision}); "
             f"{options.action} runs only when it is {', '.join(options.when_status)}"
         )
         return plan
-    plan.overridden = _refuse_while_running(facts, options)
+    plan.live = LiveIndex(client, Discovery(client))
+    record = newest_record(options.namespace, newest.record.release, newest.record.meta.written_at, now)
+    plan.lock = lock_verdict(record, plan.live, LockOptions(options.stale_after, options.client_timeout), now)
+    plan.overridden = _refuse_while_running(plan.lock, options)
     if options.action in DESTRUCTIVE_ACTIONS and not options.allow_destructive:
-        raise ModuleError(
+        raise Refused(
             f"{options.action} of {options.release} is destructive (Helm deletes the release's resources); "
             "set allow_destructive: true to run it"
         )
     builders = {"rollback": _plan_rollback, "upgrade": _plan_upgrade, "uninstall": _plan_uninstall}
-    builders[options.action](plan, facts)
+    builders[options.action](plan)
+    if plan.deletions is not None:
+        refuse_data_loss(plan)
     plan.act = True
     return plan
 
 
-def _refuse_while_running(facts: t.Mapping[str, t.Any], options: RecoverOptions) -> list[str]:
+def _refuse_corrupt_newer(options: RecoverOptions, newest: StoredRecord, errors: list[ReleaseRecordError]) -> None:
+    newer = [error for error in errors if _revision_of(error.object_ref) > newest.record.revision]
+    if newer:
+        raise Refused(
+            f"a newer record of {options.release!r} is corrupt, so the revision Helm would act on is unknown: "
+            + "; ".join(str(error) for error in newer)
+        )
+
+
+def _revision_of(object_ref: str) -> int:
+    tail = object_ref.rsplit(".v", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _refuse_if_moved(plan: RecoverPlan) -> None:
+    """The caller's plan (remediate's decision) was made from another newest record: do not act on this one."""
+    options = plan.options
+    moved = (options.expected_revision is not None and options.expected_revision != plan.revision) or (
+        options.expected_status is not None and options.expected_status != plan.status
+    )
+    if moved:
+        raise Refused(
+            f"release {options.release} changed since the plan was made: its newest revision was "
+            f"{options.expected_revision} {options.expected_status or ''}, it is now {plan.revision} {plan.status}. "
+            "Nothing was done; decide again on fresh facts.",
+            revision=plan.revision,
+            status=plan.status,
+        )
+
+
+def _refuse_while_running(lock: t.Mapping[str, t.Any], options: RecoverOptions) -> list[str]:
     """The evidence force overrode; raises when there is evidence and no force."""
-    lock = facts.get("lock") or {}
     if lock.get("verdict") != "possibly-running":
         return []
     evidence = [str(line) for line in lock.get("evidence") or []]
     if options.force:
         return evidence
-    raise ModuleError(
+    raise Refused(
         f"refusing to {options.action} {options.release}: an operation may still be running "
         f"({'; '.join(evidence)}); wait for it, or set force: true if you are sure no Helm client is working on it",
         lock=dict(lock),
     )
 
 
-def _plan_rollback(plan: RecoverPlan, facts: t.Mapping[str, t.Any]) -> None:
+def refuse_data_loss(plan: RecoverPlan) -> None:
+    """Deletions that lose data, or that cannot be known, need allow_data_loss."""
+    deletions = plan.deletions
+    if deletions is None or plan.options.allow_data_loss:
+        return
+    why = deletions.refusal()
+    if why:
+        raise Refused(
+            f"refusing to {plan.options.action} {plan.options.release}: {why}. Back up that data, then set "
+            "allow_data_loss: true",
+            deletions=deletions.as_dict(),
+        )
+
+
+def _manifest(plan: RecoverPlan, revision: int) -> list[tuple[ObjectKey, dict[str, t.Any]]] | str:
+    """A revision's parsed manifest, scoped as Helm builds it; the reason when it cannot be read."""
+    stored = next((r for r in plan.records if r.record.revision == revision), None)
+    if stored is None:
+        return f"revision {revision} is not in the history"
+    try:
+        objects = parse_manifest(
+            str(stored.record.release.get("manifest") or ""),
+            plan.options.namespace,
+            what=f"revision {revision}'s manifest",
+        )
+    except ManifestError as exc:
+        return str(exc)
+    live = plan.live
+    return [(live.scoped(key), document) for key, document in objects] if live else objects
+
+
+def _update_set(
+    plan: RecoverPlan, action: str, current: int, target: t.Any, target_revision: int | None
+) -> DeletionSet:
+    deletions = DeletionSet(action, current, target_revision)
+    before = _manifest(plan, current)
+    if isinstance(before, str) or isinstance(target, str) or plan.live is None:
+        deletions.objects = None
+        deletions.unknown = before if isinstance(before, str) else str(target)
+        return deletions
+    deletions.objects = update_deletions(before, target, plan.live.answer)
+    return deletions
+
+
+def _plan_rollback(plan: RecoverPlan) -> None:
     options = plan.options
-    target = options.revision or facts.get("last_known_good_revision")
+    history = {r.record.revision: (r.record.status, r.record.description) for r in plan.records}
+    target = options.revision or rollback_target(history)
     if target is None:
-        raise ModuleError(
+        raise Refused(
             f"release {options.release} has no known-good revision to roll back to "
             "(none was ever deployed); use upgrade with a chart, or uninstall"
         )
-    statuses = {entry.get("revision"): entry.get("status") for entry in facts.get("revisions") or []}
-    if target not in statuses:
-        raise ModuleError(f"release {options.release} has no revision {target} to roll back to")
+    if target not in history:
+        raise Refused(f"release {options.release} has no revision {target} to roll back to")
     if target == plan.revision:
-        raise ModuleError(f"revision {target} is the newest revision of {options.release}; nothing to roll back to")
-    if statuses[target] not in KNOWN_GOOD_STATUSES:
-        plan.warnings.append(f"revision {target} is {statuses[target]}, not a known-good revision")
+        raise Refused(f"revision {target} is the newest revision of {options.release}; nothing to roll back to")
+    if history[target][0] not in KNOWN_GOOD_STATUSES:
+        plan.warnings.append(f"revision {target} is {history[target][0]}, not a known-good revision")
     plan.target_revision = int(target)
+    # pkg/action/rollback.go: current = Releases.Last (the newest), target = that revision.
+    plan.deletions = _update_set(plan, "rollback", int(plan.revision or 0), _manifest(plan, target), target)
     plan.call = HelmCall(rollback_argv(options.helm, options.release, options.namespace, int(target), options.flags))
     plan.reason = f"release {options.release} is {plan.status}; rolling back to revision {target}"
 
 
-def _plan_upgrade(plan: RecoverPlan, facts: t.Mapping[str, t.Any]) -> None:
+def _plan_upgrade(plan: RecoverPlan) -> None:
     options = plan.options
     if plan.status in PENDING_STATUSES:
-        raise ModuleError(
+        raise Refused(
             f"helm upgrade of {options.release} would be refused: revision {plan.revision} is {plan.status}. "
             "Unlock it first (helmops.recovery.helm_release_unlock)"
         )
     if not options.chart:
-        raise ModuleError(f"upgrade of {options.release} needs the chart reference (chart) it was installed from")
+        raise Refused(f"upgrade of {options.release} needs the chart reference (chart) it was installed from")
     if not options.chart_version and not chart_is_local(options.chart):
-        raise ModuleError(
+        raise Refused(
             f"upgrade of {options.release} needs chart_version: the version is never guessed "
-            f"(the release's last chart was {_chart_of(facts)})"
+            f"(the release's last chart was {_chart_of(plan)})"
         )
     plan.call = HelmCall(
         upgrade_argv(
@@ -193,22 +299,59 @@ def _plan_upgrade(plan: RecoverPlan, facts: t.Mapping[str, t.Any]) -> None:
     plan.reason = f"release {options.release} is {plan.status}; upgrading it with {options.chart}"
 
 
-def _chart_of(facts: t.Mapping[str, t.Any]) -> str:
-    revisions = facts.get("revisions") or [{}]
-    newest = revisions[-1]
-    return f"{newest.get('chart')} {newest.get('chart_version')}"
+def _chart_of(plan: RecoverPlan) -> str:
+    chart = plan.records[-1].record.chart_metadata
+    return f"{chart.get('name')} {chart.get('version')}"
 
 
-def _plan_uninstall(plan: RecoverPlan, facts: t.Mapping[str, t.Any]) -> None:
+def guard_upgrade(plan: RecoverPlan, rendered: str) -> None:
+    """What the upgrade deletes: the revision Helm diffs against less the manifest it rendered
+    (the same command run with --dry-run); refused when that loses data without allow_data_loss."""
+    newest = plan.records[-1].record
+    labelled = [r.record.revision for r in plan.records if r.record.meta.status_label == "deployed"]
+    base = upgrade_base(newest.status, labelled, newest.revision)
+    if base is None:
+        raise Refused(f"helm upgrade of {plan.options.release} would fail: it has no deployed revision to upgrade from")
+    try:
+        target: t.Any = parse_manifest(rendered, plan.options.namespace, what="the manifest the upgrade renders")
+        if plan.live is not None:
+            target = [(plan.live.scoped(key), document) for key, document in target]
+    except ManifestError as exc:
+        target = str(exc)
+    plan.deletions = _update_set(plan, "upgrade", base, target, None)
+    refuse_data_loss(plan)
+
+
+def render_argv(plan: RecoverPlan) -> list[str]:
+    """The planned upgrade as a dry run that prints the release it would store (its manifest)."""
+    if plan.call is None:
+        raise ModuleError("the plan has no Helm command to render")
+    # server: templates' lookup() reads the cluster as the real upgrade will; nothing is written.
+    argv = [arg for arg in plan.call.argv if arg != "--wait"]
+    return [*argv, "--dry-run=server", "--output", "json"]
+
+
+def rendered_manifest(output: str) -> str:
+    """The manifest from `helm upgrade --dry-run --output json`; values and notes are not kept."""
+    try:
+        release = json.loads(output)
+    except ValueError as exc:
+        raise ModuleError(f"could not read the manifest the upgrade renders: {exc}") from exc
+    if not isinstance(release, dict) or not isinstance(release.get("manifest"), str):
+        raise ModuleError("could not read the manifest the upgrade renders: Helm printed no release")
+    return str(release["manifest"])
+
+
+def _plan_uninstall(plan: RecoverPlan) -> None:
     options = plan.options
-    pvcs = (facts.get("risks") or {}).get("pvcs_deleted_on_uninstall") or []
-    if pvcs and not options.allow_data_loss:
-        names = ", ".join(str(p.get("name", p)) if isinstance(p, dict) else str(p) for p in pvcs)
-        raise ModuleError(
-            f"uninstalling {options.release} would delete PersistentVolumeClaim(s) without "
-            f"helm.sh/resource-policy: keep: {names}. Back up their data, then set allow_data_loss: true",
-            pvcs=pvcs,
-        )
+    # pkg/action/uninstall.go: the newest revision's manifest is what Helm deletes.
+    deletions = DeletionSet("uninstall", plan.revision)
+    objects = _manifest(plan, int(plan.revision or 0))
+    if isinstance(objects, str):
+        deletions.objects, deletions.unknown = None, objects
+    else:
+        deletions.objects = uninstall_deletions(objects, plan.live.answer if plan.live else None)
+    plan.deletions = deletions
     plan.call = HelmCall(
         uninstall_argv(
             options.helm,
@@ -224,34 +367,34 @@ def _plan_uninstall(plan: RecoverPlan, facts: t.Mapping[str, t.Any]) -> None:
     )
 
 
-def backup_release(client: KubeClient, driver: Driver, options: RecoverOptions) -> list[str]:
-    """Save every record, and the newest revision's values and manifest (what `helm get` shows)."""
-    records, _errors = ReleaseStorage(client, driver).history(options.namespace, options.release)
-    if not records:
-        return []
-    newest = records[-1]
-    name = f"sh.helm.release.v1.{options.release}"
-    paths = [save_records(options.backup_dir, options.namespace, options.release, name, [r.obj for r in records])]
-    values = newest.record.release.get("config") or {}
-    paths.append(save_text(options.backup_dir, options.namespace, options.release, "values.yaml", _yaml(values)))
-    manifest = str(newest.record.release.get("manifest") or "")
-    paths.append(save_text(options.backup_dir, options.namespace, options.release, "manifest.yaml", manifest))
-    return paths
+def recheck(client: KubeClient, driver: Driver, plan: RecoverPlan) -> None:
+    """Right before Helm runs: the newest record must still be the one the plan read."""
+    newest = plan.newest
+    if newest is None:
+        return
+    storage = ReleaseStorage(client, driver)
+    seen = [m for m in storage.list_meta(plan.options.namespace, plan.options.release) if not isinstance(m, Exception)]
+    now_newest = max(seen, key=lambda meta: meta.revision, default=None)
+    before = (newest.record.revision, newest.record.meta.resource_version)
+    after = (now_newest.revision, now_newest.resource_version) if now_newest else (None, None)
+    if after != before:
+        raise Refused(
+            f"release {plan.options.release} changed since it was checked (newest revision {before[0]} was "
+            f"{plan.status}; now revision {after[0]}, status label {now_newest.status_label if now_newest else None}); "
+            "Helm was not run, decide again on fresh facts"
+        )
 
 
-def _yaml(values: t.Any) -> str:
-    return str(yaml.safe_dump(values, default_flow_style=False, sort_keys=True))
-
-
-def run_helm(plan: RecoverPlan, runner: Runner, env: dict[str, str]) -> str:
-    """Run the planned Helm command; its output, or ModuleError with Helm's own message."""
+def run_helm(plan: RecoverPlan, runner: Runner, env: dict[str, str], argv: list[str] | None = None) -> str:
+    """Run the planned Helm command (or ``argv``); its output, or ModuleError with Helm's own message."""
     if plan.call is None:
         raise ModuleError("the plan has no Helm command to run")
-    rc, out, err = runner(plan.call.argv, env)
+    argv = argv or plan.call.argv
+    rc, out, err = runner(argv, env)
     if rc != 0:
         message = (err or out).strip().splitlines()
         raise ModuleError(
-            f"{plan.call.argv[1]} of {plan.options.release} failed (helm exited {rc}): "
+            f"{argv[1]} of {plan.options.release} failed (helm exited {rc}): "
             + (" ".join(message[-3:]) if message else "no output"),
             command=plan.call.command_line,
             rc=rc,
@@ -259,8 +402,29 @@ def run_helm(plan: RecoverPlan, runner: Runner, env: dict[str, str]) -> str:
     return out
 
 
+def settle_pending(client: KubeClient, driver: Driver, plan: RecoverPlan) -> list[int]:
+    """After a rollback: mark the pending records Helm left behind failed (never the newest),
+    each write guarded by the resourceVersion it was read with; the revisions marked."""
+    storage = ReleaseStorage(client, driver)
+    records, _errors = storage.history(plan.options.namespace, plan.options.release)
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    marked = []
+    for stored in records[:-1]:
+        status = stored.record.status
+        if status not in PENDING_STATUSES:
+            continue
+        description = f"Marked failed by helmops.recovery after the rollback to {plan.target_revision}: was {status}"
+        storage.replace(
+            stored,
+            with_status(stored.record.release, "failed", description),
+            annotations={f"{ANNOTATION_PREFIX}/marked-failed-at": now, f"{ANNOTATION_PREFIX}/previous-status": status},
+        )
+        marked.append(stored.record.revision)
+    return marked
+
+
 def state_after(client: KubeClient, driver: Driver, options: RecoverOptions) -> dict[str, t.Any]:
-    facts = _release_facts(client, driver, options)
-    if facts is None:
+    records, _errors = ReleaseStorage(client, driver).history(options.namespace, options.release)
+    if not records:
         return {"status": "absent", "revision": None}
-    return {"status": facts.get("status"), "revision": facts.get("latest_revision")}
+    return {"status": records[-1].record.status, "revision": records[-1].record.revision}

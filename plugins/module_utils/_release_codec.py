@@ -101,7 +101,12 @@ def validate_namespace_name(name: str) -> str:
 
 def object_name(release: str, revision: int) -> str:
     """The storage object name Helm uses for a revision."""
-    return f"{STORAGE_PREFIX}.{release}.v{revision}"
+    return f"{history_name(release)}.v{revision}"
+
+
+def history_name(release: str) -> str:
+    """The common prefix of a release's storage object names (names its backups)."""
+    return f"{STORAGE_PREFIX}.{release}"
 
 
 def parse_object_name(name: str) -> tuple[str, int] | None:

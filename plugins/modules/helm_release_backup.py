@@ -69,17 +69,18 @@ directory:
 import os
 import typing as t
 
+from ansible_collections.helmops.recovery.plugins.module_utils._backup import backup_release
 from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
 from ansible_collections.helmops.recovery.plugins.module_utils._module import (
     ONE_RELEASE_ARGUMENT_SPEC,
     Context,
     run_module,
 )
-from ansible_collections.helmops.recovery.plugins.module_utils._recover import RecoverOptions, backup_release
 from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (
     validate_namespace_name,
     validate_release_name,
 )
+from ansible_collections.helmops.recovery.plugins.module_utils._storage import ReleaseStorage
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     **ONE_RELEASE_ARGUMENT_SPEC,
@@ -89,21 +90,16 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 
 def run(context: Context) -> dict[str, t.Any]:
     params = context.params
-    options = RecoverOptions(
-        namespace=validate_namespace_name(params["namespace"]),
-        release=validate_release_name(params["release"]),
-        action="backup",
-        helm="",
-        helm_major=0,
-        backup_dir=params["backup_dir"],
-    )
-    directory = os.path.join(options.backup_dir, options.namespace, options.release)
+    namespace = validate_namespace_name(params["namespace"])
+    release = validate_release_name(params["release"])
+    directory = os.path.join(params["backup_dir"], namespace, release)
     result: dict[str, t.Any] = {"changed": True, "files": [], "directory": directory}
     if context.check_mode:
         return result
-    result["files"] = backup_release(context.client, context.driver, options)
+    records, _errors = ReleaseStorage(context.client, context.driver).history(namespace, release)
+    result["files"] = backup_release(params["backup_dir"], namespace, release, records)
     if not result["files"]:
-        raise ModuleError(f"release {options.release!r} not found in namespace {options.namespace}; nothing to back up")
+        raise ModuleError(f"release {release!r} not found in namespace {namespace}; nothing to back up")
     return result
 
 

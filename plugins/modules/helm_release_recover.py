@@ -14,13 +14,26 @@ description:
     that change live resources and must therefore be taken by Helm, never by editing its records.
   - Acts only when the release's newest revision is in one of O(when_status) (by default the unhealthy states), so a
     second run on a recovered release changes nothing.
-  - Refuses while an operation may still be running on the release (the lock evidence
-    M(helmops.recovery.helm_release_facts) reports), an upgrade while the release is locked (unlock it first), an
-    upgrade without an explicit chart version (never guesses the latest), an uninstall without O(allow_destructive=true),
-    and an uninstall that would delete PersistentVolumeClaims lacking C(helm.sh/resource-policy=keep) without
-    O(allow_data_loss=true).
+  - Refuses while an operation may still be running on the release (the lock verdict
+    M(helmops.recovery.helm_release_facts) reports, see O(stale_after) and O(client_timeout)), an upgrade while the
+    release is locked (unlock it first), an upgrade without an explicit chart version (never guesses the latest), and
+    an uninstall without O(allow_destructive=true).
+  - Every action goes through the same data-loss guard, computed from what Helm itself will delete (docs/safety.md).
+    An uninstall deletes the objects of the newest revision's manifest; a rollback deletes the objects of the newest
+    revision's manifest that the target revision lacks; an upgrade deletes the objects of the revision Helm diffs
+    against that the rendered chart lacks (found by the same command run with C(--dry-run=server)). When any of them
+    is a PersistentVolumeClaim, a StatefulSet whose claims are deleted with it, a CustomResourceDefinition, a
+    Namespace or a PersistentVolume whose storage is deleted with it, or when what Helm would delete cannot be known
+    (a manifest that cannot be read, an object that may not be read), the module refuses without
+    O(allow_data_loss=true) and names the objects.
+  - With O(expected_revision) and O(expected_status) it acts only on the newest record the caller's plan was made from.
+    Right before Helm runs, the newest record is read again, and nothing runs if it changed since the check.
+  - After a rollback, older C(pending-*) records Helm leaves in the history are marked C(failed), each write guarded by
+    its resourceVersion, so C(helm history) stops showing a pending revision forever.
   - Before Helm runs, every record of the release and the newest revision's values and manifest are saved to
     O(backup_dir) (files 0600, directories 0700).
+  - The chart's NOTES are never returned, as they often print credentials. Helm runs with C(--hide-notes) and its output
+    is cut before any NOTES section.
   - Credentials reach Helm only through its environment and a private kubeconfig file, never its command line.
 author:
   - helmops.recovery contributors (@helmops)
@@ -28,10 +41,13 @@ extends_documentation_fragment:
   - helmops.recovery.connection
   - helmops.recovery.connection.attributes
   - helmops.recovery.release
+  - helmops.recovery.lock
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Reports the Helm command it would run and why; runs nothing and writes no backup.
+    description:
+      - Reports the Helm command it would run, why, and what Helm would delete; runs nothing and writes no backup.
+      - For an upgrade, Helm renders the chart with C(--dry-run=server) (which writes nothing) to find what it would delete.
     support: full
   diff_mode:
     description: The newest revision's number and status before, and what Helm is expected to leave after.
@@ -106,13 +122,19 @@ options:
     type: bool
     default: false
   allow_data_loss:
-    description: Allow an uninstall that deletes PersistentVolumeClaims without C(helm.sh/resource-policy=keep).
+    description:
+      - Allow a rollback, upgrade or uninstall whose deletions lose data (see the description), or whose deletions
+        cannot be known.
     type: bool
     default: false
-  stale_after:
-    description: Seconds after which a pending record with no sign of a running operation counts as stale.
+  expected_revision:
+    description:
+      - Act only if the newest revision is still this one (the revision the caller's decision was made from);
+        otherwise refuse and change nothing.
     type: int
-    default: 600
+  expected_status:
+    description: Act only if the newest revision still has this status.
+    type: str
   force:
     description:
       - Act even if there are signs of a running operation (a recent record, a running hook Job, a rollout in
@@ -223,30 +245,56 @@ overridden:
   returned: always
   type: list
   elements: str
+deletes:
+  description:
+    - What Helm deletes when it takes this step (or would, in check mode), and whether that loses data.
+    - C(objects) is null when it cannot be known (C(unknown) says why).
+  returned: when Helm ran or would run
+  type: dict
+  sample:
+    revision: 2
+    target: 1
+    objects: [{kind: PersistentVolumeClaim, namespace: team-a, name: web-cache, data: "a PersistentVolumeClaim: its volume's data"}]
+    data_loss: true
+    unknown: null
+marked_failed:
+  description: The older pending revisions marked C(failed) after a rollback.
+  returned: after a rollback
+  type: list
+  elements: int
 helm_output:
-  description: What Helm printed.
+  description: What Helm printed, without the chart's NOTES.
   returned: when Helm ran
   type: str
 """
 
+import time
 import typing as t
 
+from ansible_collections.helmops.recovery.plugins.module_utils._backup import backup_release
 from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
 from ansible_collections.helmops.recovery.plugins.module_utils._helm_cli import (
     HelmFlags,
     helm_environment,
     helm_major_version,
+    output_without_notes,
 )
 from ansible_collections.helmops.recovery.plugins.module_utils._module import (
+    LOCK_ARGUMENT_SPEC,
     ONE_RELEASE_ARGUMENT_SPEC,
     Context,
     run_module,
 )
 from ansible_collections.helmops.recovery.plugins.module_utils._recover import (
     RecoverOptions,
-    backup_release,
+    RecoverPlan,
+    guard_upgrade,
     plan_recover,
+    recheck,
+    render_argv,
+    rendered_manifest,
     run_helm,
+    settle_pending,
     state_after,
 )
 from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (
@@ -256,6 +304,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._release_codec im
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     **ONE_RELEASE_ARGUMENT_SPEC,
+    **LOCK_ARGUMENT_SPEC,
     "action": {"type": "str", "required": True, "choices": ["rollback", "upgrade", "uninstall"]},
     "revision": {"type": "int"},
     "chart": {"type": "str"},
@@ -274,7 +323,8 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     },
     "allow_destructive": {"type": "bool", "default": False},
     "allow_data_loss": {"type": "bool", "default": False},
-    "stale_after": {"type": "int", "default": 600},
+    "expected_revision": {"type": "int"},
+    "expected_status": {"type": "str"},
     "force": {"type": "bool", "default": False},
     "backup_dir": {"type": "path", "default": "~/.helmops-recovery/backups"},
     "helm_binary": {"type": "str", "default": "helm"},
@@ -315,10 +365,32 @@ def run(context: Context) -> dict[str, t.Any]:
         allow_data_loss=params["allow_data_loss"],
         when_status=tuple(params["when_status"]),
         stale_after=params["stale_after"],
+        client_timeout=params["client_timeout"],
         force=params["force"],
+        expected_revision=params["expected_revision"],
+        expected_status=params["expected_status"],
         backup_dir=params["backup_dir"],
     )
-    plan = plan_recover(context.client, context.driver, options)
+    plan = plan_recover(context.client, context.driver, options, time.time())
+    env = _environment(context) if plan.act else {}
+    if plan.act and options.action == "upgrade":
+        guard_upgrade(plan, rendered_manifest(run_helm(plan, _runner(context), env, render_argv(plan))))
+    result = _result(context, plan)
+    if not plan.act or context.check_mode:
+        return result
+    result["backup_files"] = backup_release(options.backup_dir, options.namespace, options.release, plan.records)
+    recheck(context.client, context.driver, plan)
+    result["helm_output"] = output_without_notes(run_helm(plan, _runner(context), env))
+    if options.action == "rollback":
+        result["marked_failed"] = settle_pending(context.client, context.driver, plan)
+    after = state_after(context.client, context.driver, options)
+    result["status_after"] = after["status"]
+    result["revision_after"] = after["revision"]
+    return result
+
+
+def _result(context: Context, plan: RecoverPlan) -> dict[str, t.Any]:
+    options = plan.options
     result: dict[str, t.Any] = {
         "changed": plan.act,
         "release": options.release,
@@ -333,33 +405,34 @@ def run(context: Context) -> dict[str, t.Any]:
         result["command"] = plan.call.command_line
     if plan.target_revision is not None:
         result["target_revision"] = plan.target_revision
+    if plan.deletions is not None:
+        result["deletes"] = plan.deletions.as_dict()
     if context.module._diff:
         result["diff"] = plan.diff()
     for warning in plan.warnings:
         context.module.warn(warning)
     if plan.overridden:
         context.module.warn("force overrode signs of a running operation: " + "; ".join(plan.overridden))
-    if not plan.act or context.check_mode:
-        return result
-    result["backup_files"] = backup_release(context.client, context.driver, options)
-    connection = context.client.api_client.configuration
-    env = helm_environment(
-        connection,
+    return result
+
+
+def _environment(context: Context) -> dict[str, str]:
+    params = context.params
+    return helm_environment(
+        context.client.api_client.configuration,
         context.driver,
         context.module.tmpdir,
         params.get("impersonate_user"),
         params.get("impersonate_groups") or [],
     )
 
+
+def _runner(context: Context) -> t.Callable[[list[str], dict[str, str]], tuple[int, str, str]]:
     def runner(argv: list[str], extra: dict[str, str]) -> tuple[int, str, str]:
         rc, out, err = context.module.run_command(argv, environ_update=extra)
         return int(rc), str(out), str(err)
 
-    result["helm_output"] = run_helm(plan, runner, env)
-    after = state_after(context.client, context.driver, options)
-    result["status_after"] = after["status"]
-    result["revision_after"] = after["revision"]
-    return result
+    return runner
 
 
 def main() -> None:

@@ -246,71 +246,59 @@ def deletion_set(objects: list[dict[str, t.Any]] | None, **extra: t.Any) -> dict
 
 
 DELETIONS = [
-    # (case, history, risks.deletions, action, expected deletes, expected data_loss)
+    # (case, history, risks.deletions, action, (expected deletes, expected data_loss))
     (
         "uninstall deletes a claim the failed revision added",
         [(1, "failed", "x")],
         {"uninstall": deletion_set([PVC, CONFIG])},
         "reinstall",
-        [PVC, CONFIG],
-        True,
+        ([PVC, CONFIG], True),
     ),
     (
         "rollback deletes the claim the failed upgrade added",
         FAILED_UPGRADE,
         {"uninstall": deletion_set([PVC]), "rollback": deletion_set([PVC], target=1)},
         "rollback",
-        [PVC],
-        True,
+        ([PVC], True),
     ),
     (
         "rollback that deletes only a ConfigMap loses no data",
         FAILED_UPGRADE,
         {"uninstall": deletion_set([CONFIG]), "rollback": deletion_set([CONFIG], target=1)},
         "rollback",
-        [CONFIG],
-        False,
+        ([CONFIG], False),
     ),
     (
         "a rollback computed for another revision is unknown",
         FAILED_UPGRADE,
         {"uninstall": deletion_set([]), "rollback": deletion_set([], target=7)},
         "rollback",
-        None,
-        None,
+        (None, None),
     ),
     (
         "an unreadable manifest makes the rollback's deletions unknown",
         FAILED_UPGRADE,
         {"uninstall": deletion_set(None), "rollback": deletion_set(None, target=1)},
         "rollback",
-        None,
-        None,
+        (None, None),
     ),
     (
         "an upgrade's deletions depend on the chart",
         FAILED_UPGRADE,
         {"uninstall": deletion_set([])},
         "upgrade_force",
-        None,
-        None,
+        (None, None),
     ),
-    ("a brief entry read no manifest", FAILED_UPGRADE, None, "rollback", None, None),
-    ("an unlock deletes nothing", PENDING_UPGRADE, {"uninstall": deletion_set([PVC])}, "unlock", [], False),
+    ("a brief entry read no manifest", FAILED_UPGRADE, None, "rollback", (None, None)),
+    ("an unlock deletes nothing", PENDING_UPGRADE, {"uninstall": deletion_set([PVC])}, "unlock", ([], False)),
 ]
 
 
-@pytest.mark.parametrize(
-    ("case", "history", "deletions", "name", "deletes", "data_loss"), DELETIONS, ids=[d[0] for d in DELETIONS]
-)
+@pytest.mark.parametrize(("case", "history", "deletions", "name", "expected"), DELETIONS, ids=[d[0] for d in DELETIONS])
 def test_each_action_says_what_helm_would_delete(
-    case: str,
-    history: list[Rev],
-    deletions: dict[str, t.Any] | None,
-    name: str,
-    deletes: list[dict[str, t.Any]] | None,
-    data_loss: bool | None,
+    case: str, history: list[Rev], deletions: dict[str, t.Any] | None, name: str, expected: tuple[t.Any, t.Any]
 ) -> None:
+    deletes, data_loss = expected
     release = facts(history, lock="stale", risks={"deletions": deletions})
     action = next(a for a in diagnose(release).as_dict()["actions"] if a["name"] == name)
     assert (action["deletes"], action["data_loss"]) == (deletes, data_loss), case

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible_collections.helmops.recovery.plugins.doc_fragments.connection import ModuleDocFragment
+from ansible_collections.helmops.recovery.plugins.doc_fragments.lock import ModuleDocFragment as LockFragment
 from ansible_collections.helmops.recovery.plugins.doc_fragments.release import ModuleDocFragment as ReleaseFragment
 from ansible_collections.helmops.recovery.plugins.module_utils._module import (
     CONNECTION_ARGUMENT_SPEC,
+    LOCK_ARGUMENT_SPEC,
     ONE_RELEASE_ARGUMENT_SPEC,
 )
 from ansible_collections.helmops.recovery.plugins.modules import (
@@ -25,7 +27,10 @@ from ansible_collections.helmops.recovery.plugins.modules import (
 
 ROOT = Path(__file__).resolve().parents[4]
 MODULES = [helm_history_prune, helm_release_facts, helm_release_unlock, helm_release_recover, helm_release_backup]
-FRAGMENT_OPTIONS = {"helmops.recovery.release": yaml.safe_load(ReleaseFragment.DOCUMENTATION)["options"]}
+FRAGMENT_OPTIONS = {
+    "helmops.recovery.release": yaml.safe_load(ReleaseFragment.DOCUMENTATION)["options"],
+    "helmops.recovery.lock": yaml.safe_load(LockFragment.DOCUMENTATION)["options"],
+}
 
 
 def _documented(options: dict[str, t.Any]) -> dict[str, tuple[str, tuple[str, ...], t.Any]]:
@@ -49,6 +54,10 @@ def test_connection_fragment_matches_the_argument_spec() -> None:
         fallback = option.get("fallback")
         if fallback:
             assert f"E({fallback[1][0]})" in " ".join(documented[name]["description"]), name
+
+
+def test_lock_fragment_matches_its_argument_spec() -> None:
+    assert _documented(FRAGMENT_OPTIONS["helmops.recovery.lock"]) == _specified(LOCK_ARGUMENT_SPEC)
 
 
 def test_release_fragment_matches_its_argument_spec() -> None:
