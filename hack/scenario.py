@@ -306,6 +306,58 @@ def keep_policy(helm: Helm) -> str:
     return "deployed"
 
 
+def claim_exists(helm: Helm, name: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not helm.kubectl("get", "pvc", name, "--ignore-not-found", "-o", "name").strip():
+        if time.monotonic() > deadline:
+            raise ScenarioError(f"PersistentVolumeClaim {name} did not appear within {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def failed_upgrade_adds_pvc(helm: Helm) -> str:
+    """Revision 2 adds a claim without resource-policy keep and fails (nothing binds it here)."""
+    helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
+    values = {"revisionNote": "r2", "volumes": [{"name": "cache", "keep": False}]}
+    helm.upgrade(values, "--wait", "--timeout", SHORT_TIMEOUT, expect_failure=True)
+    claim_exists(helm, f"{helm.release}-cache")
+    return "failed"
+
+
+def pending_upgrade_adds_pvc(helm: Helm) -> str:
+    """Revision 2 adds a claim; Helm is killed while it waits for it (the lock stays)."""
+    helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
+    values = {"revisionNote": "r2", "volumes": [{"name": "cache", "keep": False}]}
+    process = helm.start(
+        "upgrade", helm.release, str(CHART), "-f", helm.values_file(values), "--wait", "--timeout", LONG_TIMEOUT
+    )
+    try:
+        helm.wait_for_record("pending-upgrade")
+        claim_exists(helm, f"{helm.release}-cache")
+        helm.wait_rollout()
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    return "pending-upgrade"
+
+
+def failed_upgrade_statefulset(helm: Helm) -> str:
+    """Revision 2 adds a StatefulSet whose claims are deleted with it (whenDeleted: Delete) and fails."""
+    helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
+    values = {"revisionNote": "r2", "statefulSet": {"enabled": True, "whenDeleted": "Delete", "claims": ["data"]}}
+    helm.upgrade(values, "--wait", "--timeout", SHORT_TIMEOUT, expect_failure=True)
+    claim_exists(helm, f"data-{helm.release}-db-0")
+    return "failed"
+
+
+def unquoted_config(helm: Helm) -> str:
+    """A chart that renders `SEP: =` and `BUILD_DATE: 0000-00-00` unquoted (valid for Helm), and a claim."""
+    values = {"rawConfig": {"SEP": "=", "BUILD_DATE": "0000-00-00"}, "volumes": [{"name": "data", "keep": False}]}
+    helm.install(values)  # no --wait: nothing binds the claim here
+    helm.wait_rollout()
+    claim_exists(helm, f"{helm.release}-data")
+    return "deployed"
+
+
 BLOATED_REVISIONS = 30
 BLOATED_LARGE = {5: 300, 12: 300, 20: 900, 27: 300}  # revision -> padding KiB (900: near the 1 MiB limit)
 
@@ -333,6 +385,10 @@ STATES: dict[str, Callable[[Helm], str]] = {
     "missing-crd": missing_crd,
     "keep-policy": keep_policy,
     "bloated": bloated,
+    "failed-upgrade-adds-pvc": failed_upgrade_adds_pvc,
+    "pending-upgrade-adds-pvc": pending_upgrade_adds_pvc,
+    "failed-upgrade-statefulset": failed_upgrade_statefulset,
+    "unquoted-config": unquoted_config,
 }
 
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 
 from ._backup import save_records
 from ._errors import ModuleError
-from ._facts import GatherOptions, gather
 from ._k8s import KubeClient, KubeError, path_quote
+from ._live import Discovery, LiveIndex
+from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, lock_verdict, newest_record
 from ._release_codec import PENDING_STATUSES, Driver, with_status
 from ._storage import ReleaseStorage, StoredRecord
 
@@ -39,6 +40,7 @@ class UnlockOptions:
     allow_destructive: bool = False
     force: bool = False
     stale_after: int = 600
+    client_timeout: int = DEFAULT_CLIENT_TIMEOUT
     backup_dir: str = "~/.helmops-recovery/backups"
 
 
@@ -93,7 +95,7 @@ class UnlockPlan:
         return f"{verb} by helmops.recovery: was {self.previous_status} (stale lock)"
 
 
-def plan_unlock(client: KubeClient, driver: Driver, options: UnlockOptions) -> UnlockPlan:
+def plan_unlock(client: KubeClient, driver: Driver, options: UnlockOptions, now: float) -> UnlockPlan:
     """Decide what to do; raises ModuleError when a guard refuses."""
     if options.method not in METHODS:
         raise ModuleError(f"unknown method {options.method!r}; use one of {', '.join(METHODS)}")
@@ -137,14 +139,11 @@ def plan_unlock(client: KubeClient, driver: Driver, options: UnlockOptions) -> U
             + "); set allow_destructive: true to use it",
             revision=stuck.record.revision,
         )
-    plan.lock, seen = _lock_evidence(client, driver, options)
-    if seen != (stuck.record.revision, stuck.record.status):
-        # History moved between our two reads (a rollback finished, say): never act on it, force or not.
-        raise ModuleError(
-            f"release {options.release} changed while it was being checked (newest revision was "
-            f"{stuck.record.revision} {stuck.record.status}, is now {seen[0]} {seen[1]}); "
-            "nothing was written, run again"
-        )
+    # The verdict reads the same records the plan acts on; every write then carries their
+    # resourceVersion, so a record that moves after this read is never overwritten.
+    record = newest_record(options.namespace, stuck.record.release, stuck.record.meta.written_at, now)
+    live = LiveIndex(client, Discovery(client))
+    plan.lock = lock_verdict(record, live, LockOptions(options.stale_after, options.client_timeout), now)
     if plan.lock.get("verdict") != "stale":
         evidence = plan.lock.get("evidence") or ["no verdict"]
         if not options.force:
@@ -201,20 +200,6 @@ def _stuck_record(plan: UnlockPlan) -> StoredRecord:
 def _revision_of(object_ref: str) -> int:
     tail = object_ref.rsplit(".v", 1)[-1]
     return int(tail) if tail.isdigit() else 0
-
-
-def _lock_evidence(
-    client: KubeClient, driver: Driver, options: UnlockOptions
-) -> tuple[dict[str, t.Any], tuple[int | None, str | None]]:
-    """The lock verdict, and the newest (revision, status) the check itself saw."""
-    facts, _errors = gather(
-        client,
-        driver,
-        GatherOptions(namespace=options.namespace, releases=[options.release], stale_after=options.stale_after),
-    )
-    if not facts:
-        return {}, (None, None)
-    return dict(facts[0].get("lock") or {}), (facts[0].get("latest_revision"), facts[0].get("status"))
 
 
 def _stuck(plan: UnlockPlan) -> StoredRecord:

@@ -27,6 +27,7 @@ extends_documentation_fragment:
   - helmops.recovery.connection
   - helmops.recovery.connection.attributes
   - helmops.recovery.connection.facts
+  - helmops.recovery.lock
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
 options:
@@ -40,11 +41,6 @@ options:
     description:
       - The release namespace. Omit for every namespace of the cluster.
     type: str
-  stale_after:
-    description:
-      - Seconds after which a pending record with no sign of a running operation counts as a stale lock.
-    type: int
-    default: 600
   include_values:
     description:
       - Include each release's user-supplied values (C(helm get values)) in RV(ansible_facts.helm_releases[].values).
@@ -343,7 +339,7 @@ import typing as t
 from ansible_collections.helmops.recovery.plugins.module_utils._diagnosis import UserContext
 from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
 from ansible_collections.helmops.recovery.plugins.module_utils._facts import GatherOptions, gather
-from ansible_collections.helmops.recovery.plugins.module_utils._module import Context, run_module
+from ansible_collections.helmops.recovery.plugins.module_utils._module import LOCK_ARGUMENT_SPEC, Context, run_module
 from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (
     validate_namespace_name,
     validate_release_name,
@@ -352,7 +348,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._release_codec im
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "release": {"type": "list", "elements": "str", "aliases": ["name"]},
     "namespace": {"type": "str"},
-    "stale_after": {"type": "int", "default": 600},
+    **LOCK_ARGUMENT_SPEC,
     "include_values": {"type": "bool", "default": False},
     "inspect_live": {"type": "bool", "default": True},
     "history_threshold": {"type": "int", "default": 20},
@@ -381,6 +377,7 @@ def run(context: Context) -> dict[str, t.Any]:
         namespace=namespace,
         releases=releases,
         stale_after=params["stale_after"],
+        client_timeout=params["client_timeout"],
         include_values=params["include_values"],
         inspect_live=params["inspect_live"],
         history_threshold=params["history_threshold"],

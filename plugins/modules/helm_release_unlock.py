@@ -13,7 +13,9 @@ description:
   - Makes a release whose newest revision is stuck in C(pending-install), C(pending-upgrade) or C(pending-rollback)
     operable again, so C(helm upgrade) and C(helm rollback) work.
   - Refuses unless the stuck revision is the newest one and the lock is stale - older than O(stale_after) with no
-    running hook, rollout or recent change (the evidence M(helmops.recovery.helm_release_facts) reports).
+    running hook, no rollout its controller still drives, no recent change, and, while a client with C(--timeout) up
+    to O(client_timeout) could still be waiting, nothing C(helm --wait) would wait on (the verdict
+    M(helmops.recovery.helm_release_facts) reports, read here from the same records the writes are guarded by).
     O(force=true) overrides the liveness verdict only; the result lists what was overridden.
   - Refuses a stuck revision whose status label disagrees with its payload (the record was changed outside Helm)
     unless O(force=true).
@@ -28,6 +30,7 @@ extends_documentation_fragment:
   - helmops.recovery.connection
   - helmops.recovery.connection.attributes
   - helmops.recovery.release
+  - helmops.recovery.lock
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -57,10 +60,6 @@ options:
     description: Allow the destructive methods V(mark_deployed) and V(delete_revision).
     type: bool
     default: false
-  stale_after:
-    description: Seconds after which a pending record with no sign of a running operation counts as stale.
-    type: int
-    default: 600
   force:
     description:
       - Unlock even if there are signs of a running operation (a recent record, a running hook Job, a rollout in
@@ -162,9 +161,11 @@ backup_file:
   sample: /home/ops/.helmops-recovery/backups/team-a/web/sh.helm.release.v1.web.v2.20261124T084512Z.json
 """
 
+import time
 import typing as t
 
 from ansible_collections.helmops.recovery.plugins.module_utils._module import (
+    LOCK_ARGUMENT_SPEC,
     ONE_RELEASE_ARGUMENT_SPEC,
     Context,
     run_module,
@@ -184,9 +185,9 @@ from ansible_collections.helmops.recovery.plugins.module_utils._unlock import (
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     **ONE_RELEASE_ARGUMENT_SPEC,
+    **LOCK_ARGUMENT_SPEC,
     "method": {"type": "str", "choices": ["mark_failed", "mark_deployed", "delete_revision"], "default": "mark_failed"},
     "allow_destructive": {"type": "bool", "default": False},
-    "stale_after": {"type": "int", "default": 600},
     "force": {"type": "bool", "default": False},
     "backup_dir": {"type": "path", "default": "~/.helmops-recovery/backups"},
 }
@@ -201,9 +202,10 @@ def run(context: Context) -> dict[str, t.Any]:
         allow_destructive=params["allow_destructive"],
         force=params["force"],
         stale_after=params["stale_after"],
+        client_timeout=params["client_timeout"],
         backup_dir=params["backup_dir"],
     )
-    plan = plan_unlock(context.client, context.driver, options)
+    plan = plan_unlock(context.client, context.driver, options, time.time())
     result: dict[str, t.Any] = {
         "changed": plan.locked or plan.resume,
         "release": options.release,

@@ -6,6 +6,9 @@ metadata:
     {{- include "app.labels" . | nindent 4 }}
 data:
   note: {{ .Values.revisionNote | quote }}
+  {{- range $key, $value := .Values.rawConfig }}
+  {{ $key }}: {{ $value }}
+  {{- end }}
 {{- if .Values.secretToken }}
 ---
 apiVersion: v1
