@@ -74,6 +74,14 @@ def remediation_plan(
     plan = _plan_without_recovery(facts, first, include_controller_managed)
     if plan is not None:
         return plan
+    unknown = (facts.get("risks") or {}).get("managed_by_unknown")
+    if unknown and not include_controller_managed:
+        # Fail closed: a controller we could not check for would fight (or undo) a manual recovery.
+        why = (
+            f"{unknown}; grant list on HelmRelease/HelmChart objects cluster-wide "
+            "(docs/rbac: helmops-controllers), or set include_controller_managed if nothing manages it"
+        )
+        return _plan("controller_managed", "none", "unchanged", why, refusal=why)
     branch = BRANCH_OF_STATUS[str(facts.get("status"))]
     return _recovery_plan(branch, first, chart, unlock_method)
 

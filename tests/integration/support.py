@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import subprocess
+import time
 import typing as t
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -81,6 +82,7 @@ class Outcome:
     returncode: int
     stderr: str
     result: dict[str, t.Any]
+    finished_at: float = 0.0  # when the scenario's last Helm call returned (time.time())
 
 
 def helm_env(driver: str) -> dict[str, str]:
@@ -154,7 +156,7 @@ def run_scenario(scenario: Scenario, tmp: Path) -> Outcome:
         check=False,
     )
     result = json.loads(output.read_text()) if done.returncode == 0 else {}
-    return Outcome(scenario, done.returncode, done.stderr, result)
+    return Outcome(scenario, done.returncode, done.stderr, result, time.time())
 
 
 def run_scenarios(scenarios: t.Iterable[Scenario], tmp: Path) -> dict[Scenario, Outcome]:
@@ -190,6 +192,15 @@ FORCE_SCENARIOS = [
 ]
 RACE_SCENARIOS = [Scenario("pending-upgrade", major, "secret", prefix="x") for major in HELMS]
 PRUNE_SCENARIOS = [Scenario("bloated", major, driver, prefix="p") for major in HELMS for driver in DRIVERS]
+# The data-loss guard (test_guards.py): a release per state, module and playbook each get their own.
+GUARD_STATES = ("failed-upgrade-adds-pvc", "pending-upgrade-adds-pvc", "failed-upgrade-statefulset", "unquoted-config")
+GUARD_SCENARIOS = [
+    Scenario(state, major, driver, prefix=prefix)
+    for state in GUARD_STATES
+    for major in HELMS
+    for driver in (DRIVERS if state == "failed-upgrade-adds-pvc" else ("secret",))
+    for prefix in ("g", "gp")
+]
 EXTRA_SCENARIOS = (
     WRITABLE_SCENARIOS
     + UNLOCK_SCENARIOS
@@ -198,6 +209,7 @@ EXTRA_SCENARIOS = (
     + FORCE_SCENARIOS
     + RACE_SCENARIOS
     + PRUNE_SCENARIOS
+    + GUARD_SCENARIOS
 )
 
 AUDIT_LOG = ROOT / ".cluster" / "audit.log"
@@ -292,3 +304,29 @@ def write_kubeconfig(tmp_path: Path, server: str, token: str, ca: str | None) ->
         )
     )
     return str(path)
+
+
+def run_playbook(
+    name: str, *args: str, kubeconfig: str = KUBECONFIG, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook on one of the collection's playbooks, as a user runs it from a checkout."""
+    env = {
+        **os.environ,
+        **(env or {}),
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "KUBECONFIG": kubeconfig,
+    }
+    return subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), str(ROOT / "playbooks" / name), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+def extra_vars(**values: t.Any) -> list[str]:
+    return ["-e", json.dumps(values)]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from .support import BIN, KUBECONFIG, ROOT, write_kubeconfig
-from .test_playbooks import recap, run_playbook
+from .support import BIN, KUBECONFIG, ROOT, run_playbook, write_kubeconfig
+from .test_playbooks import recap
 
 SECOND_PORT_BASE = "36800"
 

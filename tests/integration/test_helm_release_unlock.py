@@ -232,7 +232,7 @@ def test_a_concurrent_writer_is_never_overwritten(
     options = UnlockOptions(
         namespace=scenario.namespace, release=scenario.release, stale_after=1, backup_dir=str(tmp_path)
     )
-    plan = plan_unlock(kube_client, "secret", options)
+    plan = plan_unlock(kube_client, "secret", options, time.time())
     assert plan.locked
     # Someone else writes the record between our read and our write.
     kubectl(

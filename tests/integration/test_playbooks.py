@@ -20,27 +20,20 @@ from pathlib import Path
 
 import pytest
 
-from .support import AUDIT_LOG, BIN, CHART, KUBECONFIG, ROOT, helm_json, kubectl, writes_by_user_since
+from .support import (
+    AUDIT_LOG,
+    BIN,
+    CHART,
+    KUBECONFIG,
+    ROOT,
+    extra_vars,
+    helm_json,
+    kubectl,
+    run_playbook,
+    writes_by_user_since,
+)
 
 PLANTED = "planted-secret-value-4d2e81"
-
-
-def run_playbook(name: str, *args: str, kubeconfig: str = KUBECONFIG) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "KUBECONFIG": kubeconfig,
-    }
-    return subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), str(ROOT / "playbooks" / name), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
 
 
 def recap(output: str) -> dict[str, int]:
@@ -131,10 +124,6 @@ def stuck(cluster: str) -> t.Iterator[dict[str, t.Any]]:
     yield {"cases": cases, "bloated": bloated, "prefix": prefix}
     for namespace in [c["namespace"] for c in cases] + [bloated]:
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-
-
-def extra_vars(**values: t.Any) -> list[str]:
-    return ["-e", json.dumps(values)]
 
 
 def test_triage_check_writes_nothing_and_reports_every_release(stuck: dict[str, t.Any], tmp_path: Path) -> None:
