@@ -324,19 +324,23 @@ def failed_upgrade_adds_pvc(helm: Helm) -> str:
 
 
 def pending_upgrade_adds_pvc(helm: Helm) -> str:
-    """Revision 2 adds a claim; Helm is killed while it waits for it (the lock stays)."""
+    """Revision 2 adds a claim and a pod that never gets ready (its rollout passes a 15 s progress
+    deadline); Helm is killed while it waits, leaving the lock."""
     helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
-    values = {"revisionNote": "r2", "volumes": [{"name": "cache", "keep": False}]}
+    values = {
+        "revisionNote": "r2",
+        "behaviour": "never-ready",
+        "progressDeadlineSeconds": 15,
+        "volumes": [{"name": "cache", "keep": False}],
+    }
     process = helm.start(
         "upgrade", helm.release, str(CHART), "-f", helm.values_file(values), "--wait", "--timeout", LONG_TIMEOUT
     )
     try:
         helm.wait_for_record("pending-upgrade")
         claim_exists(helm, f"{helm.release}-cache")
-        helm.wait_rollout()
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        helm.kill_when(process, "pending-upgrade", pods="never-ready")
     return "pending-upgrade"
 
 

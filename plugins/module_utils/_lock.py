@@ -291,19 +291,22 @@ def _replicas_not_ready(kind: str, name: str, spec: dict[str, t.Any], status: di
 
 
 def _deployment_not_ready(kind: str, name: str, spec: dict[str, t.Any], status: dict[str, t.Any]) -> str | None:
+    """Helm waits until the new ReplicaSet has its replicas ready; the Deployment's status shows that
+    as `kubectl rollout status` reads it: every replica updated, no old one left, the updated ones
+    available (less maxUnavailable, which Helm allows too)."""
     if spec.get("paused"):
         return None  # Helm's waiter counts a paused Deployment as ready
     wanted = int(spec.get("replicas", 1))
-    expected = wanted - _max_unavailable(spec, wanted)
     updated = int(status.get("updatedReplicas") or 0)
     available = int(status.get("availableReplicas") or 0)
-    if updated >= wanted and available >= expected:
+    old = int(status.get("replicas") or 0) - updated
+    if updated >= wanted and old <= 0 and available >= updated - _max_unavailable(spec, wanted):
         return None
     deadline = any(
         condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded"
         for condition in status.get("conditions") or []
     )
-    reason = f"Deployment {name} is not ready ({updated}/{wanted} updated, {available} available"
+    reason = f"Deployment {name} is not ready ({updated}/{wanted} updated, {available} available, {max(old, 0)} old"
     return reason + (", past its progress deadline)" if deadline else ")")
 
 
