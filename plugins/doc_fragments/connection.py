@@ -79,6 +79,13 @@ options:
       - Defaults to E(HELM_DRIVER) when set (as Helm does), else V(secret).
     type: str
     choices: [secret, configmap]
+  request_timeout:
+    description:
+      - The longest, in seconds, one Kubernetes API request may take, from connecting to its last byte. A server
+        that stalls or trickles its answer fails the request after this long (a per-read timeout would never fire).
+      - Transient failures are retried within about 30 seconds; a request past this deadline is not retried.
+    type: int
+    default: 60
 requirements:
   - kubernetes >= 37.0.0 (the official Python client)
   - PyYAML

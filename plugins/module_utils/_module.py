@@ -20,6 +20,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 
 from ._errors import ModuleError
 from ._k8s import (
+    DEFAULT_REQUEST_TIMEOUT,
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     ConnectionOptions,
@@ -55,6 +56,7 @@ CONNECTION_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
         "fallback": (env_fallback, ["K8S_AUTH_IMPERSONATE_GROUPS"]),
     },
     "driver": {"type": "str", "choices": ["secret", "configmap"]},
+    "request_timeout": {"type": "int", "default": DEFAULT_REQUEST_TIMEOUT},
 }
 
 # The one release a writing module acts on; documented by plugins/doc_fragments/release.py.
@@ -155,7 +157,8 @@ def run_module(
     try:
         api_client = build_api_client(ConnectionOptions.from_params(module.params))
         _hide_credentials(module, api_client)
-        context = Context(module, KubeClient(api_client), resolve_driver(module.params))
+        client = KubeClient(api_client, timeout=float(module.params["request_timeout"]))
+        context = Context(module, client, resolve_driver(module.params))
         result = run(context)
         if context.client.retries_done:
             module.warn(f"{context.client.retries_done} API request(s) were retried after transient errors")

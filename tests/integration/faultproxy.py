@@ -10,6 +10,9 @@ requests a rule matches, answers instead with a fault:
 - ``reset``: the connection is reset before the request is forwarded;
 - ``reset-after``: the request is forwarded (and applied), then the connection
   is reset before the answer reaches the client;
+- ``trickle``: the real answer (status line, headers and body) is sent one byte
+  every ``interval`` seconds, as a stalled network or server does; from the
+  ``start``-th byte (0: the status line trickles too);
 - ``hook``: ``before`` is called before the request is forwarded and ``after``
   once the API server answered, before the answer is returned (used to stop
   the API server in mid-run). When the API server is gone the client's
@@ -28,13 +31,14 @@ import socket
 import ssl
 import struct
 import threading
+import time
 import typing as t
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 STATUS_FAULTS = {"429": "TooManyRequests", "500": "InternalError", "503": "ServiceUnavailable"}
-FAULTS = (*STATUS_FAULTS, "reset", "reset-after", "hook")
+FAULTS = (*STATUS_FAULTS, "reset", "reset-after", "hook", "trickle")
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length"}
 
 
@@ -45,6 +49,8 @@ class Rule:
     fault: str
     times: int | None = 1  # None: every matching request
     retry_after: int = 1
+    interval: float = 1.0  # trickle: seconds between two bytes
+    start: int = 0  # trickle: bytes sent at once before the trickle
     before: t.Callable[[str, str], None] | None = None  # hook: (method, path), before forwarding
     after: t.Callable[[str, str, int], None] | None = None  # hook: (method, path, status), after it
     hits: int = 0
@@ -183,6 +189,9 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if fault == "hook" and rule and rule.after:
                 rule.after(method, path, status)
             proxy.record(method, path, fault, status)
+            if fault == "trickle" and rule:
+                self._trickle(status, headers, payload, rule)
+                return
             self.send_response(status)
             for name, value in headers:
                 if name.lower() not in _HOP_HEADERS:
@@ -190,6 +199,22 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+
+        def _trickle(self, status: int, headers: list[tuple[str, str]], payload: bytes, rule: Rule) -> None:
+            lines = [f"HTTP/1.1 {status} OK"]
+            lines += [f"{name}: {value}" for name, value in headers if name.lower() not in _HOP_HEADERS]
+            lines.append(f"Content-Length: {len(payload)}")
+            answer = ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+            self.close_connection = True
+            try:
+                self.wfile.write(answer[: rule.start])
+                self.wfile.flush()
+                for index in range(rule.start, len(answer)):
+                    time.sleep(rule.interval)
+                    self.wfile.write(answer[index : index + 1])
+                    self.wfile.flush()
+            except OSError:
+                return  # the client gave up, as it should
 
         def _status_fault(self, code: int, reason: str, rule: Rule | None) -> None:
             payload = json.dumps(

@@ -359,3 +359,36 @@ def test_prune_deletes_are_guarded_and_converge(
     assert statuses(scenario) == [(3, "deployed")]
     again = prune(scenario)
     assert again["changed"] is False
+
+
+# --- a server that trickles: the overall deadline -------------------------------------
+
+# Bytes of the answer sent at once before it trickles: 0 trickles the status line too, 200 the body.
+TRICKLES = {"the status line trickles": 0, "the body trickles": 200}
+
+
+@pytest.mark.parametrize("case", TRICKLES)
+@pytest.mark.parametrize("module", ["helm_release_facts", "helm_release_unlock", "helm_history_prune"])
+def test_a_trickling_answer_fails_at_the_request_deadline(
+    fault_scenarios: dict[Scenario, Outcome],
+    proxy: tuple[FaultProxy, str],
+    case: str,
+    module: str,
+    tmp_path: Path,
+) -> None:
+    """One byte a second never trips a per-read timeout; request_timeout bounds the whole request."""
+    ready(fault_scenarios[FACTS])
+    fault_proxy, kubeconfig = proxy
+    fault_proxy.add(Rule("GET", LIST_RECORDS, "trickle", times=None, interval=1.0, start=TRICKLES[case]))
+    args = {"namespace": FACTS.namespace, "driver": FACTS.driver, "request_timeout": 4}
+    if module == "helm_release_unlock":
+        args.update(release=FACTS.release, stale_after=1, backup_dir=str(tmp_path))
+    elif module == "helm_history_prune":
+        args.update(keep=1)
+    started = time.monotonic()
+    result = run_collection_module(module, args, kubeconfig=kubeconfig)
+    elapsed = time.monotonic() - started
+    assert_clear_failure(result, f"did not answer secrets in namespace {FACTS.namespace} within 4s (request_timeout)")
+    assert "gave up after" not in result["msg"]  # a stalled server is not retried
+    assert elapsed < 30, f"{case}: the run took {elapsed:.0f}s"
+    assert len([s for s in fault_proxy.seen if s.fault == "trickle"]) == 1
