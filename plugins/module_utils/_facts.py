@@ -525,7 +525,8 @@ def _release_facts(
     latest_release = full.get(latest.meta.revision) or {}
     pending = latest.status in PENDING_STATUSES
     target = rollback_target(release.history()) if latest.status in ROLLBACK_STATUSES else None
-    manifests = _Manifests(full, release.namespace) if deep else None  # a brief look parses no manifest
+    refs = {number: revision.meta.ref for number, revision in release.revisions.items()}
+    manifests = _Manifests(full, release.namespace, refs) if deep else None  # a brief look parses no manifest
     facts: dict[str, t.Any] = {
         "name": release.name,
         "namespace": release.namespace,
@@ -574,9 +575,10 @@ class _Manifests:
     """The parsed manifests of the revisions read whole, each parsed once; a manifest that
     cannot be read (or a payload that could not be decoded) is remembered with its cause."""
 
-    def __init__(self, payloads: dict[int, dict[str, t.Any]], namespace: str) -> None:
+    def __init__(self, payloads: dict[int, dict[str, t.Any]], namespace: str, refs: dict[int, str]) -> None:
         self._payloads = payloads
         self._namespace = namespace
+        self._refs = refs
         self._parsed: dict[int, list[tuple[ObjectKey, dict[str, t.Any]]]] = {}
         self.errors: dict[int, str] = {}
 
@@ -590,10 +592,9 @@ class _Manifests:
         if payload is None:
             self.errors[revision] = f"revision {revision}'s record could not be decoded (see record_errors)"
             return None
+        what = f"revision {revision}'s manifest ({self._refs.get(revision, 'record')})"
         try:
-            self._parsed[revision] = parse_manifest(
-                str(payload.get("manifest") or ""), self._namespace, what=f"revision {revision}'s manifest"
-            )
+            self._parsed[revision] = parse_manifest(str(payload.get("manifest") or ""), self._namespace, what=what)
         except ManifestError as exc:
             self.errors[revision] = str(exc)
             return None

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from ._backup import save_records
 from ._errors import ModuleError
+from ._history import KNOWN_GOOD_STATUSES, ROLLBACK_STATUSES, rollback_target
 from ._k8s import KubeClient, KubeConflict, KubeError, KubeNotFound, KubeUnreachable
 from ._release_codec import (
     PENDING_STATUSES,
@@ -70,6 +71,7 @@ class _Entry:
     status: str
     written_at: float
     obj: dict[str, t.Any] | None  # kept only with a backup_dir, for records that may be deleted
+    description: str = ""
 
 
 @dataclass
@@ -121,14 +123,15 @@ def plan_prune(client: KubeClient, driver: Driver, options: PruneOptions) -> tup
             continue
         try:
             # Whole records, checked against their object names: deletes decide on them.
-            status = storage.decode(obj, meta).status
+            record = storage.decode(obj, meta)
         except ReleaseRecordError as exc:
             errors.append(f"{exc} (left alone)")
             _count_unreadable(unreadable, obj)
             continue
         written_at = meta.written_at or options.now  # unknown: treat as new, so older_than never prunes it
         kept_obj = obj if options.backup_dir else None  # whole objects only when they are to be backed up
-        entries.setdefault((meta.namespace, meta.release), []).append(_Entry(meta, status, written_at, kept_obj))
+        entry = _Entry(meta, record.status, written_at, kept_obj, record.description)
+        entries.setdefault((meta.namespace, meta.release), []).append(entry)
     for wanted in options.releases or []:
         if not any(name == wanted for _ns, name in {*entries, *unreadable}):
             where = f"namespace {options.namespace}" if options.namespace else "any namespace"
@@ -170,9 +173,15 @@ def _protections(ordered: list[_Entry]) -> dict[int, list[str]]:
     deployed = [e for e in ordered if "deployed" in (e.status, e.meta.status_label)]
     if deployed:
         protect(deployed[-1], "last deployed revision")
-    known_good = [e for e in ordered if e.status in ("deployed", "superseded")]
+    known_good = [e for e in ordered if e.status in KNOWN_GOOD_STATUSES]
     if known_good:
         protect(known_good[-1], "last known-good revision (rollback target)")
+    if ordered[-1].status in ROLLBACK_STATUSES:
+        # The revision a recovery rolls back to (_history.py): an interrupted rollback's own target, say.
+        target = rollback_target({e.meta.revision: (e.status, e.description) for e in ordered})
+        aimed = [e for e in ordered if e.meta.revision == target and e is not known_good[-1]]
+        for entry in aimed:
+            protect(entry, "the revision an interrupted rollback aimed at (rollback target)")
     for entry in ordered:
         for status in dict.fromkeys((entry.status, entry.meta.status_label)):
             if status in PENDING_STATUSES or status == "uninstalling":

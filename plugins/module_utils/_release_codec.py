@@ -59,7 +59,8 @@ class ReleaseRecordError(Exception):
     """A storage object that is not a valid Helm release record.
 
     ``reason`` is a stable machine-readable code (``bad-base64``, ``bad-gzip``,
-    ``bad-json``, ``bad-shape``, ``label-mismatch``, ``not-a-release``).
+    ``bad-json``, ``bad-shape``, ``label-mismatch``, ``not-a-release``, and for
+    hostile records ``too-large`` and ``too-deep``).
     """
 
     def __init__(self, object_ref: str, reason: str, detail: str) -> None:
@@ -134,8 +135,62 @@ class RawNumber(str):
     """A JSON number kept as the exact text Helm wrote, so re-encoding is lossless."""
 
 
-def _loads(text: bytes) -> t.Any:
-    return json.loads(text, parse_float=RawNumber, parse_int=RawNumber, parse_constant=RawNumber)
+# Hostile records are bounded (docs/reliability.md): far above any record Helm writes (the API
+# server stores at most 1 MiB; typical chart text inflates 5 to 15 times), far below what would
+# take a run down.
+MAX_INFLATED_BYTES = 64 * 1024 * 1024  # a payload's JSON once inflated
+MAX_JSON_DEPTH = 100  # objects and arrays nested in a release's JSON
+_SUMMARY_LIMIT = 1024 * 1024  # JSON inflated while looking for a record's summary
+
+
+def _loads(text: bytes, object_ref: str = "release record") -> t.Any:
+    try:
+        value = json.loads(text, parse_float=RawNumber, parse_int=RawNumber, parse_constant=RawNumber)
+    except RecursionError as exc:
+        raise _too_deep(object_ref) from exc
+    if text.count(b"{") + text.count(b"[") >= MAX_JSON_DEPTH:  # fewer cannot nest that deep
+        _check_depth(value, object_ref)
+    return value
+
+
+def _check_depth(value: t.Any, object_ref: str) -> None:
+    """Refuse JSON nested deeper than MAX_JSON_DEPTH: what reads it later (re-encoding, YAML
+    backups, Ansible's results) recurses once per level."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth >= MAX_JSON_DEPTH:
+                    raise _too_deep(object_ref)
+                stack.append((child, depth + 1))
+
+
+def _too_deep(object_ref: str) -> ReleaseRecordError:
+    return ReleaseRecordError(
+        object_ref, "too-deep", f"release data nests JSON more than {MAX_JSON_DEPTH} levels deep; not read"
+    )
+
+
+def _inflate(raw: bytes, object_ref: str) -> bytes:
+    """gunzip, refusing more than MAX_INFLATED_BYTES (a gzip bomb) before it is all in memory."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        body = inflater.decompress(raw, MAX_INFLATED_BYTES + 1)
+    except zlib.error as exc:
+        raise ReleaseRecordError(object_ref, "bad-gzip", f"release data is not valid gzip ({exc})") from exc
+    if len(body) > MAX_INFLATED_BYTES:
+        raise ReleaseRecordError(
+            object_ref,
+            "too-large",
+            f"release data inflates to more than {MAX_INFLATED_BYTES // (1024 * 1024)} MiB (a gzip bomb?); not read",
+        )
+    if not inflater.eof:
+        raise ReleaseRecordError(object_ref, "bad-gzip", "release data is not valid gzip (truncated)")
+    if inflater.unused_data:
+        raise ReleaseRecordError(object_ref, "bad-gzip", "release data is not valid gzip (data after its end)")
+    return body
 
 
 def decode_payload(text: str | bytes, object_ref: str = "release record") -> dict[str, t.Any]:
@@ -145,12 +200,9 @@ def decode_payload(text: str | bytes, object_ref: str = "release record") -> dic
     except (binascii.Error, ValueError) as exc:
         raise ReleaseRecordError(object_ref, "bad-base64", f"release data is not valid base64 ({exc})") from exc
     if len(raw) > 3 and raw[:3] == _GZIP_MAGIC:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ReleaseRecordError(object_ref, "bad-gzip", f"release data is not valid gzip ({exc})") from exc
+        raw = _inflate(raw, object_ref)
     try:
-        release = _loads(raw)
+        release = _loads(raw, object_ref)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ReleaseRecordError(object_ref, "bad-json", f"release data is not valid JSON ({exc})") from exc
     if not isinstance(release, dict):
@@ -184,14 +236,14 @@ def decode_summary(text: str | bytes, object_ref: str = "release record") -> dic
         chunk = raw[position : position + _SUMMARY_CHUNK]
         position += len(chunk)
         try:
-            buffer += inflater.decompress(chunk)
+            buffer += inflater.decompress(chunk, _SUMMARY_LIMIT - len(buffer) + 1)
         except zlib.error as exc:
             raise ReleaseRecordError(object_ref, "bad-gzip", f"release data is not valid gzip ({exc})") from exc
         summary = _summary_from_prefix(buffer)
         if summary is not None:
             return summary
-        if not chunk or inflater.eof:
-            return decode_payload(text, object_ref)
+        if not chunk or inflater.eof or len(buffer) > _SUMMARY_LIMIT:
+            return decode_payload(text, object_ref)  # bounded, with its precise errors
 
 
 _VALUE_PREFIX = 8 * 1024  # characters of an object's value decoded first for a summary
@@ -234,7 +286,7 @@ def _summary_from_value_prefix(prefix: str | bytes | memoryview, layers: int) ->
     if not raw.startswith(_GZIP_MAGIC):
         return None
     try:
-        return _summary_from_prefix(zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw))
+        return _summary_from_prefix(zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, _SUMMARY_LIMIT))
     except zlib.error:
         return None
 
@@ -255,14 +307,14 @@ def _summary_from_prefix(buffer: bytes) -> dict[str, t.Any] | None:
             return None
         try:
             summary[key], index = _DECODER.raw_decode(text, found + len(marker))
-        except ValueError:
+        except (ValueError, RecursionError):  # the whole-payload path says precisely what is wrong
             return None
     marker = ',"chart":{"metadata":'
     if not text.startswith(marker, index):
         return None
     try:
         metadata, _end = _DECODER.raw_decode(text, index + len(marker))
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     summary["chart"] = {"metadata": metadata}
     return summary

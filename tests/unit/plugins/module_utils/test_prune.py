@@ -27,7 +27,9 @@ NOW = 1_800_000_000.0
 DAY = 86400
 
 
-def entry(revision: int, status: str, age_days: float = 100, label: str | None = None) -> _Entry:
+def entry(
+    revision: int, status: str, age_days: float = 100, label: str | None = None, description: str = ""
+) -> _Entry:
     meta = RecordMeta(
         driver="secret",
         namespace="ns",
@@ -42,7 +44,7 @@ def entry(revision: int, status: str, age_days: float = 100, label: str | None =
         creation_timestamp=None,
         size=1000,
     )
-    return _Entry(meta, status, NOW - age_days * DAY, {"kind": "Secret"})
+    return _Entry(meta, status, NOW - age_days * DAY, {"kind": "Secret"}, description)
 
 
 def plan(entries: list[_Entry], **options: object) -> tuple[list[int], list[int], dict[int, list[str]]]:
@@ -77,6 +79,18 @@ CASES = [
         {"keep": 1},
         [2, 5],
         [1, 3, 4],
+    ),
+    (
+        "the revision an interrupted rollback aimed at survives",
+        [
+            entry(1, "superseded"),
+            entry(2, "superseded"),
+            entry(3, "superseded"),
+            entry(4, "pending-rollback", description="Rollback to 1"),
+        ],
+        {"keep": 1},
+        [1, 3, 4],
+        [2],
     ),
     (
         "a deployed label protects even if the payload disagrees",
