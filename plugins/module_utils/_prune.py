@@ -170,9 +170,14 @@ def _protections(ordered: list[_Entry]) -> dict[int, list[str]]:
         reasons.setdefault(entry.meta.revision, []).append(reason)
 
     protect(ordered[-1], "newest revision")
-    deployed = [e for e in ordered if "deployed" in (e.status, e.meta.status_label)]
-    if deployed:
-        protect(deployed[-1], "last deployed revision")
+    # Helm's upgrade diffs against the newest record *labelled* deployed (storage.Deployed selects by
+    # label); the payload says what was deployed: when they disagree, both are kept.
+    for deployed in (
+        [e for e in ordered if e.status == "deployed"],
+        [e for e in ordered if e.meta.status_label == "deployed"],
+    ):
+        if deployed and "last deployed revision" not in reasons.get(deployed[-1].meta.revision, []):
+            protect(deployed[-1], "last deployed revision")
     known_good = [e for e in ordered if e.status in KNOWN_GOOD_STATUSES]
     if known_good:
         protect(known_good[-1], "last known-good revision (rollback target)")

@@ -175,6 +175,80 @@ def cases() -> dict[str, dict[str, t.Any]]:
         ],
         reason="bad-shape",
     )
+    bomb = b'{"name":"h-gzip-bomb","info":{"status":"deployed","description":"Install complete"},'
+    bomb += b'"chart":{"metadata":{"name":"app","version":"0.1.0"}},"config":{"x":"' + b"A" * (160 * 1024 * 1024)
+    bomb += b'"},"version":1}'
+    case(
+        "gzip-bomb",
+        "1 corrupt record(s)",
+        "inflates to more than 64 MiB",
+        "160 MiB of JSON gzipped into a 160 KB record",
+        [record(deployed, "h-gzip-bomb", 1, "deployed", payload=gzip_b64(bomb))],
+        reason="too-large",
+    )
+    deep = copy.deepcopy(deployed)
+    deep["name"], deep["version"] = "h-deep-json", 1
+    deep["config"] = "DEEP"
+    deep_text = json.dumps(deep).replace('"DEEP"', '{"a":' * 5000 + "1" + "}" * 5000).encode()
+    case(
+        "deep-json",
+        "1 corrupt record(s)",
+        "nests JSON more than 100 levels deep",
+        "values nested 5,000 levels deep",
+        [record(deployed, "h-deep-json", 1, "deployed", payload=gzip_b64(deep_text))],
+        reason="too-deep",
+    )
+    laughs = "".join(f"  l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 10))
+    alias_bomb = "---\n# Source: app/templates/bomb.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\n"
+    alias_bomb += 'data:\n  l0: &l0 "lol"\n' + laughs
+    case(
+        "manifest-alias-bomb",
+        "could not check for a running operation: revision 2's manifest",
+        None,
+        "a pending revision whose manifest's YAML aliases expand to 9^9 nodes",
+        [
+            record(first, "h-manifest-alias-bomb", 1, "deployed"),
+            record(
+                deployed,
+                "h-manifest-alias-bomb",
+                2,
+                "pending-upgrade",
+                payload_release={
+                    **deployed,
+                    "name": "h-manifest-alias-bomb",
+                    "version": 2,
+                    "info": {**deployed["info"], "status": "pending-upgrade"},
+                    "manifest": alias_bomb,
+                },
+            ),
+        ],
+        reason=None,
+        unreadable_manifest="its aliases expand to more than 1000000 nodes",
+    )
+    case(
+        "manifest-deep-yaml",
+        "could not check for a running operation: revision 2's manifest",
+        None,
+        "a pending revision whose manifest nests 100,000 levels deep",
+        [
+            record(first, "h-manifest-deep-yaml", 1, "deployed"),
+            record(
+                deployed,
+                "h-manifest-deep-yaml",
+                2,
+                "pending-upgrade",
+                payload_release={
+                    **deployed,
+                    "name": "h-manifest-deep-yaml",
+                    "version": 2,
+                    "info": {**deployed["info"], "status": "pending-upgrade"},
+                    "manifest": "apiVersion: v1\nkind: ConfigMap\ndata: " + "[" * 100000 + "]" * 100000,
+                },
+            ),
+        ],
+        reason=None,
+        unreadable_manifest="nested more deeply than 200 levels",
+    )
     case(
         "huge-payload",
         "is not locked: its newest revision 1 is deployed",

@@ -95,6 +95,13 @@ def check_bulk(entry: dict[str, t.Any], bulk: dict[str, t.Any], namespace: str) 
         assert flagged == [entry["label_mismatch"]], f"{case}: {release['revisions']}"
     if entry.get("revisions"):
         assert [r["revision"] for r in release["revisions"]] == entry["revisions"], case
+    if entry.get("unreadable_manifest"):
+        # A manifest that cannot be read is named, and the guards that read it fail closed.
+        unreadable = " ".join(release["risks"].get("unreadable_manifests") or [])
+        assert entry["unreadable_manifest"] in unreadable, f"{case}: {unreadable}"
+        assert f"Secret {namespace}/sh.helm.release.v1.{entry['release']}.v2" in unreadable, unreadable
+        assert release["lock"]["verdict"] == "possibly-running", f"{case}: {release['lock']}"
+        assert release["risks"]["deletions"]["uninstall"]["objects"] is None, case
 
 
 def check_single(entry: dict[str, t.Any], namespace: str) -> None:
@@ -196,7 +203,8 @@ def test_every_corpus_entry_fails_clearly_and_writes_nothing(cluster: str, tmp_p
     assert not labels.get("failed"), labels.get("msg")
     everywhere = run_collection_module("helm_history_prune", {"namespace": namespace, "keep": 1})
     assert_clear(everywhere, "prune over the namespace")
-    assert everywhere["changed"] is False and everywhere["totals"]["deleted"] == 0, everywhere
+    deleted = [(r["release"], r["deleted"]) for r in everywhere["releases"] if r["deleted"]]
+    assert everywhere["changed"] is False and deleted == [], deleted
 
     for entry in entries:
         if entry["kind"] == "records":

@@ -27,9 +27,7 @@ NOW = 1_800_000_000.0
 DAY = 86400
 
 
-def entry(
-    revision: int, status: str, age_days: float = 100, label: str | None = None, description: str = ""
-) -> _Entry:
+def entry(revision: int, status: str, age_days: float = 100, label: str | None = None, description: str = "") -> _Entry:
     meta = RecordMeta(
         driver="secret",
         namespace="ns",
@@ -91,6 +89,13 @@ CASES = [
         {"keep": 1},
         [1, 3, 4],
         [2],
+    ),
+    (
+        "the last deployed by label and the last deployed by payload both survive",
+        [entry(1, "deployed"), entry(2, "deployed", label="pending-upgrade"), entry(3, "failed")],
+        {"keep": 1},
+        [1, 2, 3],
+        [],
     ),
     (
         "a deployed label protects even if the payload disagrees",
