@@ -111,19 +111,42 @@ class Context:
         return bool(self.module.check_mode)
 
 
+# Kubeconfig user fields that name things rather than hold secrets; every other string under
+# users[*].user (token, password, client-key-data, auth-provider config, exec env values and
+# args, ...) is kept out of every output.
+_NOT_SECRET_KUBECONFIG_FIELDS = frozenset(
+    {"apiVersion", "command", "name", "installHint", "interactiveMode", "username", "client-certificate", "client-key"}
+)
+
+
+def _kubeconfig_secrets(value: t.Any, field: str = "") -> t.Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _kubeconfig_secrets(item, str(key))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _kubeconfig_secrets(item, field)
+    elif isinstance(value, str) and len(value) > 3 and field not in _NOT_SECRET_KUBECONFIG_FIELDS:
+        yield value
+
+
+def _hide_kubeconfig(module: AnsibleModule) -> None:
+    """A kubeconfig given as a dictionary: every credential in it, however nested, is no_log,
+    before anything (a failure to load it, say) can print it."""
+    kubeconfig = module.params.get("kubeconfig")
+    if isinstance(kubeconfig, dict):
+        for user in kubeconfig.get("users") or []:
+            if isinstance(user, dict):
+                module.no_log_values.update(_kubeconfig_secrets(user.get("user")))
+
+
 def _hide_credentials(module: AnsibleModule, api_client: t.Any) -> None:
-    """Keep tokens, keys and passwords from the kubeconfig out of every output."""
+    """Keep the resolved tokens (kubeconfig file, exec plugin, api_key) out of every output."""
     api_key = getattr(api_client.configuration, "api_key", None) or {}
     for value in api_key.values():
         if value:
             module.no_log_values.add(str(value))
             module.no_log_values.add(str(value).replace("Bearer ", "", 1).strip())
-    kubeconfig = module.params.get("kubeconfig")
-    if isinstance(kubeconfig, dict):
-        for user in kubeconfig.get("users") or []:
-            for value in ((user or {}).get("user") or {}).values():
-                if isinstance(value, str) and len(value) > 3:
-                    module.no_log_values.add(value)
 
 
 def run_module(
@@ -154,6 +177,7 @@ def run_module(
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"))
+    _hide_kubeconfig(module)
     try:
         api_client = build_api_client(ConnectionOptions.from_params(module.params))
         _hide_credentials(module, api_client)
