@@ -1,7 +1,7 @@
 """Drive real Helm into a release state on the local control plane.
 
     hack/scenario STATE --release R --namespace N [--helm 3|4] [--driver secret|configmap]
-                        [--kubeconfig FILE] [--output FILE.json]
+                        [--kubeconfig FILE] [--output FILE.json] [--value KEY=VALUE ...]
 
 Exits 0 only when `helm status` shows the state the scenario promises. Every
 state is reached by running real Helm (and killing it with SIGKILL where a
@@ -59,11 +59,12 @@ class Helm:
         )
         self.errors: list[str] = []
         self._values_count = 0
+        self.extra_values = dict(value.split("=", 1) for value in args.value)
 
     def values_file(self, values: dict[str, Any]) -> str:
         self._values_count += 1
         path = self.workdir / f"values-{self._values_count}.json"
-        path.write_text(json.dumps(values))
+        path.write_text(json.dumps({**values, **self.extra_values}))
         return str(path)
 
     def command(self, verb: str, *args: str) -> list[str]:
@@ -405,6 +406,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--driver", choices=("secret", "configmap"), default="secret")
     parser.add_argument("--kubeconfig", default=str(ROOT / ".cluster" / "kubeconfig"))
     parser.add_argument("--output", help="write the outcome as JSON to this file")
+    parser.add_argument(
+        "--value",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a value every install and upgrade of the scenario gets (e.g. secretToken=...)",
+    )
     return parser.parse_args(argv)
 
 

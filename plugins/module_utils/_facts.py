@@ -546,12 +546,15 @@ def _release_facts(
     }
     record_age = options.now - (latest.meta.written_at or 0.0)
     facts["pending_seconds"] = int(record_age) if pending else None
+    looked_at = live if options.inspect_live else None  # scopes cluster-wide kinds as Helm does
     view = _View(
         release=release,
         ordered=ordered,
         latest_release=latest_release,
-        latest_objects=manifests.objects(latest.meta.revision) if manifests else [],
-        deployed_objects=manifests.objects(deployed[-1].meta.revision) if manifests and deployed else [],
+        latest_objects=_scoped(manifests.objects(latest.meta.revision), looked_at) if manifests else [],
+        deployed_objects=(
+            _scoped(manifests.objects(deployed[-1].meta.revision), looked_at) if manifests and deployed else []
+        ),
         manifests=manifests,
         rollback_target=target,
     )

@@ -13,7 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from .support import CHART, ROOT, helm, helm_json, kubectl, run_collection_module, write_kubeconfig
+from .support import (
+    CHART,
+    KUBECONFIG,
+    ROOT,
+    extra_vars,
+    helm,
+    helm_json,
+    kubectl,
+    run_collection_module,
+    run_playbook,
+    write_kubeconfig,
+    writes_by_user_since,
+)
 
 
 def identity(namespace: str, name: str, roles: list[str], tmp_path: Path) -> str:
@@ -98,3 +110,157 @@ def test_unlock_and_prune_roles_do_their_job(stuck_release: str, tmp_path: Path)
     assert deleted == {"hist": [1, 2, 3], "web": []}  # web: the newest and the deployed revision are protected
     assert statuses(namespace) == ["deployed", "failed"]
     assert statuses(namespace, "hist") == ["deployed"]
+
+
+# --- fail closed where a check is forbidden, with exactly the shipped roles ----------------
+
+CONTROLLER_CRDS = ROOT / "tests" / "integration" / "fixtures" / "controller-crds.yaml"
+
+
+@pytest.fixture
+def controller_crds(cluster: str) -> t.Iterator[None]:
+    """Flux's HelmRelease and k3s's HelmChart kinds are served (as on clusters that run them)."""
+    kubectl("apply", "-f", str(CONTROLLER_CRDS))
+    kubectl("wait", "--for=condition=Established", "-f", str(CONTROLLER_CRDS), "--timeout=60s")
+    kubectl("apply", "-f", str(ROOT / "docs" / "rbac"))
+    yield
+    kubectl("delete", "-f", str(CONTROLLER_CRDS), "--wait=false", check=False)
+
+
+def bind_cluster_wide(name: str, namespace: str, role: str) -> None:
+    kubectl(
+        "create",
+        "clusterrolebinding",
+        f"{namespace}-{name}-{role}",
+        f"--clusterrole={role}",
+        f"--serviceaccount={namespace}:{name}",
+    )
+
+
+def fresh(state: str, release: str, namespace: str, *values: str) -> None:
+    subprocess.run(
+        [
+            str(ROOT / "hack" / "scenario"),
+            state,
+            "--release",
+            release,
+            "--namespace",
+            namespace,
+            *(f"--value={value}" for value in values),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def outcome_of(done: subprocess.CompletedProcess[str]) -> str:
+    return " ".join(done.stdout.split())
+
+
+def test_remediate_refuses_when_it_may_not_check_for_controllers(controller_crds: None, tmp_path: Path) -> None:
+    """Flux and k3s kinds are served, and the identity may not list them cluster-wide: a HelmRelease in
+    any namespace could manage the release, so remediate refuses and names the missing permission."""
+    namespace = f"rbac-ctl-{uuid.uuid4().hex[:5]}"
+    fresh("failed-upgrade", "web", namespace)
+    operator = identity(namespace, "operator", ["helmops-triage", "helmops-unlock", "helmops-remediate"], tmp_path)
+    try:
+        facts = run_collection_module("helm_release_facts", {"namespace": namespace}, kubeconfig=operator)
+        risks = facts["ansible_facts"]["helm_releases"][0]["risks"]
+        assert risks["managed_by"] is None
+        assert "forbidden (403)" in risks["managed_by_unknown"] and "HelmRelease objects" in risks["managed_by_unknown"]
+        options = {
+            "namespace": namespace,
+            "helm_binary": str(ROOT / ".cluster" / "bin" / "helm3"),
+            "backup_dir": str(tmp_path / "b"),
+            "report_dir": "",
+        }
+        refused = run_playbook("remediate.yml", *extra_vars(**options), kubeconfig=operator)
+        said = outcome_of(refused)
+        assert f"{namespace}/web: failed -> refused (controller_managed: none)" in said, refused.stdout[-3000:]
+        assert "helmops-controllers" in said or "helmops-cluster-read" in said
+        assert statuses(namespace) == ["deployed", "failed"]
+
+        bind_cluster_wide("operator", namespace, "helmops-cluster-read")
+        recovered = run_playbook("remediate.yml", *extra_vars(**options), kubeconfig=operator)
+        assert f"{namespace}/web: failed -> recovered" in outcome_of(recovered), recovered.stdout[-3000:]
+        assert statuses(namespace)[-1] == "deployed"
+    finally:
+        kubectl("delete", "clusterrolebinding", f"{namespace}-operator-helmops-cluster-read", check=False)
+        kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_flux_and_k3s_managed_releases_are_left_to_their_controllers(controller_crds: None, tmp_path: Path) -> None:
+    namespace = f"rbac-mgd-{uuid.uuid4().hex[:5]}"
+    elsewhere = f"{namespace}-flux"
+    fresh("failed-upgrade", "web", namespace)
+    fresh("failed-upgrade", "api", namespace)
+    kubectl("create", "namespace", elsewhere)
+    for manifest in (
+        {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {"name": "web", "namespace": elsewhere},
+            "spec": {"releaseName": "web", "targetNamespace": namespace, "storageNamespace": namespace},
+        },
+        {
+            "apiVersion": "helm.cattle.io/v1",
+            "kind": "HelmChart",
+            "metadata": {"name": "api", "namespace": "kube-system"},
+            "spec": {"chart": "api", "targetNamespace": namespace},
+        },
+    ):
+        subprocess.run(
+            [str(ROOT / ".cluster" / "bin" / "kubectl"), "--kubeconfig", KUBECONFIG, "apply", "-f", "-"],
+            input=json.dumps(manifest),
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+    operator = identity(namespace, "operator", ["helmops-triage", "helmops-unlock", "helmops-remediate"], tmp_path)
+    bind_cluster_wide("operator", namespace, "helmops-cluster-read")
+    try:
+        started = time.time()
+        options = {"namespace": namespace, "helm_binary": str(ROOT / ".cluster" / "bin" / "helm3"), "report_dir": ""}
+        done = run_playbook("remediate.yml", *extra_vars(**options), kubeconfig=operator)
+        said = outcome_of(done)
+        assert f"{namespace}/web: failed -> skipped (controller_managed: none): managed by Flux helm-controller" in said
+        assert f"{namespace}/api: failed -> skipped (controller_managed: none): managed by k3s helm-controller" in said
+        assert statuses(namespace) == ["deployed", "failed"] and statuses(namespace, "api") == ["deployed", "failed"]
+        assert [w for w in writes_by_user_since(started, f"system:serviceaccount:{namespace}:operator")] == []
+    finally:
+        kubectl("delete", "clusterrolebinding", f"{namespace}-operator-helmops-cluster-read", check=False)
+        kubectl("delete", "helmchart", "api", "-n", "kube-system", check=False)
+        for name in (namespace, elsewhere):
+            kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def test_a_chart_with_cluster_scoped_objects_unlocks_with_the_shipped_roles(cluster: str, tmp_path: Path) -> None:
+    """The release holds a ClusterRole: the lock verdict reads only what Helm waits on (namespaced), so the
+    namespace-bound roles unlock it; with the cluster-wide read role, triage compares the ClusterRole too."""
+    namespace = f"rbac-crole-{uuid.uuid4().hex[:5]}"
+    fresh("pending-upgrade", "web", namespace, "clusterRole=true")
+    kubectl("apply", "-f", str(ROOT / "docs" / "rbac"))
+    unlocker = identity(namespace, "unlocker", ["helmops-triage", "helmops-unlock"], tmp_path)
+    time.sleep(1.5)
+    try:
+        facts = run_collection_module(
+            "helm_release_facts", {"namespace": namespace, "stale_after": 1}, kubeconfig=unlocker
+        )
+        release = facts["ansible_facts"]["helm_releases"][0]
+        assert release["lock"]["verdict"] == "stale", release["lock"]
+        done = run_collection_module(
+            "helm_release_unlock",
+            {"release": "web", "namespace": namespace, "stale_after": 1, "backup_dir": str(tmp_path / "b")},
+            kubeconfig=unlocker,
+        )
+        assert done.get("changed") is True, done.get("msg")
+        assert statuses(namespace) == ["deployed", "failed"]
+        bind_cluster_wide("unlocker", namespace, "helmops-cluster-read")
+        facts = run_collection_module("helm_release_facts", {"namespace": namespace}, kubeconfig=unlocker)
+        objects = facts["ansible_facts"]["helm_releases"][0]["live"]["objects"]
+        cluster_role = next(o for o in objects if o["kind"] == "ClusterRole")
+        assert cluster_role["latest"] == "present" and cluster_role["namespace"] == "", cluster_role
+    finally:
+        kubectl("delete", "clusterrolebinding", f"{namespace}-unlocker-helmops-cluster-read", check=False)
+        kubectl("delete", "clusterrole", f"{namespace}-web-reader", check=False)
+        kubectl("delete", "namespace", namespace, "--wait=false", check=False)
