@@ -79,7 +79,7 @@ def remediation_plan(
         # Fail closed: a controller we could not check for would fight (or undo) a manual recovery.
         why = (
             f"{unknown}; grant list on HelmRelease/HelmChart objects cluster-wide "
-            "(docs/rbac: helmops-controllers), or set include_controller_managed if nothing manages it"
+            "(docs/rbac: helmops-cluster-read), or set include_controller_managed if nothing manages it"
         )
         return _plan("controller_managed", "none", "unchanged", why, refusal=why)
     branch = BRANCH_OF_STATUS[str(facts.get("status"))]

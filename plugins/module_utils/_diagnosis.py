@@ -671,7 +671,7 @@ def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
                 "Whether a controller (Flux HelmRelease, k3s HelmChart) manages the release is unknown; "
                 "remediation does not act on it until that can be checked.",
                 [str(risks["managed_by_unknown"])],
-                "Grant list on those kinds cluster-wide (the helmops-controllers ClusterRole in docs/rbac).",
+                "Grant list on those kinds cluster-wide (the helmops-cluster-read ClusterRole in docs/rbac).",
             )
         )
     unreadable = risks.get("unreadable_manifests") or []

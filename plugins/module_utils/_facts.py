@@ -928,7 +928,7 @@ class _Controllers:
     A HelmRelease (Flux) or HelmChart (k3s, RKE2) in any namespace may manage a
     release in another, so only a cluster-wide listing rules one out. When that
     listing is forbidden, or was not made, every release's controller is unknown,
-    and the plan refuses to act on it (docs/rbac: helmops-controllers)."""
+    and the plan refuses to act on it (docs/rbac: helmops-cluster-read)."""
 
     found: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
