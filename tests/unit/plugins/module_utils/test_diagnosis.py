@@ -454,3 +454,30 @@ def test_timeout_flag_is_added_to_the_timeout_evidence() -> None:
     diagnosis = diagnose(facts(FAILED_UPGRADE), UserContext(timeout="5m"))
     timeout = next(f for f in diagnosis.findings if f.code == "timeout")
     assert "the operation ran with --timeout 5m" in timeout.evidence
+
+
+HOSTILE_CHARTS = ["app$(touch${IFS}PWNED)", "app`touch PWNED`", "app;touch PWNED", "app' ; touch PWNED; '"]
+
+
+@pytest.mark.parametrize("chart", HOSTILE_CHARTS)
+def test_printed_commands_run_nothing_but_the_tool_when_pasted(chart: str, tmp_path: t.Any) -> None:
+    """A chart name from a record is data: every command of every branch, pasted into a shell
+    (helm, kubectl and ansible stubbed), creates no file."""
+    import subprocess
+
+    histories = [
+        FAILED_UPGRADE,
+        PENDING_UPGRADE,
+        [(1, "failed", "x")],
+        [(1, "deployed", "x"), (2, "uninstalling", "x")],
+    ]
+    commands = []
+    for history in histories:
+        release = facts(history, lock="stale")
+        for entry in release["revisions"]:
+            entry["chart"], entry["chart_version"] = chart, f"1.0.0;touch PWNED-{len(commands)}"
+        commands += [action.command for action in diagnose(release).actions]
+    stubs = "helm() { :; }; kubectl() { :; }; ansible() { :; };"
+    for command in commands:
+        subprocess.run(["bash", "-c", f"{stubs} {command}"], cwd=tmp_path, check=True, capture_output=True)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("PWNED")], commands
