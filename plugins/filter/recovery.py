@@ -168,7 +168,21 @@ def triage_row(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         "destructive": bool(first.get("destructive")),
         "command": first.get("command", ""),
         "findings": sorted(_finding_codes(facts)),
+        "data_loss": first.get("data_loss", False),
+        "data_lost": [object_line(o) for o in first.get("deletes") or [] if o.get("data")],
+        "deletes_unknown": first.get("deletes_unknown") or "",
     }
+
+
+def object_line(entry: t.Mapping[str, t.Any]) -> str:
+    """One object Helm would delete, as a person reads it: Kind namespace/name (why it holds data)."""
+    where = f"{entry.get('namespace')}/" if entry.get("namespace") else ""
+    line = f"{entry.get('kind')} {where}{entry.get('name')}"
+    if entry.get("data"):
+        line += f" ({entry['data']})"
+    if entry.get("unverified"):
+        line += " [not verified]"
+    return line
 
 
 def _helm_view(facts: t.Mapping[str, t.Any]) -> str:
@@ -216,4 +230,9 @@ def outcome_line(outcome: t.Mapping[str, t.Any]) -> str:
 
 class FilterModule:
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
-        return {"remediation_plan": remediation_plan, "triage_row": triage_row, "outcome_line": outcome_line}
+        return {
+            "remediation_plan": remediation_plan,
+            "triage_row": triage_row,
+            "outcome_line": outcome_line,
+            "object_line": object_line,
+        }

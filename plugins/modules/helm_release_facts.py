@@ -236,7 +236,13 @@ ansible_facts:
           description: Newest revision whose status is deployed, or null.
           type: int
         last_known_good_revision:
-          description: Newest revision that is deployed or superseded (was deployed once); the rollback target.
+          description: Newest revision that is deployed or superseded (was deployed once).
+          type: int
+        rollback_target_revision:
+          description:
+            - The revision a recovery rolls back to when the newest one failed or is pending - the revision an
+              interrupted rollback aimed at ("Rollback to N") when it is known-good, else the last known-good revision
+              before the newest; null otherwise.
           type: int
         pending:
           description: Whether the newest revision is pending-install, pending-upgrade or pending-rollback.
@@ -274,14 +280,23 @@ ansible_facts:
         lock:
           description:
             - Lock verdict for a pending or uninstalling newest revision, with the evidence.
-            - V(stale) means older than O(stale_after) with no running hook, rollout or recent change.
+            - V(stale) means older than O(stale_after) with no running hook, no rollout its controller still drives, no
+              recent change and, while a client with C(--timeout) up to O(client_timeout) could still be waiting
+              (C(client_bound) seconds after the record), nothing C(helm --wait) would wait on.
+            - C(evidence) lists the signs of activity; C(checked) (pending and uninstalling revisions) what was
+              checked and found quiet, with the thresholds.
             - Absent from a V(brief) entry (its newest revision is deployed, so the verdict is V(none)).
           type: dict
           sample:
             verdict: possibly-running
-            age_seconds: 42
+            age_seconds: 950
             stale_after: 600
-            evidence: ["Deployment web-web is rolling out (1/1 updated, 0 available)"]
+            client_timeout: 900
+            client_bound: 2760
+            evidence:
+              - "Deployment web-web is not ready (1/1 updated, 1 available, 1 old, past its progress deadline); a client
+                with --timeout up to 900s may wait on it until the record is 2760s old"
+            checked: ["the pending-upgrade record was written 950s ago, more than stale_after 600s"]
         live:
           description:
             - Live objects against the latest and the last deployed manifests (V(present), V(missing), V(differs) per object),
@@ -292,6 +307,14 @@ ansible_facts:
           description:
             - PVCs an uninstall would delete, kept objects, missing CRDs, hooks, large records, history size (with
               C(history.by_status), the number of revisions in each status), managing controller.
+            - C(deletions.uninstall) and C(deletions.rollback) (when a rollback is a recovery option) - what Helm would
+              delete, from its own rules (docs/safety.md) - C(revision) (the manifest it deletes from), C(target) (a
+              rollback's), C(objects) (C(kind), C(namespace), C(name), C(data) - why deleting it loses data, or null;
+              C(unverified) when the live object could not be read), C(data_loss), and C(unknown) (why C(objects) is
+              null).
+            - C(pvcs_deleted_on_uninstall) comes from the newest revision, which is what C(helm uninstall) deletes.
+            - C(unreadable_manifests) names the manifests that cannot be read as Helm reads them (the guards that read
+              them fail closed); C(managed_by_unknown) says why a managing controller could not be ruled out.
             - Absent from a V(brief) entry.
           type: dict
         record_errors:
@@ -307,8 +330,11 @@ ansible_facts:
             - The decision tree applied to these facts. C(actions) are ordered safest first; each has a C(name) from
               V(none), V(wait), V(rollback), V(unlock), V(upgrade_force), V(reinstall), V(uninstall_no_hooks),
               V(delete_revision), V(mark_deployed), V(prune_history), V(escalate), whether it is C(destructive),
-              the C(command) a person would run, its C(preconditions) and C(why); a V(rollback) also names its target
-              C(revision) (the last known-good one, or the one an interrupted rollback aimed at).
+              the C(command) a person would run (shell-quoted), its C(preconditions) and C(why); a V(rollback) also
+              names its target C(revision) (the last known-good one, or the one an interrupted rollback aimed at).
+            - Each action says what Helm would delete when it takes it - C(deletes) (as in C(risks.deletions), null when
+              not known yet, for an upgrade until the chart is rendered), C(data_loss) (true when one of them holds data;
+              the step then needs C(allow_data_loss)) and C(deletes_unknown).
           type: dict
           sample:
             state: pending-upgrade

@@ -11,7 +11,7 @@ import typing as t
 
 import pytest
 
-from .support import KUBECONFIG, ROOT, Outcome, Scenario, run_scenarios
+from .support import ALL_SCENARIOS, EXTRA_SCENARIOS, KUBECONFIG, ROOT, Outcome, Scenario, run_scenarios
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +25,7 @@ def cluster() -> str:
 @pytest.fixture(scope="session")
 def scenarios(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> dict[Scenario, Outcome]:
     """Every state, with Helm 3 and Helm 4, with both drivers; produced once per run."""
-    from .support import GUARD_SCENARIOS
-
-    return run_scenarios(GUARD_SCENARIOS, tmp_path_factory.mktemp("scenarios"))
+    return run_scenarios(ALL_SCENARIOS + EXTRA_SCENARIOS, tmp_path_factory.mktemp("scenarios"))
 
 
 @pytest.fixture(scope="session")
