@@ -20,7 +20,11 @@
      status-quo   helm3 list -A plus helm3 history and helm3 status per release
                   (timed on a sample of releases and extrapolated when R is large;
                   the output says so)
+     facts-hostile  facts with one record of each kind in tests/hostile/records loaded
+                  into namespace bench-hostile (a gzip bomb, JSON nested 5,000 deep,
+                  YAML alias and nesting bombs, ...): within 2x of facts, under 300 MiB
      prune        helm_history_prune keep=3 for every release, through ansible-playbook
+     prune-hostile  prune with the hostile records loaded (they are left alone, reported)
      kubectl-delete  kubectl delete secret, one record per call, for the same surplus
                   (timed on a sample of the surplus; compared as records per second)
    The surplus is rebuilt between repetitions.
@@ -62,6 +66,8 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 OUT = ROOT / ".bench"
 FLEET_LABEL = "helmops.bench/fleet"
 SOURCE_NAMESPACE = "bench-src"
+HOSTILE_NAMESPACE = "bench-hostile"
+HOSTILE_RECORDS = ROOT / "tests" / "hostile" / "records"
 KEEP = 3
 
 sys.path.insert(0, str(ROOT / ".collections"))
@@ -557,12 +563,37 @@ class Bench:
         return run, module_rss
 
     def facts(self, item: str = "facts") -> Sample:
+        self.hostile(False)
         run, module_rss = self.ansible(self.facts_playbooks[item])
         count = int(found_in(run.stdout, r"bench-releases=(\d+)"))
         listed = len(self.releases_in_cluster)
         if count != listed if self.dedicated() else count < self.fleet.releases:
             raise SystemExit(f"bench: facts reported {count} releases, helm list -A {listed}")
         return Sample(run.wall, module_rss, run.max_rss_kib, count)
+
+    def facts_hostile(self) -> Sample:
+        """Cluster-wide facts with the hostile records next to the fleet: every fleet release still reported."""
+        self.hostile(True)
+        run, module_rss = self.ansible(self.facts_playbooks["facts"])
+        count = int(found_in(run.stdout, r"bench-releases=(\d+)"))
+        if count < (len(self.releases_in_cluster) if self.dedicated() else self.fleet.releases):
+            raise SystemExit(f"bench: facts with hostile records reported {count} releases")
+        return Sample(run.wall, module_rss, run.max_rss_kib, count)
+
+    def hostile(self, wanted: bool) -> None:
+        """Load (or remove) one record of each hostile kind in HOSTILE_NAMESPACE."""
+        present = self.tools.kubectl("get", "namespace", HOSTILE_NAMESPACE).returncode == 0
+        if not wanted:
+            if present:
+                checked(self.tools.kubectl("delete", "namespace", HOSTILE_NAMESPACE, "--wait=true"), "removing")
+            return
+        if present:
+            return
+        checked(self.tools.kubectl("create", "namespace", HOSTILE_NAMESPACE), "creating the hostile namespace")
+        for path in sorted(HOSTILE_RECORDS.glob("*.json")):
+            for stored in json.loads(path.read_text())["objects"]:
+                obj = {**stored, "metadata": {**stored["metadata"], "namespace": HOSTILE_NAMESPACE}}
+                checked(self.tools.kubectl("create", "-f", "-", stdin=json.dumps(obj)), f"loading {path.name}")
 
     def helm_list(self, major: str) -> Sample:
         run = checked(self.tools.helm(major, *list_args(major)), "helm list")
@@ -594,7 +625,8 @@ class Bench:
             )
         return Sample(total, peak, count=1 + 2 * len(releases), extrapolated_from=note)
 
-    def prune(self) -> Sample:
+    def prune(self, hostile: bool = False) -> Sample:
+        self.hostile(hostile)
         extra: list[str] = []
         if not self.dedicated():
             # A shared cluster (the test suite's): prune the fleet's releases only.
@@ -604,7 +636,7 @@ class Bench:
         deleted = int(found_in(run.stdout, r"bench-deleted=(\d+)"))
         errors = int(found_in(run.stdout, r"bench-errors=(\d+)"))
         expected = len(self.surplus())
-        if deleted != expected or errors:
+        if deleted != expected or bool(errors) != hostile:  # hostile records are left alone and reported
             raise SystemExit(f"bench: prune deleted {deleted} records (expected {expected}), {errors} errors")
         self.builder.create(self.surplus())
         return Sample(run.wall, module_rss, run.max_rss_kib, count=deleted)
@@ -653,9 +685,11 @@ READ_ITEMS = {
     "helm3-list": "helm3 list -A --all --max 0 -o json",
     "helm4-list": "helm4 list -A --max 0 -o json (Helm 4 lists every state by default)",
     "status-quo": "helm3 list -A + helm3 history + helm3 status per release",
+    "facts-hostile": "helm_release_facts, every release, one record of each hostile kind next to them",
 }
 WRITE_ITEMS = {
     "prune": f"helm_history_prune keep={KEEP}, every release, via ansible-playbook",
+    "prune-hostile": f"helm_history_prune keep={KEEP}, every release, one record of each hostile kind next to them",
     "kubectl-delete": "kubectl delete secret, one record per call, same surplus",
 }
 
@@ -667,7 +701,9 @@ def run_items(bench: Bench, names: dict[str, str], repetitions: int) -> dict[str
         "helm3-list": lambda: bench.helm_list("3"),
         "helm4-list": lambda: bench.helm_list("4"),
         "status-quo": bench.status_quo,
+        "facts-hostile": bench.facts_hostile,
         "prune": bench.prune,
+        "prune-hostile": functools.partial(bench.prune, True),
         "kubectl-delete": bench.kubectl_delete,
     }
     order = list(names)
@@ -689,6 +725,9 @@ def ratios(items: dict[str, Item]) -> dict[str, float]:
         for theirs in ("helm3-list", "helm4-list", "status-quo"):
             if theirs in items:
                 result[f"{ours} / {theirs} (wall)"] = facts / items[theirs].median_wall()
+    for ours, theirs in (("facts-hostile", "facts"), ("prune-hostile", "prune")):
+        if ours in items and theirs in items:
+            result[f"{ours} / {theirs} (wall; target <= 2)"] = items[ours].median_wall() / items[theirs].median_wall()
     if "prune" in items and "kubectl-delete" in items:
         prune = items["prune"]
         kubectl = items["kubectl-delete"]

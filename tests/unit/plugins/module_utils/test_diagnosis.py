@@ -471,7 +471,7 @@ def test_printed_commands_run_nothing_but_the_tool_when_pasted(chart: str, tmp_p
         [(1, "failed", "x")],
         [(1, "deployed", "x"), (2, "uninstalling", "x")],
     ]
-    commands = []
+    commands: list[str] = []
     for history in histories:
         release = facts(history, lock="stale")
         for entry in release["revisions"]:

@@ -23,8 +23,15 @@ OPTIONS = LockOptions(stale_after=600, client_timeout=900)  # client bound 2760 
 DEADLINE = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
 
 
-def deployment(updated: int = 1, available: int = 1, replicas: int = 1, deadline: bool = False, **meta: t.Any) -> dict:
-    status = {"observedGeneration": 2, "updatedReplicas": updated, "availableReplicas": available, "replicas": replicas}
+def deployment(
+    updated: int = 1, available: int = 1, replicas: int = 1, deadline: bool = False, **meta: t.Any
+) -> dict[str, t.Any]:
+    status: dict[str, t.Any] = {
+        "observedGeneration": 2,
+        "updatedReplicas": updated,
+        "availableReplicas": available,
+        "replicas": replicas,
+    }
     if deadline:
         status["conditions"] = [DEADLINE]
     return {
