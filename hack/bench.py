@@ -78,11 +78,22 @@ from ansible_collections.helmops.recovery.plugins.module_utils._k8s import (  # 
     build_api_client,
 )
 from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (  # noqa: E402
+    InvalidNameError,
     decode_payload,
     encode_payload,
     payload_text_from_object,
     payload_value_for_object,
+    validate_release_name,
 )
+
+
+def _valid_release(name: str) -> bool:
+    try:
+        validate_release_name(name)
+    except InvalidNameError:
+        return False
+    return True
+
 
 # name -> (helm major, paddingKiB): the releases whose real records are cloned.
 SOURCES = {
@@ -580,6 +591,12 @@ class Bench:
             raise SystemExit(f"bench: facts with hostile records reported {count} releases")
         return Sample(run.wall, module_rss, run.max_rss_kib, count)
 
+    @staticmethod
+    def hostile_releases() -> set[str]:
+        """The releases the hostile records belong to, where their names are valid ones."""
+        names = {json.loads(path.read_text()).get("release") for path in HOSTILE_RECORDS.glob("*.json")}
+        return {name for name in names if isinstance(name, str) and _valid_release(name)}
+
     def hostile(self, wanted: bool) -> None:
         """Load (or remove) one record of each hostile kind in HOSTILE_NAMESPACE."""
         present = self.tools.kubectl("get", "namespace", HOSTILE_NAMESPACE).returncode == 0
@@ -629,8 +646,8 @@ class Bench:
         self.hostile(hostile)
         extra: list[str] = []
         if not self.dedicated():
-            # A shared cluster (the test suite's): prune the fleet's releases only.
-            names = sorted({spec.name for spec in self.fleet.specs()})
+            # A shared cluster (the test suite's): prune the fleet's releases only (and the hostile ones).
+            names = sorted({spec.name for spec in self.fleet.specs()} | (self.hostile_releases() if hostile else set()))
             extra = ["-e", json.dumps({"bench_releases": names})]
         run, module_rss = self.ansible(self.prune_playbook, *extra)
         deleted = int(found_in(run.stdout, r"bench-deleted=(\d+)"))
@@ -781,12 +798,14 @@ def main(argv: list[str]) -> int:
     built = builder.ensure()
     print("bench: fleet built" if built else "bench: fleet already in place")
     bench = Bench(tools, fleet, builder, args)
+    bench.hostile(False)  # a run that stopped may have left them (Helm 3's list panics on one)
     counts = bench.verify_helm_lists()
     chosen = set(args.items.split(",")) if args.items else set(READ_ITEMS) | set(WRITE_ITEMS)
     if args.skip_writes:
         chosen -= set(WRITE_ITEMS)
     items = run_items(bench, {k: v for k, v in READ_ITEMS.items() if k in chosen}, args.repetitions)
     items.update(run_items(bench, {k: v for k, v in WRITE_ITEMS.items() if k in chosen}, args.repetitions))
+    bench.hostile(False)
     found = ratios(items)
     print()
     print(table(items))
