@@ -114,7 +114,7 @@ def test_unlock_and_prune_roles_do_their_job(stuck_release: str, tmp_path: Path)
 
 # --- fail closed where a check is forbidden, with exactly the shipped roles ----------------
 
-CONTROLLER_CRDS = ROOT / "tests" / "integration" / "fixtures" / "controller-crds.yaml"
+CONTROLLER_CRDS = ROOT / "tests" / "integration" / "fixtures" / "controller-crds"
 
 
 @pytest.fixture
@@ -227,7 +227,7 @@ def test_flux_and_k3s_managed_releases_are_left_to_their_controllers(controller_
         assert f"{namespace}/web: failed -> skipped (controller_managed: none): managed by Flux helm-controller" in said
         assert f"{namespace}/api: failed -> skipped (controller_managed: none): managed by k3s helm-controller" in said
         assert statuses(namespace) == ["deployed", "failed"] and statuses(namespace, "api") == ["deployed", "failed"]
-        assert [w for w in writes_by_user_since(started, f"system:serviceaccount:{namespace}:operator")] == []
+        assert writes_by_user_since(started, f"system:serviceaccount:{namespace}:operator") == []
     finally:
         kubectl("delete", "clusterrolebinding", f"{namespace}-operator-helmops-cluster-read", check=False)
         kubectl("delete", "helmchart", "api", "-n", "kube-system", check=False)
