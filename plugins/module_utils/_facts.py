@@ -209,6 +209,10 @@ def _collect(
     collected = _Collected(detach=True)
     for meta, obj in storage.list_objects(options.namespace, label_selector=label_selector, raw_data=True):
         collected.add(storage, meta, obj)
+    for release in collected.releases.values():
+        # A candidate known only once later records arrived (a rollback target older than the
+        # last deployed revision, say) was dropped from its page: read it on its own.
+        _read_candidates(release, storage)
     return collected.releases, collected.stray
 
 
@@ -593,7 +597,10 @@ class _Manifests:
             return None
         payload = self._payloads.get(revision)
         if payload is None:
-            self.errors[revision] = f"revision {revision}'s record could not be decoded (see record_errors)"
+            missing = revision not in self._refs
+            self.errors[revision] = f"revision {revision}'s record " + (
+                "is not in the history" if missing else "could not be decoded (see record_errors)"
+            )
             return None
         what = f"revision {revision}'s manifest ({self._refs.get(revision, 'record')})"
         try:

@@ -154,7 +154,7 @@ class _Check:
 
     def _hooks(self, live: LiveIndex) -> None:
         hooks = _hooks(self.record.release, self.record.namespace)
-        running = [reason for reason in (_hook_running(key, live) for key in hooks) if reason]
+        running = [reason for reason in (_hook_running(key, events, live) for key, events in hooks) if reason]
         self.activity += running
         if hooks and not running:
             self.quiet.append(f"no hook Job or Pod is running ({len(hooks)} checked)")
@@ -174,7 +174,8 @@ class _Check:
                 continue
             pending = _being_deleted(obj) if self.record.status == "uninstalling" else not_ready(obj)
             if pending and _progressing(obj):
-                self.activity.append(f"{pending}; its controller is still rolling it out")
+                # "Deployment web is rolling out (0/1 updated, ...)": its controller still drives it.
+                self.activity.append(pending.replace(" is not ready ", " is rolling out ", 1))
             elif pending and within_bound:
                 self.activity.append(f"{pending}; {bound_text}")
             elif pending:
@@ -195,25 +196,27 @@ class _Check:
         self.quiet.append(f"none of them changed in the last {options.stale_after}s (other than controller status)")
 
 
-def _hooks(newest: t.Mapping[str, t.Any], namespace: str) -> list[ObjectKey]:
+def _hooks(newest: t.Mapping[str, t.Any], namespace: str) -> list[tuple[ObjectKey, str]]:
+    """The revision's hook Jobs and Pods, with the events they run on."""
     keys = []
     for hook in newest.get("hooks") or []:
         if not isinstance(hook, dict) or hook.get("kind") not in ("Job", "Pod"):
             continue
         api_version = "batch/v1" if hook["kind"] == "Job" else "v1"
-        keys.append(ObjectKey(api_version, str(hook["kind"]), namespace, str(hook.get("name"))))
+        events = ", ".join(str(event) for event in hook.get("events") or [])
+        keys.append((ObjectKey(api_version, str(hook["kind"]), namespace, str(hook.get("name"))), events))
     return keys
 
 
-def _hook_running(key: ObjectKey, live: LiveIndex) -> str | None:
+def _hook_running(key: ObjectKey, events: str, live: LiveIndex) -> str | None:
     obj = live.get(key)
     if obj is None:
         return None
     status = obj.get("status") or {}
     if key.kind == "Job" and status.get("active"):
-        return f"hook Job {key.name} is still running"
+        return f"hook Job {key.name} ({events}) is still running"
     if key.kind == "Pod" and status.get("phase") in ("Pending", "Running"):
-        return f"hook Pod {key.name} is {status.get('phase')}"
+        return f"hook Pod {key.name} ({events}) is {status.get('phase')}"
     return None
 
 

@@ -187,9 +187,20 @@ def spread_releases(cluster: str) -> t.Iterator[tuple[list[str], list[str]]]:
             ("3", namespaces[0], solo, 2),
             ("4", namespaces[2], ghost, 2),
         ):
-            helm(major, "secret", "install", release, CHART, "-n", namespace)
+            helm(major, "secret", "install", release, CHART, "-n", namespace, "--wait")
             for revision in range(2, revisions + 1):
-                helm(major, "secret", "upgrade", release, CHART, "-n", namespace, "--set", f"revisionNote=r{revision}")
+                helm(
+                    major,
+                    "secret",
+                    "upgrade",
+                    release,
+                    CHART,
+                    "-n",
+                    namespace,
+                    "--set",
+                    f"revisionNote=r{revision}",
+                    "--wait",
+                )
         kubectl(
             "label", "secret", "-n", namespaces[2], f"sh.helm.release.v1.{ghost}.v2", "status=superseded", "--overwrite"
         )

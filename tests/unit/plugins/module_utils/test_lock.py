@@ -109,7 +109,7 @@ VERDICTS = [
         9000,
         {"web": deployment(replicas=2)},
         False,
-        ("possibly-running", "still rolling it out"),
+        ("possibly-running", "Deployment web is rolling out (1/1 updated, 1 available, 1 old)"),
     ),
     (
         "past the progress deadline, within the client bound",
