@@ -14,7 +14,18 @@ from pathlib import Path
 
 from .support import KUBECONFIG, ROOT
 
-ITEMS = ("facts", "facts-labels", "facts-brief", "helm3-list", "helm4-list", "status-quo", "prune", "kubectl-delete")
+ITEMS = (
+    "facts",
+    "facts-labels",
+    "facts-brief",
+    "helm3-list",
+    "helm4-list",
+    "status-quo",
+    "facts-hostile",
+    "prune",
+    "prune-hostile",
+    "kubectl-delete",
+)
 RATIOS = (
     "facts / helm3-list (wall)",
     "facts / helm4-list (wall)",
@@ -25,6 +36,8 @@ RATIOS = (
     "facts-brief / helm3-list (wall)",
     "facts-brief / helm4-list (wall)",
     "facts-brief / status-quo (wall)",
+    "facts-hostile / facts (wall; target <= 2)",
+    "prune-hostile / prune (wall; target <= 2)",
     "prune / kubectl-delete (records per second)",
 )
 
@@ -62,5 +75,7 @@ def test_quick_benchmark_measures_every_item(cluster: str, tmp_path: Path) -> No
     assert result["items"]["facts"]["count"] >= 12
     assert result["items"]["facts-labels"]["count"] == result["items"]["facts"]["count"]
     assert result["items"]["prune"]["count"] == result["items"]["kubectl-delete"]["count"] > 0
+    assert result["items"]["prune-hostile"]["count"] == result["items"]["prune"]["count"]
+    assert result["items"]["facts-hostile"]["count"] > result["items"]["facts"]["count"]
     assert set(result["ratios"]) == set(RATIOS)
     assert all(value > 0 for value in result["ratios"].values())
