@@ -21,6 +21,7 @@ import subprocess
 import time
 import typing as t
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -64,17 +65,24 @@ def our_writes(started: float) -> list[str]:
     return [f"{e['verb']} {e['requestURI']}" for e in audit_events_since(started) if e.get("verb") in WRITE_VERBS]
 
 
-@pytest.fixture
-def namespace(cluster: str) -> t.Iterator[str]:
-    name = f"live-{uuid.uuid4().hex[:6]}"
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
+def test_a_waiting_client_past_the_progress_deadline_is_never_judged_stale(cluster: str, tmp_path: Path) -> None:
+    """Helm 3 (--wait) and Helm 4 (--wait=legacy) side by side: most of each case is waiting for time to pass."""
+    cases = [("3", "--wait"), ("4", "--wait=legacy")]
+    namespaces = [f"live-h{major}-{uuid.uuid4().hex[:6]}" for major, _flag in cases]
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            runs = [
+                pool.submit(waiting_client_case, namespace, major, flag, tmp_path / major)
+                for namespace, (major, flag) in zip(namespaces, cases, strict=True)
+            ]
+            for run in runs:
+                run.result()  # re-raises the case's assertion
+    finally:
+        for namespace in namespaces:
+            kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
-@pytest.mark.parametrize(("major", "wait_flag"), [("3", "--wait"), ("4", "--wait=legacy")])
-def test_a_waiting_client_past_the_progress_deadline_is_never_judged_stale(
-    namespace: str, major: str, wait_flag: str, tmp_path: Path
-) -> None:
+def waiting_client_case(namespace: str, major: str, wait_flag: str, tmp_path: Path) -> None:
     helm(major, "secret", "install", "web", CHART, "-n", namespace, "--create-namespace", "--wait", "--timeout", "2m")
     client = subprocess.Popen(
         [
@@ -157,6 +165,13 @@ def test_a_waiting_client_past_the_progress_deadline_is_never_judged_stale(
     checked = " ".join(stale["checked"])
     assert "past its progress deadline), but the record is older than the client bound (63s)" in checked
     assert "more than stale_after 1s" in checked
+
+
+@pytest.fixture
+def namespace(cluster: str) -> t.Iterator[str]:
+    name = f"live-{uuid.uuid4().hex[:6]}"
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def test_helm4_default_waiter_ends_the_client_at_the_progress_deadline(namespace: str) -> None:
