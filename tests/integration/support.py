@@ -330,3 +330,23 @@ def run_playbook(
 
 def extra_vars(**values: t.Any) -> list[str]:
     return ["-e", json.dumps(values)]
+
+
+def scenario(state: str, release: str, namespace: str, major: str = "3", *values: str) -> None:
+    """hack/scenario: real Helm drives a release into `state` (values: KEY=VALUE for every install and upgrade)."""
+    subprocess.run(
+        [
+            str(ROOT / "hack" / "scenario"),
+            state,
+            "--release",
+            release,
+            "--namespace",
+            namespace,
+            "--helm",
+            major,
+            *(f"--value={value}" for value in values),
+        ],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "KUBECONFIG": KUBECONFIG},
+    )

@@ -82,24 +82,33 @@ def test_a_waiting_client_past_the_progress_deadline_is_never_judged_stale(clust
             kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
-def waiting_client_case(namespace: str, major: str, wait_flag: str, tmp_path: Path) -> None:
+def stuck_upgrade(namespace: str, wait_flag: str) -> list[str]:
+    """The arguments of an upgrade of web whose pod never gets ready (its rollout passes a
+    DEADLINE-second progress deadline), waiting up to 15 minutes."""
+    return [
+        "upgrade",
+        "web",
+        CHART,
+        "-n",
+        namespace,
+        "--set",
+        "behaviour=never-ready",
+        "--set",
+        f"progressDeadlineSeconds={DEADLINE}",
+        wait_flag,
+        "--timeout",
+        "15m",
+    ]
+
+
+def install(major: str, namespace: str) -> None:
     helm(major, "secret", "install", "web", CHART, "-n", namespace, "--create-namespace", "--wait", "--timeout", "2m")
+
+
+def waiting_client_case(namespace: str, major: str, wait_flag: str, tmp_path: Path) -> None:
+    install(major, namespace)
     client = subprocess.Popen(
-        [
-            str(BIN / f"helm{major}"),
-            "upgrade",
-            "web",
-            CHART,
-            "-n",
-            namespace,
-            "--set",
-            "behaviour=never-ready",
-            "--set",
-            f"progressDeadlineSeconds={DEADLINE}",
-            wait_flag,
-            "--timeout",
-            "15m",
-        ],
+        [str(BIN / f"helm{major}"), *stuck_upgrade(namespace, wait_flag)],
         env=helm_env("secret"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -175,25 +184,9 @@ def namespace(cluster: str) -> t.Iterator[str]:
 
 
 def test_helm4_default_waiter_ends_the_client_at_the_progress_deadline(namespace: str) -> None:
-    helm("4", "secret", "install", "web", CHART, "-n", namespace, "--create-namespace", "--wait", "--timeout", "2m")
+    install("4", namespace)
     started = time.monotonic()
-    done = helm(
-        "4",
-        "secret",
-        "upgrade",
-        "web",
-        CHART,
-        "-n",
-        namespace,
-        "--set",
-        "behaviour=never-ready",
-        "--set",
-        f"progressDeadlineSeconds={DEADLINE}",
-        "--wait",
-        "--timeout",
-        "15m",
-        check=False,
-    )
+    done = helm("4", "secret", *stuck_upgrade(namespace, "--wait"), check=False)
     assert done.returncode != 0 and "Progress deadline exceeded" in done.stderr
     assert time.monotonic() - started < 300  # long before its 15m timeout
     assert lock(namespace)["verdict"] == "none"  # failed: no lock left

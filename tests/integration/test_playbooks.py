@@ -30,6 +30,7 @@ from .support import (
     helm_json,
     kubectl,
     run_playbook,
+    scenario,
     writes_by_user_since,
 )
 
@@ -54,25 +55,6 @@ def helm_status(major: str, release: str, namespace: str) -> str:
     if done.returncode != 0:
         return "absent" if "not found" in done.stderr else f"error: {done.stderr}"
     return str(json.loads(done.stdout)["info"]["status"])
-
-
-def scenario(state: str, release: str, namespace: str, major: str = "3", *values: str) -> None:
-    subprocess.run(
-        [
-            str(ROOT / "hack" / "scenario"),
-            state,
-            "--release",
-            release,
-            "--namespace",
-            namespace,
-            "--helm",
-            major,
-            *(f"--value={value}" for value in values),
-        ],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "KUBECONFIG": KUBECONFIG},
-    )
 
 
 def plant_secret(release: str, namespace: str, major: str = "3") -> None:

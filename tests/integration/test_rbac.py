@@ -23,6 +23,7 @@ from .support import (
     kubectl,
     run_collection_module,
     run_playbook,
+    scenario,
     write_kubeconfig,
     writes_by_user_since,
 )
@@ -138,22 +139,6 @@ def bind_cluster_wide(name: str, namespace: str, role: str) -> None:
     )
 
 
-def fresh(state: str, release: str, namespace: str, *values: str) -> None:
-    subprocess.run(
-        [
-            str(ROOT / "hack" / "scenario"),
-            state,
-            "--release",
-            release,
-            "--namespace",
-            namespace,
-            *(f"--value={value}" for value in values),
-        ],
-        check=True,
-        capture_output=True,
-    )
-
-
 def outcome_of(done: subprocess.CompletedProcess[str]) -> str:
     return " ".join(done.stdout.split())
 
@@ -162,7 +147,7 @@ def test_remediate_refuses_when_it_may_not_check_for_controllers(controller_crds
     """Flux and k3s kinds are served, and the identity may not list them cluster-wide: a HelmRelease in
     any namespace could manage the release, so remediate refuses and names the missing permission."""
     namespace = f"rbac-ctl-{uuid.uuid4().hex[:5]}"
-    fresh("failed-upgrade", "web", namespace)
+    scenario("failed-upgrade", "web", namespace)
     operator = identity(namespace, "operator", ["helmops-triage", "helmops-unlock", "helmops-remediate"], tmp_path)
     try:
         facts = run_collection_module("helm_release_facts", {"namespace": namespace}, kubeconfig=operator)
@@ -193,8 +178,8 @@ def test_remediate_refuses_when_it_may_not_check_for_controllers(controller_crds
 def test_flux_and_k3s_managed_releases_are_left_to_their_controllers(controller_crds: None, tmp_path: Path) -> None:
     namespace = f"rbac-mgd-{uuid.uuid4().hex[:5]}"
     elsewhere = f"{namespace}-flux"
-    fresh("failed-upgrade", "web", namespace)
-    fresh("failed-upgrade", "api", namespace)
+    scenario("failed-upgrade", "web", namespace)
+    scenario("failed-upgrade", "api", namespace)
     kubectl("create", "namespace", elsewhere)
     for manifest in (
         {
@@ -239,7 +224,7 @@ def test_a_chart_with_cluster_scoped_objects_unlocks_with_the_shipped_roles(clus
     """The release holds a ClusterRole: the lock verdict reads only what Helm waits on (namespaced), so the
     namespace-bound roles unlock it; with the cluster-wide read role, triage compares the ClusterRole too."""
     namespace = f"rbac-crole-{uuid.uuid4().hex[:5]}"
-    fresh("pending-upgrade", "web", namespace, "clusterRole=true")
+    scenario("pending-upgrade", "web", namespace, "3", "clusterRole=true")
     kubectl("apply", "-f", str(ROOT / "docs" / "rbac"))
     unlocker = identity(namespace, "unlocker", ["helmops-triage", "helmops-unlock"], tmp_path)
     time.sleep(1.5)
