@@ -318,7 +318,14 @@ def claim_exists(helm: Helm, name: str, timeout: float = 60.0) -> None:
 def failed_upgrade_adds_pvc(helm: Helm) -> str:
     """Revision 2 adds a claim without resource-policy keep and a pod that never gets ready, and fails."""
     helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
-    values = {"revisionNote": "r2", "behaviour": "never-ready", "volumes": [{"name": "cache", "keep": False}]}
+    # A progress deadline the tests never reach: Helm 4's waiter can fail a rollback of a Deployment that
+    # still reports ProgressDeadlineExceeded from the failed revision (a race its status watcher loses).
+    values = {
+        "revisionNote": "r2",
+        "behaviour": "never-ready",
+        "progressDeadlineSeconds": 7200,
+        "volumes": [{"name": "cache", "keep": False}],
+    }
     helm.upgrade(values, "--wait", "--timeout", SHORT_TIMEOUT, expect_failure=True)
     claim_exists(helm, f"{helm.release}-cache")
     return "failed"
