@@ -251,7 +251,12 @@ def ready(outcome: Outcome) -> Outcome:
 
 
 def run_collection_module(
-    name: str, args: dict[str, t.Any], *, check_mode: bool = False, diff: bool = False, kubeconfig: str = KUBECONFIG
+    name: str,
+    args: dict[str, t.Any],
+    *,
+    check_mode: bool = False,
+    diff: bool = False,
+    kubeconfig: str | dict[str, t.Any] = KUBECONFIG,
 ) -> dict[str, t.Any]:
     """Run one of the collection's modules as Ansible does (arguments file, JSON on stdout)."""
     payload = {
