@@ -135,8 +135,8 @@ def _recovery_plan(branch: str, first: dict[str, t.Any], chart: str | None, unlo
         return _plan(branch, "rollback", "deployed", why, revision=first.get("revision"))
     if name == "uninstall_no_hooks":
         return _plan(branch, "uninstall_no_hooks", "absent", why)
-    if name == "upgrade_force":
-        return _plan(branch, "upgrade_force", "deployed", why, refusal="" if chart else _needs_chart())
+    if name == "upgrade":
+        return _plan(branch, "upgrade", "deployed", why, refusal="" if chart else _needs_chart())
     if name == "unlock":
         action = "unlock" if unlock_method == "mark_failed" else unlock_method
         # After delete_revision the previous revision is newest again; only an upgrade makes it deployed.
@@ -147,6 +147,36 @@ def _recovery_plan(branch: str, first: dict[str, t.Any], chart: str | None, unlo
 
 def _needs_chart() -> str:
     return "converging forward needs the chart: set chart and chart_version (the latest version is never guessed)"
+
+
+def chart_for(
+    facts: t.Mapping[str, t.Any], charts: t.Mapping[str, t.Any] | None = None, chart: str = "", version: str = ""
+) -> dict[str, str]:
+    """The chart an upgrade of this release uses: ``charts`` by "namespace/release", then by the release's
+    chart name, then the one ``chart`` for every release; {} when none is given. An entry is a chart
+    reference or {chart, version}."""
+    charts = charts or {}
+    if not isinstance(charts, t.Mapping):
+        raise AnsibleFilterError("charts must be a mapping of 'namespace/release' or chart name to a chart")
+    name = _chart_name(facts)
+    for key in (f"{facts.get('namespace')}/{facts.get('name')}", name):
+        entry = charts.get(key) if key else None
+        if entry is None:
+            continue
+        if isinstance(entry, str):
+            return {"chart": entry, "version": "", "matched": key}
+        if not isinstance(entry, t.Mapping) or not entry.get("chart"):
+            raise AnsibleFilterError(f"charts[{key!r}] must be a chart reference or a mapping with a chart key")
+        return {"chart": str(entry["chart"]), "version": str(entry.get("version") or ""), "matched": key}
+    return {"chart": chart, "version": version, "matched": ""} if chart else {}
+
+
+def _chart_name(facts: t.Mapping[str, t.Any]) -> str:
+    latest = facts.get("latest_revision")
+    for entry in facts.get("revisions") or []:
+        if entry.get("revision") == latest:
+            return str(entry.get("chart") or "")
+    return ""
 
 
 def triage_row(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -231,6 +261,7 @@ def outcome_line(outcome: t.Mapping[str, t.Any]) -> str:
 class FilterModule:
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
         return {
+            "chart_for": chart_for,
             "remediation_plan": remediation_plan,
             "triage_row": triage_row,
             "outcome_line": outcome_line,

@@ -16,6 +16,7 @@ import contextlib
 import datetime
 import json
 import os
+import tempfile
 import typing as t
 
 from ._release_codec import RawNumber, history_name
@@ -82,6 +83,17 @@ def save_text(backup_dir: str, namespace: str, release: str, filename: str, text
 def values_yaml(values: t.Any) -> str:
     """Release values as YAML: every value type Helm stores (numbers, booleans, nulls, nesting)."""
     return str(yaml.dump(values, Dumper=_ValuesDumper, default_flow_style=False, sort_keys=True))
+
+
+def private_values_file(workdir: str, values: t.Any) -> str:
+    """Values Helm must read (``--values``), in a new 0700 directory under ``workdir`` as a 0600
+    file: values often hold secrets, so they travel in a file and never on a command line."""
+    directory = tempfile.mkdtemp(prefix="values-", dir=workdir)  # mkdtemp creates it 0700
+    path = os.path.join(directory, "values.yaml")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(values_yaml(values))
+    return path
 
 
 def backup_release(backup_dir: str, namespace: str, release: str, records: t.Sequence[_Stored]) -> list[str]:

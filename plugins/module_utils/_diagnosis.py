@@ -28,7 +28,7 @@ ACTION_NAMES = (
     "wait",
     "rollback",
     "unlock",
-    "upgrade_force",
+    "upgrade",
     "reinstall",
     "uninstall_no_hooks",
     "delete_revision",
@@ -151,7 +151,10 @@ KNOWN_ERRORS: tuple[KnownError, ...] = (
         re.compile(r"field is immutable"),
         "critical",
         "The upgrade changes a field Kubernetes does not allow to change (a selector, a Job template, ...).",
-        "Delete and recreate that object (helm upgrade --force replaces it), after checking it holds no data.",
+        "Helm's error names the object and the field. A StatefulSet: delete only it (kubectl delete statefulset "
+        "<name> --cascade=orphan) and upgrade again, its pods and claims stay. A bound claim: keep its spec as it "
+        "is (only its storage request may grow). Anything else: delete and recreate it after checking it holds no "
+        "data. helm upgrade --force does not help: Kubernetes refuses to replace bound claims.",
     ),
     KnownError(
         "record-too-large",
@@ -248,28 +251,37 @@ class _Commands:
         latest = _revision(facts, facts.get("latest_revision")) or {}
         self.chart = str(latest.get("chart") or "<chart>")
         self.chart_version = str(latest.get("chart_version") or "<version>")
+        self.latest_revision = facts.get("latest_revision")
 
     @property
     def scope(self) -> str:
         return f"-n {shlex.quote(self.namespace)}"
 
     def helm(self, verb: str, *args: str) -> str:
-        return " ".join(["helm", verb, shlex.quote(self.name), *args, self.scope])
+        # Helm reads ConfigMap-stored releases only when told to (without it: "release: not found").
+        driver = [] if self.driver == "secret" else [f"HELM_DRIVER={shlex.quote(str(self.driver))}"]
+        return " ".join([*driver, "helm", verb, shlex.quote(self.name), *args, self.scope])
 
     def rollback(self, revision: int) -> str:
         return self.helm("rollback", str(revision), "--wait", "--timeout", "10m")
 
-    def upgrade_force(self) -> str:
-        force = "--force-replace" if self.helm4 else "--force"
-        return self.helm(
+    def upgrade(self) -> str:
+        """The forward step helm_release_recover runs (values_source newest): the values the newest revision
+        recorded (the change the failed or interrupted operation was making) on the chart's own defaults,
+        without --force (Kubernetes refuses to replace bound claims)."""
+        values = shlex.quote(f"{self.name}-r{self.latest_revision}-values.yaml")
+        get_values = self.helm("get values", "--revision", str(self.latest_revision), "-o", "yaml")
+        upgrade = self.helm(
             "upgrade",
             shlex.quote(f"<repo>/{self.chart}"),
             "--version",
             shlex.quote(self.chart_version),
-            "--reuse-values",
-            force,
+            "--reset-values",
+            "-f",
+            values,
             "--wait",
         )
+        return f"{get_values} > {values} && {upgrade}"
 
     def module(self, name: str, **options: t.Any) -> str:
         args = [f"release={self.name}", f"namespace={self.namespace}"] + [f"{k}={v}" for k, v in options.items()]
@@ -337,12 +349,12 @@ def _attach_deletions(action: Action, deletions: t.Mapping[str, t.Any] | None) -
             unknown = ""
     elif action.name in ("uninstall_no_hooks", "reinstall"):
         chosen, unknown = deletions.get("uninstall"), ""
-    else:  # upgrade_force: what the chart renders decides it
+    else:  # upgrade: what the chart renders decides it
         unknown = "it depends on what the chart renders; helm_release_recover computes it before Helm runs"
     if chosen is None or chosen.get("objects") is None:
         action.deletes, action.data_loss = None, None
         action.deletes_unknown = unknown or str((chosen or {}).get("unknown") or "unknown")
-        if action.name != "upgrade_force":
+        if action.name != "upgrade":
             action.why += f" What it would delete is unknown ({action.deletes_unknown}): it needs allow_data_loss."
         return
     action.deletes = [dict(entry) for entry in chosen["objects"]]
@@ -380,8 +392,8 @@ def _failed(
         )
         return summary, [
             Action(
-                "upgrade_force",
-                commands.upgrade_force(),
+                "upgrade",
+                commands.upgrade(),
                 "Re-applies the chart over the partial install; 'helm upgrade' is allowed after a failed install.",
                 ["the cause of the failure (see findings) is fixed", "the chart reference and version are known"],
             ),
@@ -395,15 +407,15 @@ def _failed(
         revision=good,
     )
     upgrade = Action(
-        "upgrade_force",
-        commands.upgrade_force(),
+        "upgrade",
+        commands.upgrade(),
         "Re-applies the new revision over the partial state, converging forward.",
         ["the cause of the failure (see findings) is fixed", "the chart reference and version are known"],
     )
     if _runs_new_revision_healthily(facts):
         summary = (
             f"Revision {latest} failed, but the cluster mostly matches it and its workloads are ready: converge "
-            f"forward with a forced upgrade, or roll back to revision {good}."
+            f"forward with an upgrade, or roll back to revision {good}."
         )
         return summary, [upgrade, rollback, _reinstall(commands, facts)]
     summary = f"Revision {latest} failed; revision {good} is the last known-good revision: roll back to it."
@@ -578,7 +590,7 @@ def _error_findings(facts: t.Mapping[str, t.Any], context: UserContext) -> list[
                 "pending-rollback.",
                 [f"operation={context.operation}", "atomic=true"],
                 "Decide whether the cluster is closer to the old or the new revision, then converge with a rollback "
-                "or a forced upgrade.",
+                "or an upgrade.",
             )
         )
     findings += _flag_findings(facts, context, findings)

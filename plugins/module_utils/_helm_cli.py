@@ -134,6 +134,23 @@ def rollback_argv(helm: str, release: str, namespace: str, revision: int, flags:
     return [helm, "rollback", release, str(revision), "--namespace", namespace, *_wait_flags(flags)]
 
 
+# Where an upgrade's values come from (pkg/action/upgrade.go, reuseValues; "current" there is the last
+# deployed revision, or the newest when it failed and none was deployed):
+#   newest    the user-supplied values the newest revision recorded (what the interrupted or failed operation
+#             meant to apply), from a file, with --reset-values so the new chart's own defaults apply;
+#   deployed  --reset-then-reuse-values: the current revision's user-supplied values on the new chart's defaults;
+#   reuse     --reuse-values: the current revision's values AND its chart's defaults (a new chart version whose
+#             values moved fails to render with it);
+#   chart     --reset-values: the chart's defaults and values_files only.
+VALUES_SOURCES = ("newest", "deployed", "reuse", "chart")
+_VALUES_FLAGS = {
+    "newest": ["--reset-values"],
+    "deployed": ["--reset-then-reuse-values"],
+    "reuse": ["--reuse-values"],
+    "chart": ["--reset-values"],
+}
+
+
 def upgrade_argv(
     helm: str,
     major: int,
@@ -142,17 +159,17 @@ def upgrade_argv(
     chart: str,
     *,
     chart_version: str | None,
+    values_source: str,
     values_files: t.Sequence[str] = (),
-    reuse_values: bool,
     force: bool,
     flags: HelmFlags,
 ) -> list[str]:
+    """``values_files`` come last: for values_source newest, the first is the newest revision's values."""
     # NOTES.txt often prints credentials: Helm is asked not to print it (output_without_notes strips it too).
     argv = [helm, "upgrade", release, chart, "--namespace", namespace, "--hide-notes"]
     if chart_version:
         argv += ["--version", chart_version]
-    if reuse_values:
-        argv.append("--reuse-values")
+    argv += _VALUES_FLAGS[values_source]
     for path in values_files:
         argv += ["--values", path]
     if force and major == 3:
@@ -187,3 +204,61 @@ def output_without_notes(output: str) -> str:
             break
         kept.append(line)
     return "\n".join(kept).strip()
+
+
+# What the API server says when an object cannot be changed in place, as Helm passes it on
+# (pkg/kube/client.go: "cannot patch %q with kind %s: %w" for a patch, "failed to replace object: %w"
+# for --force / --force-replace). Helm appends a diff of the object after it, which explains nothing.
+_INVALID_OBJECT = re.compile(
+    r'(?:cannot patch "(?P<patched>[^"]+)" with kind (?P<patched_kind>\w+): )?'
+    r'(?P<kind>[A-Z]\w*)(?:\.[\w.]+)? "(?P<name>[^"]+)" is invalid: (?P<field>[\w.\[\]-]+): (?P<reason>[^\n]*)'
+)
+_IMMUTABLE = re.compile(r"immutable|Forbidden: updates to statefulset spec")
+_WHAT_TO_DO = {
+    "StatefulSet": (
+        "delete only the StatefulSet and keep its pods and claims (kubectl delete statefulset {name} "
+        "--cascade=orphan -n {namespace}), then run the upgrade again: Helm recreates it and it adopts them"
+    ),
+    "PersistentVolumeClaim": (
+        "a bound claim's spec cannot change except to grow its storage request: keep the claim's settings as they "
+        "are in the values (and do not use force_replace, which tries to replace the claim)"
+    ),
+}
+_DEFAULT_TO_DO = "delete and recreate that object after checking it holds no data, or keep the field as it is"
+
+
+# The API server quotes the whole refused value ("Invalid value: [{...}]: field is immutable"), compact JSON.
+_QUOTED_VALUE = re.compile(r'Invalid value: [\[{"].*?(?=: (?:field is immutable|[A-Za-z][\w ]*$))', re.MULTILINE)
+
+
+def helm_error_cause(output: str) -> str:
+    """Helm's own error without what it appends (Helm 3 a diff of the object, Helm 4 a log line
+    with the same text escaped): its `Error:` line, the refused value elided, at most 600 characters."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error:")]
+    cause = errors[0] if errors else " ".join(lines[-3:])
+    return _QUOTED_VALUE.sub("Invalid value: (elided)", cause)[:600]
+
+
+def refused_objects(output: str, namespace: str) -> list[dict[str, t.Any]]:
+    """Each object the API server refused to change, its field and what the person can do."""
+    found: dict[tuple[str, str, str], dict[str, t.Any]] = {}
+    for match in _INVALID_OBJECT.finditer(output):
+        kind = match.group("patched_kind") or match.group("kind")
+        name = match.group("patched") or match.group("name")
+        field_path = match.group("field")
+        reason = _QUOTED_VALUE.sub("Invalid value: (elided)", match.group("reason").split(" && ")[0])
+        immutable = bool(_IMMUTABLE.search(reason))
+        advice = _WHAT_TO_DO.get(kind, _DEFAULT_TO_DO) if immutable else "fix the value that renders this field"
+        found.setdefault(
+            (kind, name, field_path),
+            {
+                "kind": kind,
+                "name": name,
+                "field": field_path,
+                "immutable": immutable,
+                "reason": reason.strip()[:200],
+                "what_to_do": advice.format(name=shlex.quote(name), namespace=shlex.quote(namespace)),
+            },
+        )
+    return list(found.values())

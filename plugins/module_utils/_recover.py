@@ -28,12 +28,23 @@ from __future__ import annotations
 
 import datetime
 import json
+import tempfile
 import typing as t
 from dataclasses import dataclass, field
 
+from ._backup import private_values_file
 from ._deletions import DeletionSet, uninstall_deletions, update_deletions
 from ._errors import ModuleError
-from ._helm_cli import HelmCall, HelmFlags, chart_is_local, rollback_argv, uninstall_argv, upgrade_argv
+from ._helm_cli import (
+    HelmCall,
+    HelmFlags,
+    chart_is_local,
+    helm_error_cause,
+    refused_objects,
+    rollback_argv,
+    uninstall_argv,
+    upgrade_argv,
+)
 from ._history import KNOWN_GOOD_STATUSES, UNHEALTHY_STATUSES, rollback_target, upgrade_base
 from ._k8s import KubeClient
 from ._live import Discovery, LiveIndex
@@ -60,8 +71,8 @@ class RecoverOptions:
     chart: str | None = None
     chart_version: str | None = None
     values_files: list[str] = field(default_factory=list)
-    reuse_values: bool = True
-    force_replace: bool = True
+    values_source: str = "newest"  # see _helm_cli.VALUES_SOURCES
+    force_replace: bool = False
     no_hooks: bool = True
     keep_history: bool = False
     flags: HelmFlags = field(default_factory=HelmFlags)
@@ -74,6 +85,7 @@ class RecoverOptions:
     expected_revision: int | None = None  # the newest revision the caller's plan was made from
     expected_status: str | None = None
     backup_dir: str = "~/.helmops-recovery/backups"
+    workdir: str | None = None  # a private directory for files Helm reads (values); the system's temp dir if None
 
 
 class Refused(ModuleError):
@@ -98,6 +110,7 @@ class RecoverPlan:
     deletions: DeletionSet | None = None
     live: LiveIndex | None = field(default=None, repr=False)
     lock: dict[str, t.Any] = field(default_factory=dict)
+    values_from_revision: int | None = None  # an upgrade applies the values this revision recorded
 
     @property
     def newest(self) -> StoredRecord | None:
@@ -282,6 +295,13 @@ def _plan_upgrade(plan: RecoverPlan) -> None:
             f"upgrade of {options.release} needs chart_version: the version is never guessed "
             f"(the release's last chart was {_chart_of(plan)})"
         )
+    values_files = list(options.values_files)
+    if options.values_source == "newest":
+        # pkg/action/upgrade.go reuses the values of the last *deployed* revision: after an interrupted or
+        # failed upgrade that drops the change the person was making. The newest revision recorded it.
+        config = plan.records[-1].record.release.get("config") or {}
+        values_files.insert(0, private_values_file(options.workdir or tempfile.gettempdir(), config))
+        plan.values_from_revision = plan.revision
     plan.call = HelmCall(
         upgrade_argv(
             options.helm,
@@ -290,13 +310,15 @@ def _plan_upgrade(plan: RecoverPlan) -> None:
             options.namespace,
             options.chart,
             chart_version=options.chart_version,
-            values_files=options.values_files,
-            reuse_values=options.reuse_values,
+            values_source=options.values_source,
+            values_files=values_files,
             force=options.force_replace,
             flags=options.flags,
         )
     )
-    plan.reason = f"release {options.release} is {plan.status}; upgrading it with {options.chart}"
+    plan.reason = f"release {options.release} is {plan.status}; upgrading it with {options.chart}" + (
+        f" and the values revision {plan.revision} recorded" if plan.values_from_revision else ""
+    )
 
 
 def _chart_of(plan: RecoverPlan) -> str:
@@ -304,22 +326,43 @@ def _chart_of(plan: RecoverPlan) -> str:
     return f"{chart.get('name')} {chart.get('version')}"
 
 
-def guard_upgrade(plan: RecoverPlan, rendered: str) -> None:
-    """What the upgrade deletes: the revision Helm diffs against less the manifest it rendered
-    (the same command run with --dry-run); refused when that loses data without allow_data_loss."""
+def guard_upgrade(plan: RecoverPlan, rendered: RenderedRelease) -> None:
+    """The chart must be the release's own chart, and what the upgrade deletes (the revision Helm diffs
+    against less the manifest it rendered, by the same command run with --dry-run) must not lose data
+    without allow_data_loss."""
     newest = plan.records[-1].record
     labelled = [r.record.revision for r in plan.records if r.record.meta.status_label == "deployed"]
     base = upgrade_base(newest.status, labelled, newest.revision)
     if base is None:
         raise Refused(f"helm upgrade of {plan.options.release} would fail: it has no deployed revision to upgrade from")
+    _refuse_other_chart(plan, rendered, base)
     try:
-        target: t.Any = parse_manifest(rendered, plan.options.namespace, what="the manifest the upgrade renders")
+        target: t.Any = parse_manifest(rendered.manifest, plan.options.namespace, what="the manifest the upgrade renders")
         if plan.live is not None:
             target = [(plan.live.scoped(key), document) for key, document in target]
     except ManifestError as exc:
         target = str(exc)
     plan.deletions = _update_set(plan, "upgrade", base, target, None)
     refuse_data_loss(plan)
+
+
+def _refuse_other_chart(plan: RecoverPlan, rendered: RenderedRelease, base: int) -> None:
+    """Helm upgrades a release with whatever chart it is given, and deletes every object the other chart
+    lacks. The chart's name must be one the release was installed or upgraded with: its newest revision's
+    or that of the revision Helm diffs against."""
+    names = {
+        str(r.record.chart_metadata.get("name"))
+        for r in plan.records
+        if r.record.revision in (base, plan.revision) and r.record.chart_metadata.get("name")
+    }
+    if rendered.chart_name not in names:
+        raise Refused(
+            f"refusing to upgrade {plan.options.release} with chart {rendered.chart_name!r} "
+            f"({plan.options.chart}): the release's chart is {' or '.join(sorted(repr(n) for n in names))}. "
+            "Give the chart this release was installed from (remediate: the charts map, per release or per chart name)",
+            chart=rendered.chart_name,
+            release_charts=sorted(names),
+        )
 
 
 def render_argv(plan: RecoverPlan) -> list[str]:
@@ -331,15 +374,25 @@ def render_argv(plan: RecoverPlan) -> list[str]:
     return [*argv, "--dry-run=server", "--output", "json"]
 
 
-def rendered_manifest(output: str) -> str:
-    """The manifest from `helm upgrade --dry-run --output json`; values and notes are not kept."""
+@dataclass
+class RenderedRelease:
+    """What `helm upgrade --dry-run` says it would store: the manifest and the chart's name and version."""
+
+    manifest: str
+    chart_name: str
+    chart_version: str
+
+
+def rendered_release(output: str) -> RenderedRelease:
+    """The release `helm upgrade --dry-run --output json` prints; its values and notes are not kept."""
     try:
         release = json.loads(output)
     except ValueError as exc:
-        raise ModuleError(f"could not read the manifest the upgrade renders: {exc}") from exc
+        raise ModuleError(f"could not read the release the upgrade renders: {exc}") from exc
     if not isinstance(release, dict) or not isinstance(release.get("manifest"), str):
-        raise ModuleError("could not read the manifest the upgrade renders: Helm printed no release")
-    return str(release["manifest"])
+        raise ModuleError("could not read the release the upgrade renders: Helm printed no release")
+    metadata = (release.get("chart") or {}).get("metadata") or {}
+    return RenderedRelease(str(release["manifest"]), str(metadata.get("name") or ""), str(metadata.get("version") or ""))
 
 
 def _plan_uninstall(plan: RecoverPlan) -> None:
@@ -386,18 +439,25 @@ def recheck(client: KubeClient, driver: Driver, plan: RecoverPlan) -> None:
 
 
 def run_helm(plan: RecoverPlan, runner: Runner, env: dict[str, str], argv: list[str] | None = None) -> str:
-    """Run the planned Helm command (or ``argv``); its output, or ModuleError with Helm's own message."""
+    """Run the planned Helm command (or ``argv``); its output, or ModuleError with Helm's own cause
+    and, for each object the API server refused to change, its field and what the person can do."""
     if plan.call is None:
         raise ModuleError("the plan has no Helm command to run")
     argv = argv or plan.call.argv
     rc, out, err = runner(argv, env)
     if rc != 0:
-        message = (err or out).strip().splitlines()
+        output = err or out
+        refused = refused_objects(output, plan.options.namespace)
+        advice = "".join(
+            f" {o['kind']} {o['name']} cannot change {o['field']}: {o['what_to_do']}." for o in refused if o["immutable"]
+        )
         raise ModuleError(
             f"{argv[1]} of {plan.options.release} failed (helm exited {rc}): "
-            + (" ".join(message[-3:]) if message else "no output"),
+            + (helm_error_cause(output) or "no output")
+            + advice,
             command=plan.call.command_line,
             rc=rc,
+            refused_objects=refused,
         )
     return out
 

@@ -328,7 +328,7 @@ ansible_facts:
         diagnosis:
           description:
             - The decision tree applied to these facts. C(actions) are ordered safest first; each has a C(name) from
-              V(none), V(wait), V(rollback), V(unlock), V(upgrade_force), V(reinstall), V(uninstall_no_hooks),
+              V(none), V(wait), V(rollback), V(unlock), V(upgrade), V(reinstall), V(uninstall_no_hooks),
               V(delete_revision), V(mark_deployed), V(prune_history), V(escalate), whether it is C(destructive),
               the C(command) a person would run (shell-quoted), its C(preconditions) and C(why); a V(rollback) also
               names its target C(revision) (the last known-good one, or the one an interrupted rollback aimed at).

@@ -61,8 +61,10 @@ options:
       - V(rollback) runs C(helm rollback) to O(revision), by default the last known-good revision (the newest
         C(deployed) or C(superseded) one, never blindly the previous one). Helm allows it while the newest revision is
         pending.
-      - V(upgrade) runs C(helm upgrade) with O(chart) and O(chart_version), reusing the release's values and forcing
-        resource updates (O(force_replace)). The release must not be locked.
+      - V(upgrade) runs C(helm upgrade) with O(chart) and O(chart_version) and the values O(values_source) names. The
+        release must not be locked, and the chart must be the release's own (its name is the one the newest revision
+        or the revision Helm upgrades from recorded; Helm itself would install any chart over the release and delete
+        every object the other chart lacks).
       - V(uninstall) runs C(helm uninstall), by default with C(--no-hooks). Destructive.
     type: str
     required: true
@@ -81,21 +83,31 @@ options:
     type: str
   values_files:
     description:
-      - Values files passed to the upgrade with C(-f), on top of the reused values - typically the fix for what made
-        the release fail.
+      - Values files passed to the upgrade with C(-f), on top of the values O(values_source) names - typically the fix
+        for what made the release fail.
     type: list
     elements: path
     default: []
-  reuse_values:
-    description: Pass C(--reuse-values) to the upgrade, so the release keeps the values it has.
-    type: bool
-    default: true
+  values_source:
+    description:
+      - Which values the V(upgrade) applies, before O(values_files).
+      - V(newest) (default) applies the values the newest revision recorded, the change the interrupted or failed
+        operation was making, on the new chart's own defaults (C(--reset-values) and a private values file). Helm's
+        C(--reuse-values) would take the last deployed revision's values instead and drop that change.
+      - V(deployed) is Helm's C(--reset-then-reuse-values) (the last deployed revision's values on the new chart's
+        defaults); V(reuse) is Helm's C(--reuse-values) (its values and its chart's defaults, which fails on a chart
+        version whose values moved); V(chart) is C(--reset-values) (the chart's defaults and O(values_files) only).
+    type: str
+    choices: [newest, deployed, reuse, chart]
+    default: newest
   force_replace:
     description:
-      - Pass C(--force) (Helm 3) or C(--force-replace --server-side=false) (Helm 4, where replacing objects needs
-        client-side apply) to the upgrade, so resources that cannot be patched are replaced.
+      - Pass C(--force) (Helm 3) or C(--force-replace --server-side=false) (Helm 4) to the upgrade, so objects that
+        cannot be patched are deleted and recreated. Off by default; Kubernetes refuses to replace a bound
+        PersistentVolumeClaim or a StatefulSet's claim templates, so this fails on most stateful charts. When a
+        plain upgrade fails on a field that cannot change, the failure names the object, the field and what to do.
     type: bool
-    default: true
+    default: false
   no_hooks:
     description: Pass C(--no-hooks) to the uninstall, so a broken hook cannot block it again.
     type: bool
@@ -222,6 +234,21 @@ revision_before:
   description: The newest revision before the run.
   returned: always
   type: int
+values_from_revision:
+  description: The revision whose recorded values the upgrade applies (O(values_source=newest)).
+  returned: for an upgrade with O(values_source=newest)
+  type: int
+  sample: 2
+refused_objects:
+  description:
+    - When Helm failed because the API server refused to change objects, each of them, the field, whether the field
+      cannot change at all (C(immutable)), and what to do.
+  returned: when Helm failed that way
+  type: list
+  elements: dict
+  sample: [{kind: StatefulSet, name: db, field: spec.volumeClaimTemplates, immutable: true,
+            reason: "Invalid value: (elided): field is immutable",
+            what_to_do: "delete only the StatefulSet and keep its pods and claims (...), then run the upgrade again"}]
 target_revision:
   description: The revision a rollback went back to.
   returned: for a rollback that ran or would run
@@ -274,6 +301,7 @@ import typing as t
 from ansible_collections.helmops.recovery.plugins.module_utils._backup import backup_release
 from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
 from ansible_collections.helmops.recovery.plugins.module_utils._helm_cli import (
+    VALUES_SOURCES,
     HelmFlags,
     helm_environment,
     helm_major_version,
@@ -292,7 +320,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._recover import (
     plan_recover,
     recheck,
     render_argv,
-    rendered_manifest,
+    rendered_release,
     run_helm,
     settle_pending,
     state_after,
@@ -310,8 +338,8 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "chart": {"type": "str"},
     "chart_version": {"type": "str"},
     "values_files": {"type": "list", "elements": "path", "default": []},
-    "reuse_values": {"type": "bool", "default": True},
-    "force_replace": {"type": "bool", "default": True},
+    "values_source": {"type": "str", "choices": list(VALUES_SOURCES), "default": "newest"},
+    "force_replace": {"type": "bool", "default": False},
     "no_hooks": {"type": "bool", "default": True},
     "keep_history": {"type": "bool", "default": False},
     "wait": {"type": "bool", "default": True},
@@ -356,7 +384,7 @@ def run(context: Context) -> dict[str, t.Any]:
         chart=params["chart"],
         chart_version=params["chart_version"],
         values_files=list(params["values_files"]),
-        reuse_values=params["reuse_values"],
+        values_source=params["values_source"],
         force_replace=params["force_replace"],
         no_hooks=params["no_hooks"],
         keep_history=params["keep_history"],
@@ -370,11 +398,12 @@ def run(context: Context) -> dict[str, t.Any]:
         expected_revision=params["expected_revision"],
         expected_status=params["expected_status"],
         backup_dir=params["backup_dir"],
+        workdir=context.module.tmpdir,
     )
     plan = plan_recover(context.client, context.driver, options, time.time())
     env = _environment(context) if plan.act else {}
     if plan.act and options.action == "upgrade":
-        guard_upgrade(plan, rendered_manifest(run_helm(plan, _runner(context), env, render_argv(plan))))
+        guard_upgrade(plan, rendered_release(run_helm(plan, _runner(context), env, render_argv(plan))))
     result = _result(context, plan)
     if not plan.act or context.check_mode:
         return result
@@ -405,6 +434,8 @@ def _result(context: Context, plan: RecoverPlan) -> dict[str, t.Any]:
         result["command"] = plan.call.command_line
     if plan.target_revision is not None:
         result["target_revision"] = plan.target_revision
+    if plan.values_from_revision is not None:
+        result["values_from_revision"] = plan.values_from_revision
     if plan.deletions is not None:
         result["deletes"] = plan.deletions.as_dict()
     if context.module._diff:

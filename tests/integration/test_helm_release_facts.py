@@ -32,7 +32,7 @@ from .support import (
 # old, so the tests call with stale_after=1: only live evidence keeps a lock).
 FIRST_ACTION = {
     "deployed": "none",
-    "failed-install": "upgrade_force",  # never deployed: Helm allows an upgrade over a failed install
+    "failed-install": "upgrade",  # never deployed: Helm allows an upgrade over a failed install
     "failed-upgrade": "rollback",  # the new pods never became ready
     "pending-install": "unlock",
     "pending-upgrade": "unlock",  # the interrupted rollout finished: keep it, unlock and re-run

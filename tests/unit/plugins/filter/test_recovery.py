@@ -77,19 +77,19 @@ CASES = [
     ),
     (
         "failed-forward-no-chart",
-        facts("failed", "upgrade_force"),
+        facts("failed", "upgrade"),
         None,
         False,
         "mark_failed",
-        ("failed", "upgrade_force", "deployed", False, True),
+        ("failed", "upgrade", "deployed", False, True),
     ),
     (
         "failed-forward",
-        facts("failed", "upgrade_force"),
+        facts("failed", "upgrade"),
         "./chart",
         False,
         "mark_failed",
-        ("failed", "upgrade_force", "deployed", False, False),
+        ("failed", "upgrade", "deployed", False, False),
     ),
     (
         "pending-install-unlock",

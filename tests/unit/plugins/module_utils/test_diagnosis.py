@@ -82,7 +82,7 @@ TREE = [
     (
         "failed, cluster on the new revision, ready",
         facts(FAILED_UPGRADE, closer="new"),
-        "upgrade_force",
+        "upgrade",
         None,
         "converge forward",
     ),
@@ -96,7 +96,7 @@ TREE = [
     (
         "failed first install",
         facts([(1, "failed", 'Release "web" failed: timed out')]),
-        "upgrade_force",
+        "upgrade",
         None,
         "never deployed",
     ),
@@ -286,7 +286,7 @@ DELETIONS = [
         "an upgrade's deletions depend on the chart",
         FAILED_UPGRADE,
         {"uninstall": deletion_set([])},
-        "upgrade_force",
+        "upgrade",
         (None, None),
     ),
     ("a brief entry read no manifest", FAILED_UPGRADE, None, "rollback", (None, None)),
@@ -303,7 +303,7 @@ def test_each_action_says_what_helm_would_delete(
     action = next(a for a in diagnose(release).as_dict()["actions"] if a["name"] == name)
     assert (action["deletes"], action["data_loss"]) == (deletes, data_loss), case
     assert ("DATA LOSS" in action["why"]) is bool(data_loss)
-    if data_loss is None and name != "upgrade_force":
+    if data_loss is None and name != "upgrade":
         assert action["deletes_unknown"] and "allow_data_loss" in action["why"]
 
 
@@ -352,12 +352,28 @@ def test_managed_release_is_flagged() -> None:
     assert "controller-managed" in {f.code for f in diagnose(release).findings}
 
 
-def test_helm4_flavoured_force_flag() -> None:
+FORWARD_COMMANDS = [
+    # (written by, driver, what the printed forward step starts with)
+    ("helm3", "secret", "helm get values web --revision 2 -o yaml -n team-a > web-r2-values.yaml && helm upgrade"),
+    ("helm4", "secret", "helm get values web --revision 2 -o yaml -n team-a > web-r2-values.yaml && helm upgrade"),
+    ("helm4", "configmap", "HELM_DRIVER=configmap helm get values web --revision 2"),
+]
+
+
+@pytest.mark.parametrize(("written_by", "driver", "start"), FORWARD_COMMANDS)
+def test_the_forward_step_applies_what_the_failed_revision_meant_without_force(
+    written_by: str, driver: str, start: str
+) -> None:
+    """helm_release_recover's values_source newest, as a person would paste it: the failed revision's values
+    on the chart's own defaults, never --force / --force-replace (Kubernetes refuses to replace bound claims)."""
     release = facts(FAILED_UPGRADE, closer="new")
-    release["written_by"] = "helm4"
-    assert "--force-replace" in diagnose(release).actions[0].command
-    release["written_by"] = "helm3"
-    assert "--force " in diagnose(release).actions[0].command
+    release.update(written_by=written_by, driver=driver)
+    command = diagnose(release).actions[0].command
+    assert command.startswith(start)
+    assert "--reset-values -f web-r2-values.yaml --wait" in command
+    assert "--force" not in command and "--reuse-values" not in command
+    if driver == "configmap":
+        assert "&& HELM_DRIVER=configmap helm upgrade" in command
 
 
 # Messages as real Helm 3 / Helm 4 print them (several captured from hack/scenario runs).

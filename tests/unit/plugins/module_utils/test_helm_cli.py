@@ -19,6 +19,8 @@ from ansible_collections.helmops.recovery.plugins.module_utils._helm_cli import 
     helm_major_version,
     rollback_argv,
     uninstall_argv,
+    helm_error_cause,
+    refused_objects,
     upgrade_argv,
 )
 
@@ -75,7 +77,7 @@ ARGV_CASES = [
             "team-a",
             "repo/web",
             chart_version="1.2.3",
-            reuse_values=True,
+            values_source="reuse",
             force=True,
             flags=HelmFlags(),
         ),
@@ -99,7 +101,7 @@ ARGV_CASES = [
     (
         "upgrade-helm4-force-replace-needs-client-side-apply",
         upgrade_argv(
-            "helm", 4, "web", "team-a", "./chart", chart_version=None, reuse_values=False, force=True, flags=HelmFlags()
+            "helm", 4, "web", "team-a", "./chart", chart_version=None, values_source="chart", force=True, flags=HelmFlags()
         ),
         [
             "helm",
@@ -109,6 +111,7 @@ ARGV_CASES = [
             "--namespace",
             "team-a",
             "--hide-notes",
+            "--reset-values",
             "--force-replace",
             "--server-side=false",
             "--wait",
@@ -125,8 +128,8 @@ ARGV_CASES = [
             "team-a",
             "./chart",
             chart_version=None,
-            values_files=["fix.yaml"],
-            reuse_values=True,
+            values_files=["newest-values.yaml", "fix.yaml"],
+            values_source="newest",
             force=False,
             flags=HelmFlags(wait=False),
         ),
@@ -138,12 +141,22 @@ ARGV_CASES = [
             "--namespace",
             "team-a",
             "--hide-notes",
-            "--reuse-values",
+            "--reset-values",
+            "--values",
+            "newest-values.yaml",
             "--values",
             "fix.yaml",
             "--timeout",
             "5m",
         ],
+    ),
+    (
+        "upgrade-deployed-values-on-the-new-chart-defaults",
+        upgrade_argv(
+            "helm", 4, "web", "team-a", "./chart", chart_version=None, values_source="deployed", force=False, flags=FLAGS
+        ),
+        ["helm", "upgrade", "web", "./chart", "--namespace", "team-a", "--hide-notes", "--reset-then-reuse-values"]
+        + ["--wait", "--timeout", "5m"],
     ),
     (
         "uninstall",
@@ -209,3 +222,57 @@ def test_chart_is_local(tmp_path: Path) -> None:
     assert chart_is_local(str(tmp_path)) and chart_is_local(str(package))
     assert not chart_is_local("repo/web") and not chart_is_local("oci://registry/web")
     assert not chart_is_local(os.path.join(str(tmp_path), "missing"))
+
+
+# Helm's output when the API server refuses to change an object, recorded from real Helm 3.22 / 4.3 on
+# the database chart (tests/charts/database): the diff and struct dumps Helm appends are cut to the point.
+_PVC_DIFF = """@@ -9,8 +9,8 @@
+- "VolumeName": "pvc-4e6b78dd",
++ "VolumeName": "",
+  "DataSource": null,
+"""
+_STS_DUMP = '[{"name":"data","Spec":{"AccessModes":["ReadWriteOnce"],"Resources":{"Requests":{"storage":"2Gi"}}}}]'
+HELM_FAILURES = [
+    (
+        "helm3-force-on-a-bound-claim",
+        'Error: UPGRADE FAILED: failed to replace object: PersistentVolumeClaim "db-backup" is invalid: spec: '
+        "Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for "
+        "bound claims\n" + _PVC_DIFF + ' && failed to replace object: PersistentVolumeClaim "db-archive" is invalid: '
+        "spec: Forbidden: spec is immutable after creation\n",
+        'Error: UPGRADE FAILED: failed to replace object: PersistentVolumeClaim "db-backup" is invalid: spec: Forbidden: '
+        "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
+        [("PersistentVolumeClaim", "db-backup", "spec"), ("PersistentVolumeClaim", "db-archive", "spec")],
+        "grow its storage request",
+    ),
+    (
+        "helm4-statefulset-claim-templates",
+        'level=WARN msg="upgrade failed" name=db error="cannot patch \\"db\\" with kind StatefulSet: ..."\n'
+        'Error: UPGRADE FAILED: cannot patch "db" with kind StatefulSet: StatefulSet.apps "db" is invalid: '
+        f"spec.volumeClaimTemplates: Invalid value: {_STS_DUMP}: field is immutable\n",
+        'Error: UPGRADE FAILED: cannot patch "db" with kind StatefulSet: StatefulSet.apps "db" is invalid: '
+        "spec.volumeClaimTemplates: Invalid value: (elided): field is immutable",
+        [("StatefulSet", "db", "spec.volumeClaimTemplates")],
+        "kubectl delete statefulset db --cascade=orphan -n team-a",
+    ),
+    (
+        "not-an-object-error",
+        "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress\n",
+        "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress",
+        [],
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("output", "cause", "objects", "advice"), [c[1:] for c in HELM_FAILURES], ids=[c[0] for c in HELM_FAILURES]
+)
+def test_helm_failures_name_the_cause_the_object_and_what_to_do(
+    output: str, cause: str, objects: list[tuple[str, str, str]], advice: str | None
+) -> None:
+    assert helm_error_cause(output) == cause
+    refused = refused_objects(output, "team-a")
+    assert [(o["kind"], o["name"], o["field"]) for o in refused] == objects
+    assert all(o["immutable"] for o in refused)
+    if advice:
+        assert advice in refused[0]["what_to_do"]

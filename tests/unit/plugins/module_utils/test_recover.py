@@ -4,6 +4,7 @@ tests/integration/test_guards.py)."""
 
 from __future__ import annotations
 
+import json
 import typing as t
 
 import pytest
@@ -16,7 +17,8 @@ from ansible_collections.helmops.recovery.plugins.module_utils._recover import (
     _refuse_if_moved,
     recheck,
     render_argv,
-    rendered_manifest,
+    _refuse_other_chart,
+    rendered_release,
 )
 from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (
     ReleaseRecord,
@@ -117,9 +119,47 @@ def test_the_upgrade_is_rendered_by_the_same_command() -> None:
         "--output",
         "json",
     ]
-    assert (
-        rendered_manifest('{"name": "web", "manifest": "---\\nkind: ConfigMap", "config": {"x": 1}}')
-        == "---\nkind: ConfigMap"
+    rendered = rendered_release(
+        '{"name": "web", "manifest": "---\\nkind: ConfigMap", "config": {"x": 1},'
+        ' "chart": {"metadata": {"name": "database", "version": "2.0.0"}}}'
     )
+    assert (rendered.manifest, rendered.chart_name, rendered.chart_version) == ("---\nkind: ConfigMap", "database", "2.0.0")
     with pytest.raises(ModuleError, match="printed no release"):
-        rendered_manifest("[]")
+        rendered_release("[]")
+
+
+def history_of(*charts: tuple[int, str, str]) -> RecoverPlan:
+    """A plan over records (revision, status, chart name)."""
+    stored = []
+    for revision, status, chart in charts:
+        obj = record_object(revision, status, str(revision))
+        release = {"info": {"status": status}, "chart": {"metadata": {"name": chart, "version": "1.0.0"}}}
+        stored.append(StoredRecord(ReleaseRecord(record_meta_from_object(obj, "secret"), release), obj))
+    options = RecoverOptions(namespace="team-a", release="web", action="upgrade", helm="helm", helm_major=3)
+    newest = charts[-1]
+    return RecoverPlan(options, act=True, reason="", status=newest[1], revision=newest[0], records=stored)
+
+
+CHART_GUARD = [
+    # (case, history, upgrade base, the chart rendered, refused?)
+    ("the release's own chart", [(1, "deployed", "database"), (2, "failed", "database")], 1, "database", False),
+    ("another release's chart", [(1, "deployed", "monitoring")], 1, "database", True),
+    ("renamed by the failed upgrade", [(1, "deployed", "db-old"), (2, "failed", "database")], 1, "database", False),
+    ("a chart only an old revision had", [(1, "superseded", "other"), (2, "deployed", "database")], 2, "other", True),
+]
+
+
+@pytest.mark.parametrize(
+    ("history", "base", "chart", "refused"), [c[1:] for c in CHART_GUARD], ids=[c[0] for c in CHART_GUARD]
+)
+def test_an_upgrade_with_another_chart_is_refused(
+    history: list[tuple[int, str, str]], base: int, chart: str, refused: bool
+) -> None:
+    plan = history_of(*history)
+    rendered = rendered_release(json.dumps({"manifest": "", "chart": {"metadata": {"name": chart}}}))
+    if refused:
+        with pytest.raises(Refused, match=f"refusing to upgrade web with chart '{chart}'") as raised:
+            _refuse_other_chart(plan, rendered, base)
+        assert raised.value.details["refused"] is True
+    else:
+        _refuse_other_chart(plan, rendered, base)
