@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from charts import chart_path
+
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "tests" / "charts" / "app"
 SHORT_TIMEOUT = "8s"  # for operations that must fail on a timeout
@@ -105,11 +107,13 @@ class Helm:
 
     # --- helpers around operations --------------------------------------------
 
-    def install(self, values: dict[str, Any], *extra: str, expect_failure: bool = False) -> None:
+    def install(
+        self, values: dict[str, Any], *extra: str, expect_failure: bool = False, chart: Path = CHART
+    ) -> None:
         self.run(
             "install",
             self.release,
-            str(CHART),
+            str(chart),
             "--create-namespace",
             "-f",
             self.values_file(values),
@@ -117,9 +121,11 @@ class Helm:
             expect_failure=expect_failure,
         )
 
-    def upgrade(self, values: dict[str, Any], *extra: str, expect_failure: bool = False) -> None:
+    def upgrade(
+        self, values: dict[str, Any], *extra: str, expect_failure: bool = False, chart: Path = CHART
+    ) -> None:
         self.run(
-            "upgrade", self.release, str(CHART), "-f", self.values_file(values), *extra, expect_failure=expect_failure
+            "upgrade", self.release, str(chart), "-f", self.values_file(values), *extra, expect_failure=expect_failure
         )
 
     def atomic_flag(self) -> str:
@@ -302,7 +308,6 @@ def missing_crd(helm: Helm) -> str:
 
 def keep_policy(helm: Helm) -> str:
     helm.install({"volumes": [{"name": "data", "keep": False}, {"name": "archive", "keep": True}], "keptConfig": True})
-    # No --wait: nothing provisions volumes here, so the claims stay Pending.
     helm.wait_rollout()
     return "deployed"
 
@@ -364,10 +369,49 @@ def failed_upgrade_statefulset(helm: Helm) -> str:
 def unquoted_config(helm: Helm) -> str:
     """A chart that renders `SEP: =` and `BUILD_DATE: 0000-00-00` unquoted (valid for Helm), and a claim."""
     values = {"rawConfig": {"SEP": "=", "BUILD_DATE": "0000-00-00"}, "volumes": [{"name": "data", "keep": False}]}
-    helm.install(values)  # no --wait: nothing binds the claim here
+    helm.install(values)
     helm.wait_rollout()
     claim_exists(helm, f"{helm.release}-data")
     return "deployed"
+
+
+# --- the database chart (tests/charts/database): claims that bind, a migration hook with its own RBAC,
+# values of every type, and a 2.0.0 that moved storage.* to persistence.*.
+DATABASE = chart_path("database")
+DATABASE_2 = chart_path("database-2")
+DATABASE_CHANGE = {"config": {"maxConnections": 250, "fsync": False, "checkpointRatio": 0.7}}
+
+
+def database_claims_bound(helm: Helm) -> None:
+    for claim in (f"data-{helm.release}-0", f"{helm.release}-backup", f"{helm.release}-archive"):
+        phase = helm.kubectl("get", "pvc", claim, "-o", "jsonpath={.status.phase}")
+        if phase != "Bound":
+            raise ScenarioError(f"PersistentVolumeClaim {claim} is {phase or 'absent'}, not Bound")
+
+
+def database_failed_upgrade(helm: Helm) -> str:
+    """1.0.0 deployed with bound claims; an upgrade that changes the configuration and whose pods never get
+    ready fails (after its pre-upgrade migration hook succeeded)."""
+    helm.install({}, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
+    database_claims_bound(helm)
+    values = {**DATABASE_CHANGE, "behaviour": "never-ready"}
+    helm.upgrade(values, "--wait", "--timeout", SHORT_TIMEOUT, expect_failure=True, chart=DATABASE)
+    return "failed"
+
+
+def database_pending_major_upgrade(helm: Helm) -> str:
+    """1.0.0 deployed; the upgrade to 2.0.0 (persistence.* instead of storage.*) with a configuration change
+    is killed while Helm waits for the new pod (slow to get ready), leaving the lock; the pod then gets ready,
+    so the cluster runs 2.0.0 and nothing works on the release any more."""
+    helm.install({}, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
+    database_claims_bound(helm)
+    values = {**DATABASE_CHANGE, "behaviour": "slow"}
+    process = helm.start(
+        "upgrade", helm.release, str(DATABASE_2), "-f", helm.values_file(values), "--wait", "--timeout", LONG_TIMEOUT
+    )
+    helm.kill_when(process, "pending-upgrade", pods="slow")
+    helm.kubectl("rollout", "status", f"statefulset/{helm.release}", "--timeout=120s")
+    return "pending-upgrade"
 
 
 BLOATED_REVISIONS = 30
@@ -401,6 +445,8 @@ STATES: dict[str, Callable[[Helm], str]] = {
     "pending-upgrade-adds-pvc": pending_upgrade_adds_pvc,
     "failed-upgrade-statefulset": failed_upgrade_statefulset,
     "unquoted-config": unquoted_config,
+    "database-failed-upgrade": database_failed_upgrade,
+    "database-pending-major-upgrade": database_pending_major_upgrade,
 }
 
 

@@ -699,16 +699,9 @@ def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
             )
         )
     for hook in risks.get("hooks") or []:
-        if hook.get("last_run_phase") in ("Failed", "Running", "Unknown"):
-            findings.append(
-                Finding(
-                    "hook-" + str(hook["last_run_phase"]).lower(),
-                    "warning",
-                    f"Hook {hook['kind']} {hook['name']} ({', '.join(hook.get('events') or [])}) last ran with "
-                    f"phase {hook['last_run_phase']}.",
-                    [f"revision {facts.get('latest_revision')} hooks"],
-                )
-            )
+        finding = _hook_finding(hook, facts.get("latest_revision"))
+        if finding and not any(f.code == finding.code for f in findings):
+            findings.append(finding)
     if facts.get("record_errors"):
         findings.append(
             Finding(
@@ -720,6 +713,21 @@ def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
             )
         )
     return findings
+
+
+def _hook_finding(hook: t.Mapping[str, t.Any], revision: t.Any) -> Finding | None:
+    """A hook that runs, failed or is unknown: as the cluster shows it when its Job or Pod was read (the
+    record keeps the phase Helm last wrote, Running forever when Helm died while the hook ran)."""
+    recorded, live = hook.get("last_run_phase"), hook.get("live_phase")
+    phase = recorded if live in (None, "absent") else live
+    if phase not in ("Failed", "Running", "Unknown"):
+        return None
+    events = ", ".join(hook.get("events") or [])
+    if live in (None, "absent"):
+        message = f"Hook {hook['kind']} {hook['name']} ({events}) last ran with phase {phase} (as recorded)."
+    else:
+        message = f"Hook {hook['kind']} {hook['name']} ({events}) is {phase} in the cluster."
+    return Finding("hook-" + str(phase).lower(), "warning", message, [f"revision {revision} hooks"])
 
 
 def _history_is_bloated(facts: t.Mapping[str, t.Any]) -> bool:

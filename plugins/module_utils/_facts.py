@@ -43,7 +43,7 @@ from ._live import (
     differences,
     workload_ready,
 )
-from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, NewestRecord, lock_verdict
+from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, NewestRecord, hook_phase, lock_verdict
 from ._manifest import ManifestError, ObjectKey, parse_manifest
 from ._release_codec import (
     PENDING_STATUSES,
@@ -566,6 +566,8 @@ def _release_facts(
     facts["live"] = _live_facts(view, live) if inspect_live else {"checked": False}
     facts["lock"] = _lock(view, record_age, live if inspect_live else None, options)
     facts["risks"] = _risks(view, live, controllers.of(release.namespace, release.name), options, deep)
+    if inspect_live:
+        _add_live_hook_phases(facts["risks"].get("hooks") or [], release.namespace, live)
     if options.include_values:
         facts["values"] = latest_release.get("config") or {}
     diagnosis = diagnose(facts, options.context)
@@ -789,14 +791,33 @@ def _owner(obj: dict[str, t.Any]) -> tuple[str, str] | None:
     return str(annotations.get(RELEASE_NAMESPACE_ANNOTATION) or ""), str(name)
 
 
+def _add_live_hook_phases(hooks: list[dict[str, t.Any]], namespace: str, live: LiveIndex) -> None:
+    """The phase of each hook Job or Pod as the cluster shows it now: the record keeps the phase Helm last
+    wrote, which stays Running when Helm was killed while the hook ran, even after the Job succeeded."""
+    for hook in hooks:
+        if hook.get("kind") not in ("Job", "Pod"):
+            continue
+        api_version = "batch/v1" if hook["kind"] == "Job" else "v1"
+        obj = live.get(ObjectKey(api_version, str(hook["kind"]), namespace, str(hook.get("name"))))
+        hook["live_phase"] = hook_phase(obj) if obj is not None else "absent"
+
+
 def _orphans(release: _Release, known: set[ObjectKey], live: LiveIndex) -> list[dict[str, str]]:
-    """Objects that carry the release's ownership but are in none of its manifests."""
+    """Objects that carry the release's ownership but are in none of its manifests. A StatefulSet's claims
+    (<template>-<statefulset>-<ordinal>, labelled with its selector) belong to the StatefulSet."""
     known_names = {(k.kind, k.namespace, k.name) for k in known}
+    claims_of = [
+        (k.namespace, re.compile(rf"^[a-z0-9.-]+-{re.escape(k.name)}-\d+$")) for k in known if k.kind == "StatefulSet"
+    ]
     orphans = []
     for namespace, objects in live.listed():
         for name, obj in objects.items():
             metadata = obj.get("metadata") or {}
             if (obj.get("kind"), namespace, name) in known_names:
+                continue
+            if obj.get("kind") == "PersistentVolumeClaim" and any(
+                ns == namespace and claim.match(name) for ns, claim in claims_of
+            ):
                 continue
             owned = _owner(obj) == (release.namespace, release.name)
             labelled = (metadata.get("labels") or {}).get(

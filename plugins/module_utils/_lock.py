@@ -220,6 +220,20 @@ def _hook_running(key: ObjectKey, events: str, live: LiveIndex) -> str | None:
     return None
 
 
+def hook_phase(obj: t.Mapping[str, t.Any]) -> str:
+    """A hook Job's or Pod's phase now, in Helm's words (release.HookPhase): Running, Succeeded or Failed."""
+    status = obj.get("status") or {}
+    if obj.get("kind") == "Pod":
+        phase = str(status.get("phase") or "Unknown")
+        return "Running" if phase == "Pending" else phase
+    conditions = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
+    if "Complete" in conditions or "SuccessCriteriaMet" in conditions:
+        return "Succeeded"
+    if "Failed" in conditions or "FailureTarget" in conditions:
+        return "Failed"
+    return "Running"
+
+
 def _recently_changed(obj: dict[str, t.Any], stale_after: int, now: float) -> str | None:
     newest = None
     for entry in (obj.get("metadata") or {}).get("managedFields") or []:

@@ -313,6 +313,9 @@ ansible_facts:
               C(unverified) when the live object could not be read), C(data_loss), and C(unknown) (why C(objects) is
               null).
             - C(pvcs_deleted_on_uninstall) comes from the newest revision, which is what C(helm uninstall) deletes.
+            - C(hooks) lists the newest revision's hooks with C(last_run_phase) (as the record says) and, when the live
+              objects were read, C(live_phase) (V(Running), V(Succeeded), V(Failed), or V(absent)), which the
+              C(hook-*) findings prefer.
             - C(unreadable_manifests) names the manifests that cannot be read as Helm reads them (the guards that read
               them fail closed); C(managed_by_unknown) says why a managing controller could not be ruled out.
             - Absent from a V(brief) entry.
