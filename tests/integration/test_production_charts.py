@@ -1,0 +1,218 @@
+"""Remediation on a chart shaped like production database charts (tests/charts/database): a StatefulSet
+whose claims bind, a backup claim, a claim kept by policy, a pre-upgrade migration hook with its own
+ServiceAccount, Role and RoleBinding, values of every type, and a 2.0.0 that moved storage.* to
+persistence.* (hack/charts assembles it). Real Helm 3 and Helm 4 drive the releases (hack/scenario).
+
+- The forward path after an upgrade to 2.0.0 was interrupted applies what that upgrade meant (its recorded
+  values on 2.0.0's defaults), with a plain upgrade over bound claims; Helm's --reuse-values would have
+  applied the deployed revision's values and 1.0.0's defaults (a template error), and --force a replace of
+  the bound claims (refused by Kubernetes).
+- A chart given for a whole namespace is never applied to a release of another chart.
+- When the API server refuses to change a field, the failure names the object, the field and what to do,
+  and doing it works.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import typing as t
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .support import (
+    BIN,
+    CHART,
+    ROOT,
+    Outcome,
+    Scenario,
+    audit_events_since,
+    extra_vars,
+    helm,
+    helm_json,
+    kubectl,
+    ready,
+    run_collection_module,
+    run_playbook,
+    run_scenarios,
+    scenario,
+)
+
+DATABASE = str(ROOT / "tests" / "charts" / "database")
+MAJOR_UPGRADE = [
+    Scenario("database-pending-major-upgrade", "3", "secret", prefix="pc"),
+    Scenario("database-pending-major-upgrade", "4", "configmap", prefix="pc"),
+]
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+def chart(name: str) -> str:
+    return subprocess.run(
+        [str(ROOT / "hack" / "charts"), name], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def major_upgrades(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> dict[Scenario, Outcome]:
+    return run_scenarios(MAJOR_UPGRADE, tmp_path_factory.mktemp("production"))
+
+
+def claims(namespace: str) -> dict[str, tuple[str, str]]:
+    """Claim name -> (phase, volume) in the namespace."""
+    listed = json.loads(kubectl("get", "pvc", "-n", namespace, "-o", "json").stdout)
+    return {c["metadata"]["name"]: (c["status"].get("phase"), c["spec"].get("volumeName")) for c in listed["items"]}
+
+
+def remediate(namespace: str, major: str, driver: str, tmp_path: Path, *args: str, **values: t.Any) -> t.Any:
+    common = {
+        "namespace": namespace,
+        "stale_after": 1,
+        "client_timeout": 1,
+        "helm_binary": str(BIN / f"helm{major}"),
+        "helm_timeout": "120s",
+        "backup_dir": str(tmp_path / "backups"),
+        "report_dir": str(tmp_path / "reports"),
+    }
+    return run_playbook("remediate.yml", *args, *extra_vars(**common, **values), env={"HELM_DRIVER": driver})
+
+
+def our_writes(namespace: str, started: float) -> list[str]:
+    time.sleep(1)  # the audit log is written asynchronously
+    return [
+        f"{e['verb']} {e['requestURI']}"
+        for e in audit_events_since(started)
+        if e.get("verb") in WRITE_VERBS and f"/namespaces/{namespace}/" in e.get("requestURI", "")
+    ]
+
+
+@pytest.mark.parametrize("case", MAJOR_UPGRADE, ids=[s.id for s in MAJOR_UPGRADE])
+def test_the_forward_path_applies_what_the_interrupted_major_upgrade_meant(
+    major_upgrades: dict[Scenario, Outcome], case: Scenario, tmp_path: Path
+) -> None:
+    ready(major_upgrades[case])
+    namespace, release = case.namespace, case.release
+    bound = claims(namespace)
+    assert {phase for phase, _volume in bound.values()} == {"Bound"} and len(bound) == 3, bound
+    charts = {"charts": {"database": {"chart": chart("database-2")}}}
+
+    started = time.time()
+    looked = remediate(namespace, case.helm, case.driver, tmp_path, "--check", "--diff", **charts)
+    assert looked.returncode == 0, looked.stdout[-3000:]
+    assert "would then run helm upgrade of" in looked.stdout and "values revision 2 recorded" in " ".join(
+        looked.stdout.split()
+    )
+    assert our_writes(namespace, started) == []
+
+    done = remediate(namespace, case.helm, case.driver, tmp_path, **charts)
+    assert done.returncode == 0, done.stdout[-4000:]
+    history = helm_json(case.helm, case.driver, "history", release, "-n", namespace)
+    assert [(h["revision"], h["status"], h["chart"]) for h in history] == [
+        (1, "superseded", "database-1.0.0"),
+        (2, "failed", "database-2.0.0"),
+        (3, "deployed", "database-2.0.0"),
+    ]
+    # What the interrupted upgrade meant: its values (numbers, booleans) on 2.0.0's defaults.
+    values = helm_json(case.helm, case.driver, "get", "values", release, "-n", namespace, "--revision", "3")
+    assert values["config"] == {"maxConnections": 250, "fsync": False, "checkpointRatio": 0.7}
+    config = json.loads(kubectl("get", "configmap", f"{release}-config", "-n", namespace, "-o", "json").stdout)
+    assert config["data"]["max_connections"] == "250" and config["data"]["fsync"] == "off"
+    assert claims(namespace) == bound, "the claims and their volumes are the ones the database had"
+
+    # Helm works on the release again, and a second run changes nothing.
+    upgrade = ["upgrade", release, chart("database-2"), "-n", namespace, "--reuse-values", "--wait"]
+    helm(case.helm, case.driver, *upgrade, "--set", "config.maxConnections=300")
+    again = remediate(namespace, case.helm, case.driver, tmp_path, **charts)
+    assert again.returncode == 0 and "-> healthy (deployed: none)" in " ".join(again.stdout.split()), again.stdout
+    assert len(helm_json(case.helm, case.driver, "history", release, "-n", namespace)) == 4
+
+
+def test_a_chart_given_for_a_namespace_never_reaches_a_release_of_another_chart(cluster: str, tmp_path: Path) -> None:
+    """`-e chart=` for a namespace with a database release and an app release, both stuck the same way:
+    the database is upgraded with it; the app release is refused (its chart is app), then upgraded once
+    the charts map names its own chart."""
+    namespace = "pc-two-charts"
+    kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=true")
+    scenario("database-pending-major-upgrade", "db", namespace, "3")
+    scenario("pending-upgrade", "web", namespace, "3")
+    database_2 = chart("database-2")
+
+    done = remediate(namespace, "3", "secret", tmp_path, chart=database_2)
+    said = " ".join(done.stdout.split())
+    assert "refusing to upgrade web with chart 'database'" in said and "the release's chart is 'app'" in said, said[-3000:]
+    web = helm_json("3", "secret", "history", "web", "-n", namespace)
+    assert [h["status"] for h in web] == ["deployed", "failed"], web  # unlocked, never upgraded with database
+    db = helm_json("3", "secret", "history", "db", "-n", namespace)
+    assert db[-1]["status"] == "deployed" and db[-1]["chart"] == "database-2.0.0", db
+
+    # The module refuses the same upgrade on the now unlocked release: nothing written, Helm never upgraded it.
+    started = time.time()
+    direct = run_collection_module(
+        "helm_release_recover",
+        {
+            "release": "web",
+            "namespace": namespace,
+            "action": "upgrade",
+            "chart": database_2,
+            "helm_binary": str(BIN / "helm3"),
+            "backup_dir": str(tmp_path / "direct-backups"),
+        },
+    )
+    assert direct.get("refused") is True and direct["release_charts"] == ["app"], direct
+    assert our_writes(namespace, started) == []
+    assert not (tmp_path / "direct-backups").exists()
+
+    fixed = remediate(namespace, "3", "secret", tmp_path, chart=database_2, charts={"app": CHART})
+    assert fixed.returncode == 0, fixed.stdout[-4000:]
+    web = helm_json("3", "secret", "history", "web", "-n", namespace)
+    assert [h["status"] for h in web] == ["superseded", "failed", "deployed"] and web[-1]["chart"] == "app-0.1.0", web
+
+
+@pytest.mark.parametrize("major", ["3", "4"])
+def test_a_field_that_cannot_change_is_named_with_what_to_do(cluster: str, major: str, tmp_path: Path) -> None:
+    """A failed upgrade that changed the claim templates' size: the plain upgrade Helm runs again is refused
+    by the API server; the failure names the StatefulSet, the field and the step, and after the step the
+    upgrade works (the claims stay). --force would be refused on the bound claims themselves."""
+    namespace, release = f"pc-immutable-h{major}", "db"
+    kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=true")
+    helm(major, "secret", "install", release, DATABASE, "-n", namespace, "--create-namespace", "--wait")
+    bigger = tmp_path / "bigger.yaml"
+    bigger.write_text(yaml.safe_dump({"storage": {"size": "2Gi"}}))
+    helm(major, "secret", "upgrade", release, DATABASE, "-n", namespace, "-f", str(bigger), check=False)
+    assert helm_json(major, "secret", "status", release, "-n", namespace)["info"]["status"] == "failed"
+    bound = claims(namespace)
+
+    def upgrade(**args: t.Any) -> dict[str, t.Any]:
+        return run_collection_module(
+            "helm_release_recover",
+            {
+                "release": release,
+                "namespace": namespace,
+                "action": "upgrade",
+                "chart": DATABASE,
+                "helm_binary": str(BIN / f"helm{major}"),
+                "timeout": "120s",
+                "backup_dir": str(tmp_path / "backups"),
+                **args,
+            },
+        )
+
+    failed = upgrade()
+    assert failed.get("failed") and not failed.get("refused"), failed
+    assert "Invalid value: (elided): field is immutable" in failed["msg"], failed["msg"]
+    assert f"kubectl delete statefulset {release} --cascade=orphan -n {namespace}" in failed["msg"], failed["msg"]
+    assert [(o["kind"], o["field"]) for o in failed["refused_objects"]] == [("StatefulSet", "spec.volumeClaimTemplates")]
+    assert "DataSource" not in failed["msg"], "no object dumps"
+
+    forced = upgrade(force_replace=True)
+    assert forced.get("failed"), forced
+    assert ("PersistentVolumeClaim", f"{release}-backup") in {(o["kind"], o["name"]) for o in forced["refused_objects"]}
+    assert "grow its storage request" in forced["msg"]
+
+    kubectl("delete", "statefulset", release, "--cascade=orphan", "-n", namespace)
+    done = upgrade()
+    assert done.get("changed") is True, done.get("msg")
+    assert helm_json(major, "secret", "status", release, "-n", namespace)["info"]["status"] == "deployed"
+    assert claims(namespace) == bound, "the step kept every claim and its volume"
