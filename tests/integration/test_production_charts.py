@@ -144,6 +144,11 @@ def test_a_chart_given_for_a_namespace_never_reaches_a_release_of_another_chart(
     assert "refusing to upgrade web with chart 'database'" in said and "the release's chart is 'app'" in said, said[-3000:]
     web = helm_json("3", "secret", "history", "web", "-n", namespace)
     assert [h["status"] for h in web] == ["deployed", "failed"], web  # unlocked, never upgraded with database
+    # The report says what happened: the unlock was done, then the upgrade was refused; web is failed now.
+    report = json.loads((tmp_path / "reports" / "localhost" / "remediation.json").read_text())
+    outcome = next(o for o in report["releases"] if o["release"] == "web")
+    assert (outcome["outcome"], outcome["status_before"], outcome["status_after"]) == ("refused", "pending-upgrade", "failed")
+    assert outcome["message"].startswith("unlock was done, then: refusing to upgrade web"), outcome
     db = helm_json("3", "secret", "history", "db", "-n", namespace)
     assert db[-1]["status"] == "deployed" and db[-1]["chart"] == "database-2.0.0", db
 
