@@ -40,6 +40,7 @@ from ._live import (
     RESOURCE_POLICY_ANNOTATION,
     Discovery,
     LiveIndex,
+    added_fields,
     differences,
     workload_ready,
 )
@@ -737,8 +738,8 @@ def _live_facts(view: _View, live: LiveIndex) -> dict[str, t.Any]:
     for key in list(dict.fromkeys([*latest_by_key, *deployed_by_key])):
         obj = live.get(key)
         entry: dict[str, t.Any] = {"kind": key.kind, "name": key.name, "namespace": key.namespace}
-        matches_latest = _compare(entry, "latest", latest_by_key.get(key), obj)
-        matches_deployed = _compare(entry, "deployed", deployed_by_key.get(key), obj)
+        matches_latest = _compare(entry, "latest", latest_by_key.get(key), obj, deployed_by_key.get(key))
+        matches_deployed = _compare(entry, "deployed", deployed_by_key.get(key), obj, latest_by_key.get(key))
         if latest_by_key.get(key) != deployed_by_key.get(key):
             new_votes += int(matches_latest and not matches_deployed)
             old_votes += int(matches_deployed and not matches_latest)
@@ -770,13 +771,19 @@ def _live_facts(view: _View, live: LiveIndex) -> dict[str, t.Any]:
     return facts
 
 
-def _compare(entry: dict[str, t.Any], which: str, desired: dict[str, t.Any] | None, obj: dict | None) -> bool:
+def _compare(
+    entry: dict[str, t.Any], which: str, desired: dict[str, t.Any] | None, obj: dict | None, other: t.Any
+) -> bool:
+    """Whether the live object is this revision's: it holds what the manifest asks for, and nothing
+    the other revision's manifest added to the same object."""
     if desired is None:
         return False
     if obj is None:
         entry[which] = "missing"
         return False
     diff = differences(desired, obj)
+    if other is not None and other != desired:
+        diff += [f"{path} (the other revision's)" for path in added_fields(other, desired, obj)]
     entry[which] = "differs" if diff else "present"
     if diff:
         entry[f"{which}_differences"] = diff

@@ -166,7 +166,12 @@ def differences(desired: t.Any, live: t.Any, path: str = "", limit: int = 5) -> 
     """Paths where the live object does not hold what the manifest asked for.
 
     A subset comparison: fields the API server added (defaults, status) are
-    fine; values are compared as text, so 80 and "80" agree.
+    fine; values are compared as text, so 80 and "80" agree. A zero value the
+    manifest sets (false, 0, "", [], {}) agrees with a field the live object
+    lacks: Kubernetes' API types omit empty fields (`omitempty`), so the API
+    server never returns `hostNetwork: false` or `subPath: ""`. Reading the
+    defaults the API server would add (a server-side dry run) needs write
+    permission; this needs none.
     """
     found: list[str] = []
     _diff_into(desired, live, path, found, limit)
@@ -174,7 +179,7 @@ def differences(desired: t.Any, live: t.Any, path: str = "", limit: int = 5) -> 
 
 
 def _diff_into(desired: t.Any, live: t.Any, path: str, found: list[str], limit: int) -> None:
-    if len(found) >= limit:
+    if len(found) >= limit or (live is None and _is_zero(desired)):
         return
     if isinstance(desired, dict):
         if not isinstance(live, dict):
@@ -195,6 +200,45 @@ def _diff_into(desired: t.Any, live: t.Any, path: str, found: list[str], limit: 
             _diff_into(item, live[index], f"{path}[{index}]", found, limit)
     elif desired is not None and str(desired) != _text(live) and not _same_quantity(desired, live):
         found.append(path)
+
+
+_ZERO_TEXTS = frozenset({"", "false", "False", "0", "0.0"})
+
+
+def _is_zero(value: t.Any) -> bool:
+    """What an omitempty field of a Kubernetes API type holds when the API server leaves it out."""
+    if isinstance(value, dict):
+        return all(_is_zero(item) for item in value.values())
+    if isinstance(value, list):
+        return not value
+    if isinstance(value, str):  # a manifest's scalars keep their text (_manifest.py)
+        return value in _ZERO_TEXTS
+    return value is not None and value in (False, 0)
+
+
+def added_fields(manifest: t.Any, other: t.Any, live: t.Any, path: str = "", limit: int = 5) -> list[str]:
+    """Fields ``manifest`` sets that ``other`` (the other revision's manifest of the same object) lacks,
+    and that the live object holds with a value: the live object has what ``manifest`` added, so it is not
+    ``other``'s, although a subset comparison with ``other`` alone cannot see it."""
+    found: list[str] = []
+    if isinstance(manifest, dict) and isinstance(live, dict):
+        other = other if isinstance(other, dict) else {}
+        for key, value in manifest.items():
+            if len(found) >= limit or key in ("status", "metadata") and path == "":
+                continue
+            where = f"{path}.{key}" if path else key
+            if key not in other:
+                if not _is_zero(value) and live.get(key) is not None and not differences(value, live.get(key)):
+                    found.append(where)
+            else:
+                found += added_fields(value, other[key], live.get(key), where, limit - len(found))
+    elif isinstance(manifest, list) and isinstance(live, list) and isinstance(other, list):
+        for index, item in enumerate(manifest[: len(live)]):
+            if index < len(other):
+                found += added_fields(item, other[index], live[index], f"{path}[{index}]", limit - len(found))
+            elif not differences(item, live[index]):
+                found.append(f"{path}[{index}]")
+    return found[:limit]
 
 
 def _diff_metadata(desired: dict[str, t.Any], live: dict[str, t.Any], found: list[str], limit: int) -> None:

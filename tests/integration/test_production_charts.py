@@ -98,6 +98,24 @@ def test_the_forward_path_applies_what_the_interrupted_major_upgrade_meant(
     assert {phase for phase, _volume in bound.values()} == {"Bound"} and len(bound) == 3, bound
     charts = {"charts": {"database": {"chart": chart("database-2")}}}
 
+    # The cluster runs 2.0.0: every object is the newest revision's as the API server returns it (zero values
+    # it omits, defaults it adds), and the pod label only 2.0.0's manifest added tells it from revision 1.
+    facts = run_collection_module(
+        "helm_release_facts",
+        {"release": [release], "namespace": namespace, "driver": case.driver, "stale_after": 1, "client_timeout": 1},
+    )["ansible_facts"]["helm_releases"][0]
+    live = facts["live"]
+    assert {o["name"]: o["latest"] for o in live["objects"]} == dict.fromkeys(
+        [f"{release}-config", f"{release}-backup", f"{release}-archive", f"{release}-headless", release], "present"
+    ), live
+    statefulset = next(o for o in live["objects"] if o["kind"] == "StatefulSet")
+    assert "spec.template.metadata.labels.helmops.test/behaviour (the other revision's)" in statefulset[
+        "deployed_differences"
+    ]
+    assert live["closer_to"] == "new" and live["orphans"] == [], live
+    assert {f["code"] for f in facts["diagnosis"]["findings"]} & {"hook-running", "hook-failed"} == set()
+    assert [a["name"] for a in facts["diagnosis"]["actions"]][:1] == ["unlock"]
+
     started = time.time()
     looked = remediate(namespace, case.helm, case.driver, tmp_path, "--check", "--diff", **charts)
     assert looked.returncode == 0, looked.stdout[-3000:]
