@@ -414,6 +414,18 @@ def database_pending_major_upgrade(helm: Helm) -> str:
     return "pending-upgrade"
 
 
+OPERATOR = chart_path("operator")
+
+
+def operator_uninstalling(helm: Helm) -> str:
+    """The operator chart (a CRD kept by policy, cluster-scoped RBAC, a subchart) with a pre-delete cleanup
+    hook that never finishes: `helm uninstall` is killed while it waits on the hook."""
+    helm.install({"cleanup": {"behaviour": "never-ready"}}, "--wait", "--timeout", LONG_TIMEOUT, chart=OPERATOR)
+    process = helm.start("uninstall", helm.release, "--timeout", LONG_TIMEOUT)
+    helm.kill_when(process, "uninstalling", pods="never-ready")
+    return "uninstalling"
+
+
 BLOATED_REVISIONS = 30
 BLOATED_LARGE = {5: 300, 12: 300, 20: 900, 27: 300}  # revision -> padding KiB (900: near the 1 MiB limit)
 
@@ -447,6 +459,7 @@ STATES: dict[str, Callable[[Helm], str]] = {
     "unquoted-config": unquoted_config,
     "database-failed-upgrade": database_failed_upgrade,
     "database-pending-major-upgrade": database_pending_major_upgrade,
+    "operator-uninstalling": operator_uninstalling,
 }
 
 

@@ -255,6 +255,11 @@ def outcome_line(outcome: t.Mapping[str, t.Any]) -> str:
         line += f": {outcome.get('message')}"
     elif outcome.get("status_after") and outcome.get("status_after") != outcome.get("status_before"):
         line += f", now {outcome.get('status_after')}"
+    left = outcome.get("left_behind") or []
+    if left:
+        line += "; left in the cluster: " + ", ".join(
+            f"{item.get('kind')} {item.get('name')} ({item.get('command') or 'kept by policy'})" for item in left
+        )
     return line
 
 

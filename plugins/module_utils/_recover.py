@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import shlex
 import tempfile
 import typing as t
 from dataclasses import dataclass, field
 
 from ._backup import private_values_file
-from ._deletions import DeletionSet, uninstall_deletions, update_deletions
+from ._deletions import RESOURCE_POLICY_ANNOTATION, DeletionSet, uninstall_deletions, update_deletions
 from ._errors import ModuleError
 from ._helm_cli import (
     HelmCall,
@@ -49,7 +50,7 @@ from ._history import KNOWN_GOOD_STATUSES, UNHEALTHY_STATUSES, rollback_target, 
 from ._k8s import KubeClient
 from ._live import Discovery, LiveIndex
 from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, lock_verdict, newest_record
-from ._manifest import ManifestError, ObjectKey, parse_manifest
+from ._manifest import ManifestError, ObjectKey, annotations_of, parse_manifest
 from ._release_codec import PENDING_STATUSES, Driver, ReleaseRecordError, with_status
 from ._storage import ReleaseStorage, StoredRecord
 
@@ -481,6 +482,49 @@ def settle_pending(client: KubeClient, driver: Driver, plan: RecoverPlan) -> lis
         )
         marked.append(stored.record.revision)
     return marked
+
+
+def left_behind(client: KubeClient, plan: RecoverPlan) -> list[dict[str, str]]:
+    """After an uninstall: what of the release is still in the cluster, why, and how to remove it.
+    `helm uninstall --no-hooks` neither runs nor deletes the release's hooks (pkg/action/uninstall.go
+    deletes the manifest's objects only), so a hook that was running stays, with its ServiceAccount and
+    roles; objects kept by `helm.sh/resource-policy: keep` stay by design."""
+    newest = plan.newest
+    if newest is None or plan.options.action != "uninstall":
+        return []
+    namespace = plan.options.namespace
+    live = LiveIndex(client, Discovery(client))
+    found: list[dict[str, str]] = []
+    for hook in newest.record.release.get("hooks") or []:
+        events = ", ".join(str(event) for event in hook.get("events") or [])
+        why = f"a {events} hook: helm uninstall --no-hooks neither runs nor deletes hooks"
+        found += _still_there(str(hook.get("manifest") or ""), namespace, live, why, removable=True)
+    kept = "kept by helm.sh/resource-policy: keep (it may hold data; delete it only when nothing needs it)"
+    for key, document in _parsed(str(newest.record.release.get("manifest") or ""), namespace):
+        if annotations_of(document).get(RESOURCE_POLICY_ANNOTATION) is not None:
+            found += _present(live.scoped(key), live, kept, removable=False)
+    return found
+
+
+def _parsed(manifest: str, namespace: str) -> list[tuple[ObjectKey, dict[str, t.Any]]]:
+    try:
+        return parse_manifest(manifest, namespace, what="a manifest")
+    except ManifestError:
+        return []
+
+
+def _still_there(manifest: str, namespace: str, live: LiveIndex, why: str, removable: bool) -> list[dict[str, str]]:
+    return [e for key, _doc in _parsed(manifest, namespace) for e in _present(live.scoped(key), live, why, removable)]
+
+
+def _present(key: ObjectKey, live: LiveIndex, why: str, removable: bool) -> list[dict[str, str]]:
+    if live.get(key) is None:
+        return []
+    scope = f" -n {shlex.quote(key.namespace)}" if key.namespace else ""
+    entry = {"kind": key.kind, "namespace": key.namespace, "name": key.name, "why": why}
+    command = f"kubectl delete {shlex.quote(key.kind.lower())} {shlex.quote(key.name)}{scope}"
+    entry["command" if removable else "command_if_unneeded"] = command
+    return [entry]
 
 
 def state_after(client: KubeClient, driver: Driver, options: RecoverOptions) -> dict[str, t.Any]:

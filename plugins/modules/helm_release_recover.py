@@ -234,6 +234,17 @@ revision_before:
   description: The newest revision before the run.
   returned: always
   type: int
+left_behind:
+  description:
+    - After an uninstall, what of the release is still in the cluster - C(kind), C(namespace) (empty for a
+      cluster-scoped object), C(name), C(why) - with the C(command) that removes it, or for an object kept by
+      C(helm.sh/resource-policy=keep) the C(command_if_unneeded). C(helm uninstall --no-hooks) neither runs nor deletes
+      the release's hooks, so a stuck hook Job stays with its ServiceAccount and roles.
+  returned: after an uninstall
+  type: list
+  elements: dict
+  sample: [{kind: Job, namespace: team-a, name: web-cleanup, why: "a pre-delete hook: ...",
+            command: "kubectl delete job web-cleanup -n team-a"}]
 values_from_revision:
   description: The revision whose recorded values the upgrade applies (O(values_source=newest)).
   returned: for an upgrade with O(values_source=newest)
@@ -317,6 +328,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._recover import (
     RecoverOptions,
     RecoverPlan,
     guard_upgrade,
+    left_behind,
     plan_recover,
     recheck,
     render_argv,
@@ -412,6 +424,8 @@ def run(context: Context) -> dict[str, t.Any]:
     result["helm_output"] = output_without_notes(run_helm(plan, _runner(context), env))
     if options.action == "rollback":
         result["marked_failed"] = settle_pending(context.client, context.driver, plan)
+    if options.action == "uninstall":
+        result["left_behind"] = left_behind(context.client, plan)
     after = state_after(context.client, context.driver, options)
     result["status_after"] = after["status"]
     result["revision_after"] = after["revision"]

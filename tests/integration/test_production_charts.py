@@ -239,3 +239,56 @@ def test_a_field_that_cannot_change_is_named_with_what_to_do(cluster: str, major
     assert done.get("changed") is True, done.get("msg")
     assert helm_json(major, "secret", "status", release, "-n", namespace)["info"]["status"] == "deployed"
     assert claims(namespace) == bound, "the step kept every claim and its volume"
+
+
+UNINSTALLING = [
+    Scenario("operator-uninstalling", "3", "secret", prefix="pc"),
+    Scenario("operator-uninstalling", "4", "configmap", prefix="pc"),
+]
+
+
+@pytest.mark.parametrize("case", UNINSTALLING, ids=[s.id for s in UNINSTALLING])
+def test_an_uninstall_without_hooks_names_what_it_left_in_the_cluster(
+    cluster: str, case: Scenario, tmp_path: Path
+) -> None:
+    """The operator chart stuck uninstalling behind a pre-delete hook that never finishes: remediate
+    (force, allow_destructive) uninstalls it without hooks, and reports the hook Job, its ServiceAccount,
+    ClusterRole and ClusterRoleBinding (which `helm uninstall --no-hooks` neither runs nor deletes) and the
+    CRD kept by policy, each with the command that removes it; those commands remove them."""
+    ready(run_scenarios([case], tmp_path)[case])
+    namespace, release = case.namespace, case.release
+    options = {"force": True, "allow_destructive": True, "wait_timeout": 5}
+
+    started = time.time()
+    looked = remediate(namespace, case.helm, case.driver, tmp_path, "--check", **options)
+    assert looked.returncode == 0, looked.stdout[-3000:]
+    assert our_writes(namespace, started) == []
+
+    done = remediate(namespace, case.helm, case.driver, tmp_path, **options)
+    assert done.returncode == 0, done.stdout[-4000:]
+    report = json.loads((tmp_path / "reports" / "localhost" / "remediation.json").read_text())
+    (outcome,) = report["releases"]
+    assert (outcome["outcome"], outcome["status_after"]) == ("recovered", "absent"), outcome
+    hook = f"{release}-operator-cleanup"
+    left = {(item["kind"], item["name"]): item for item in outcome["left_behind"]}
+    assert set(left) == {
+        ("Job", hook),
+        ("ServiceAccount", hook),
+        ("ClusterRole", f"{hook}-{namespace}"),
+        ("ClusterRoleBinding", f"{hook}-{namespace}"),
+        ("CustomResourceDefinition", f"backups.{namespace}.ops.helmops.test"),
+    }, left
+    assert "--no-hooks neither runs nor deletes hooks" in left[("Job", hook)]["why"]
+    assert "kept by helm.sh/resource-policy: keep" in left[("CustomResourceDefinition", f"backups.{namespace}.ops.helmops.test")]["why"]
+    markdown = (tmp_path / "reports" / "localhost" / "remediation.md").read_text()
+    assert f"`kubectl delete clusterrole {hook}-{namespace}`" in markdown
+
+    for item in left.values():
+        if "command" in item:
+            kubectl(*item["command"].split()[1:])
+    for kind, name in left:
+        scope = ["-n", namespace] if kind in ("Job", "ServiceAccount") else []
+        assert kubectl("get", kind.lower(), name, *scope, "--ignore-not-found", "-o", "name").stdout == "" or (
+            kind == "CustomResourceDefinition"
+        ), (kind, name)
+    kubectl("delete", "customresourcedefinition", f"backups.{namespace}.ops.helmops.test")
