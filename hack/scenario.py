@@ -298,6 +298,20 @@ def atomic_rolled_back(helm: Helm) -> str:
     return "deployed"
 
 
+def atomic_rollback_failed(helm: Helm) -> str:
+    """`helm upgrade --atomic` (Helm 4: --rollback-on-failure) times out, and its automatic rollback fails
+    too: the revision it rolls back to has a pre-rollback hook that fails. The rollback's revision stays
+    pending-rollback, a lock no client holds."""
+    hooks = [{"event": "pre-rollback", "behaviour": "fail"}]
+    helm.install({"revisionNote": "r1", "hooks": hooks}, "--wait", "--timeout", LONG_TIMEOUT)
+    values = {"revisionNote": "r2", "behaviour": "never-ready", "hooks": hooks}
+    helm.upgrade(values, helm.atomic_flag(), "--timeout", SHORT_TIMEOUT, expect_failure=True)
+    if "an error occurred while rolling back the release" not in helm.errors[-1]:
+        raise ScenarioError(f"expected a failed automatic rollback, Helm said: {helm.errors[-1]}")
+    # The failed pre-rollback hook ends the rollback before Helm records its outcome (pkg/action/rollback.go).
+    return "pending-rollback"
+
+
 def missing_crd(helm: Helm) -> str:
     helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
     helm.upgrade({"revisionNote": "r2", "widget": True}, "--wait", "--timeout", SHORT_TIMEOUT, expect_failure=True)
@@ -450,6 +464,7 @@ STATES: dict[str, Callable[[Helm], str]] = {
     "uninstalling": uninstalling,
     "failed-hook": failed_hook,
     "atomic-rolled-back": atomic_rolled_back,
+    "atomic-rollback-failed": atomic_rollback_failed,
     "missing-crd": missing_crd,
     "keep-policy": keep_policy,
     "bloated": bloated,

@@ -171,6 +171,17 @@ KNOWN_ERRORS: tuple[KnownError, ...] = (
         "Check the webhook's service and endpoints (and its timeoutSeconds), fix it, then retry.",
     ),
     KnownError(
+        # pkg/action/upgrade.go (Helm 3 and 4): the upgrade failed and so did the rollback it ran on its own.
+        "atomic-rollback-failed",
+        re.compile(r"an error occurred while rolling back the release\. original upgrade error"),
+        "critical",
+        "An --atomic (Helm 4: --rollback-on-failure) upgrade failed, and the rollback it ran on its own failed too; "
+        "the rollback's revision stays pending-rollback or failed.",
+        "Read the rollback's own error (after the upgrade's, in the same message): often a rollback hook. Fix it, "
+        "then decide whether the cluster is closer to the old or the new revision and converge with a rollback or "
+        "an upgrade.",
+    ),
+    KnownError(
         "atomic-rolled-back",
         re.compile(r"has been rolled back due to (atomic|rollback-on-failure) being set"),
         "warning",
@@ -581,7 +592,13 @@ def _error_findings(facts: t.Mapping[str, t.Any], context: UserContext) -> list[
     ]
     texts.append(("error text given", context.error))
     findings = recognise_errors(texts)
-    if context.operation == "upgrade" and context.atomic and facts.get("status") == "pending-rollback":
+    known = {finding.code for finding in findings}
+    if (
+        context.operation == "upgrade"
+        and context.atomic
+        and facts.get("status") == "pending-rollback"
+        and "atomic-rollback-failed" not in known
+    ):
         findings.append(
             Finding(
                 "atomic-rollback-failed",

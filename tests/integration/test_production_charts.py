@@ -292,3 +292,34 @@ def test_an_uninstall_without_hooks_names_what_it_left_in_the_cluster(
             kind == "CustomResourceDefinition"
         ), (kind, name)
     kubectl("delete", "customresourcedefinition", f"backups.{namespace}.ops.helmops.test")
+
+
+ATOMIC_ROLLBACK_FAILED = [
+    Scenario("atomic-rollback-failed", "3", "secret", prefix="pc"),
+    Scenario("atomic-rollback-failed", "4", "configmap", prefix="pc"),
+]
+
+
+@pytest.mark.parametrize("case", ATOMIC_ROLLBACK_FAILED, ids=[s.id for s in ATOMIC_ROLLBACK_FAILED])
+def test_an_atomic_upgrade_whose_rollback_failed_is_recognised(cluster: str, case: Scenario, tmp_path: Path) -> None:
+    """`helm upgrade --atomic` timed out and its own rollback failed on a pre-rollback hook: the error text
+    Helm printed is recognised, and the hook is reported once, as the cluster shows it (Failed)."""
+    outcome = ready(run_scenarios([case], tmp_path)[case])
+    error = outcome.result["errors"][-1]
+    facts = run_collection_module(
+        "helm_release_facts",
+        {
+            "release": [case.release],
+            "namespace": case.namespace,
+            "driver": case.driver,
+            "error": error,
+            "operation": "upgrade",
+        },
+    )["ansible_facts"]["helm_releases"][0]
+    findings = facts["diagnosis"]["findings"]
+    codes = [f["code"] for f in findings]
+    assert facts["status"] == "pending-rollback"
+    assert codes.count("atomic-rollback-failed") == 1 and codes.count("hook-failed") == 1, codes
+    hook = next(f for f in findings if f["code"] == "hook-failed")
+    assert hook["message"] == f"Hook Job {case.release}-pre-rollback (pre-rollback) is Failed in the cluster."
+    assert "hook-running" not in codes

@@ -425,10 +425,23 @@ KNOWN_MESSAGES = [
     ),
     ("Error: INSTALLATION FAILED: timed out waiting for the condition", "timeout"),
     ('Upgrade "web" failed: context deadline exceeded', "timeout"),
+    (
+        "Error: UPGRADE FAILED: an error occurred while rolling back the release. original upgrade error: context "
+        "deadline exceeded: 1 error occurred:\n\t* job ar-pre-rollback failed: BackoffLimitExceeded",
+        "atomic-rollback-failed",
+    ),
+    (
+        "Error: UPGRADE FAILED: an error occurred while rolling back the release. original upgrade error: resource "
+        "Deployment/ar4b/ar-web not ready. status: InProgress, message: Pending termination: 1\ncontext deadline "
+        "exceeded: resource Job/ar4b/ar-pre-rollback not ready. status: Failed, message: Job Failed. failed: 1/1",
+        "atomic-rollback-failed",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("message", "code"), KNOWN_MESSAGES, ids=[c for _m, c in KNOWN_MESSAGES])
+@pytest.mark.parametrize(
+    ("message", "code"), KNOWN_MESSAGES, ids=[f"{c}-{i}" for i, (_m, c) in enumerate(KNOWN_MESSAGES)]
+)
 def test_known_helm_messages_become_findings(message: str, code: str) -> None:
     findings = recognise_errors([("error text given", message)])
     assert code in {f.code for f in findings}
