@@ -57,6 +57,7 @@ def _digest(*directories: Path) -> str:
             digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
 
+
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         raise SystemExit("usage: hack/charts NAME")

@@ -107,9 +107,7 @@ class Helm:
 
     # --- helpers around operations --------------------------------------------
 
-    def install(
-        self, values: dict[str, Any], *extra: str, expect_failure: bool = False, chart: Path = CHART
-    ) -> None:
+    def install(self, values: dict[str, Any], *extra: str, expect_failure: bool = False, chart: Path = CHART) -> None:
         self.run(
             "install",
             self.release,
@@ -121,9 +119,7 @@ class Helm:
             expect_failure=expect_failure,
         )
 
-    def upgrade(
-        self, values: dict[str, Any], *extra: str, expect_failure: bool = False, chart: Path = CHART
-    ) -> None:
+    def upgrade(self, values: dict[str, Any], *extra: str, expect_failure: bool = False, chart: Path = CHART) -> None:
         self.run(
             "upgrade", self.release, str(chart), "-f", self.values_file(values), *extra, expect_failure=expect_failure
         )

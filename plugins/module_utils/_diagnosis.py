@@ -263,6 +263,7 @@ class _Commands:
         self.chart = str(latest.get("chart") or "<chart>")
         self.chart_version = str(latest.get("chart_version") or "<version>")
         self.latest_revision = facts.get("latest_revision")
+        self.stuck_pods = list((facts.get("live") or {}).get("stuck_pods") or [])
 
     @property
     def scope(self) -> str:
@@ -274,7 +275,19 @@ class _Commands:
         return " ".join([*driver, "helm", verb, shlex.quote(self.name), *args, self.scope])
 
     def rollback(self, revision: int) -> str:
-        return self.helm("rollback", str(revision), "--wait", "--timeout", "10m")
+        if not self.stuck_pods:
+            return self.helm("rollback", str(revision), "--wait", "--timeout", "10m")
+        # helm_release_recover with replace_stuck_pods: Helm applies the template, then the pods the
+        # StatefulSet waits on are replaced and the rollout waited for (_rollout.py).
+        return " && ".join([self.helm("rollback", str(revision), "--timeout", "10m"), *self.replace_stuck_pods()])
+
+    def replace_stuck_pods(self) -> list[str]:
+        pods = " ".join(shlex.quote(str(p["pod"])) for p in self.stuck_pods)
+        waits = [
+            f"kubectl rollout status statefulset/{shlex.quote(name)} {self.scope} --timeout 10m"
+            for name in dict.fromkeys(str(p["statefulset"]) for p in self.stuck_pods)
+        ]
+        return [f"kubectl delete pod {pods} {self.scope}", *waits]
 
     def upgrade(self) -> str:
         """The forward step helm_release_recover runs (values_source newest): the values the newest revision
@@ -290,9 +303,11 @@ class _Commands:
             "--reset-values",
             "-f",
             values,
-            "--wait",
+            *([] if self.stuck_pods else ["--wait"]),
         )
-        return f"{get_values} > {values} && {upgrade}"
+        return " && ".join(
+            [f"{get_values} > {values}", upgrade, *(self.replace_stuck_pods() if self.stuck_pods else [])]
+        )
 
     def module(self, name: str, **options: t.Any) -> str:
         args = [f"release={self.name}", f"namespace={self.namespace}"] + [f"{k}={v}" for k, v in options.items()]
@@ -658,7 +673,7 @@ def _flag_findings(facts: t.Mapping[str, t.Any], context: UserContext, found: li
 
 def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
     risks = facts.get("risks") or {}
-    findings: list[Finding] = []
+    findings: list[Finding] = _stuck_findings(facts)
     missing_crds = risks.get("missing_crds") or []
     if missing_crds:
         findings.append(
@@ -730,6 +745,24 @@ def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
             )
         )
     return findings
+
+
+def _stuck_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
+    stuck = (facts.get("live") or {}).get("stuck_pods") or []
+    if not stuck:
+        return []
+    return [
+        Finding(
+            "statefulset-stuck",
+            "critical",
+            "A StatefulSet waits on pods that never got ready; it replaces no pod until they are, also after a "
+            "rollback or upgrade changes its template (Kubernetes' forced rollback case), so Helm --wait can only "
+            "time out.",
+            [f"StatefulSet {p['statefulset']}: pod {p['pod']} (revision {p['revision']}) is not ready" for p in stuck],
+            "Roll back or upgrade with replace_stuck_pods: true (remediate: -e replace_stuck_pods=true): once Helm "
+            "applied the template, those pods are deleted and recreated with the same claims.",
+        )
+    ]
 
 
 def _hook_finding(hook: t.Mapping[str, t.Any], revision: t.Any) -> Finding | None:

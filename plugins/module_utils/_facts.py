@@ -60,6 +60,7 @@ from ._release_codec import (
     record_meta_from_object,
     summary_from_object,
 )
+from ._rollout import not_ready_pods
 from ._storage import PAGE_SIZE, ListedRow, ReleaseStorage, selector
 
 # detail="brief", a release healthy by its records: its entry keeps identity, state, the
@@ -755,9 +756,17 @@ def _live_facts(view: _View, live: LiveIndex) -> dict[str, t.Any]:
         closer = "new" if new_votes > old_votes else "old" if old_votes > new_votes else "both"
     deployed_missing = [f"{e['kind']} {e['name']}" for e in objects if e.get("deployed") == "missing"]
     unreadable = sorted(set(view.manifests.errors.values())) if view.manifests else []
+    stuck = [
+        pod
+        for key in latest_by_key
+        if key.kind == "StatefulSet" and (obj := live.get(key)) is not None and not workload_ready(obj)
+        for pod in not_ready_pods(key, obj, live)
+    ]
     facts = {
         "checked": True,
         "objects": objects,
+        # A rollback or upgrade that changes these StatefulSets cannot move them on its own (_rollout.py).
+        "stuck_pods": [{"statefulset": p.statefulset, "pod": p.name, "revision": p.revision} for p in stuck],
         "closer_to": closer if not unreadable else "unknown",
         "workloads_ready": workloads_ready,
         # Without every manifest, an object in none of them is not known to be an orphan.

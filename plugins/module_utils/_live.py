@@ -224,7 +224,7 @@ def added_fields(manifest: t.Any, other: t.Any, live: t.Any, path: str = "", lim
     if isinstance(manifest, dict) and isinstance(live, dict):
         other = other if isinstance(other, dict) else {}
         for key, value in manifest.items():
-            if len(found) >= limit or key in ("status", "metadata") and path == "":
+            if len(found) >= limit or (key in ("status", "metadata") and path == ""):
                 continue
             where = f"{path}.{key}" if path else key
             if key not in other:

@@ -52,6 +52,7 @@ from ._live import Discovery, LiveIndex
 from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, lock_verdict, newest_record
 from ._manifest import ManifestError, ObjectKey, annotations_of, parse_manifest
 from ._release_codec import PENDING_STATUSES, Driver, ReleaseRecordError, with_status
+from ._rollout import StuckPod, duration_seconds, stuck_pods
 from ._storage import ReleaseStorage, StoredRecord
 
 ACTIONS = ("rollback", "upgrade", "uninstall")
@@ -86,6 +87,7 @@ class RecoverOptions:
     expected_revision: int | None = None  # the newest revision the caller's plan was made from
     expected_status: str | None = None
     backup_dir: str = "~/.helmops-recovery/backups"
+    replace_stuck_pods: bool = False  # delete a StatefulSet's never-ready pods once Helm applied the template
     workdir: str | None = None  # a private directory for files Helm reads (values); the system's temp dir if None
 
 
@@ -112,6 +114,7 @@ class RecoverPlan:
     live: LiveIndex | None = field(default=None, repr=False)
     lock: dict[str, t.Any] = field(default_factory=dict)
     values_from_revision: int | None = None  # an upgrade applies the values this revision recorded
+    stuck: list[StuckPod] = field(default_factory=list)  # pods the step replaces after Helm ran (_rollout.py)
 
     @property
     def newest(self) -> StoredRecord | None:
@@ -280,6 +283,9 @@ def _plan_rollback(plan: RecoverPlan) -> None:
     plan.deletions = _update_set(plan, "rollback", int(plan.revision or 0), _manifest(plan, target), target)
     plan.call = HelmCall(rollback_argv(options.helm, options.release, options.namespace, int(target), options.flags))
     plan.reason = f"release {options.release} is {plan.status}; rolling back to revision {target}"
+    target_objects = _manifest(plan, target)
+    if not isinstance(target_objects, str) and plan.live is not None:
+        plan_stuck_pods(plan, stuck_pods(target_objects, plan.live))
 
 
 def _plan_upgrade(plan: RecoverPlan) -> None:
@@ -338,13 +344,42 @@ def guard_upgrade(plan: RecoverPlan, rendered: RenderedRelease) -> None:
         raise Refused(f"helm upgrade of {plan.options.release} would fail: it has no deployed revision to upgrade from")
     _refuse_other_chart(plan, rendered, base)
     try:
-        target: t.Any = parse_manifest(rendered.manifest, plan.options.namespace, what="the manifest the upgrade renders")
+        target: t.Any = parse_manifest(
+            rendered.manifest, plan.options.namespace, what="the manifest the upgrade renders"
+        )
         if plan.live is not None:
             target = [(plan.live.scoped(key), document) for key, document in target]
     except ManifestError as exc:
         target = str(exc)
     plan.deletions = _update_set(plan, "upgrade", base, target, None)
     refuse_data_loss(plan)
+    if not isinstance(target, str) and plan.live is not None:
+        plan_stuck_pods(plan, stuck_pods(target, plan.live))
+
+
+def plan_stuck_pods(plan: RecoverPlan, stuck: list[StuckPod]) -> None:
+    """A StatefulSet waiting on a pod that never got ready cannot move (_rollout.py): without
+    replace_stuck_pods, refuse a step that can only time out; with it, Helm applies the template without
+    --wait, then the module replaces those pods and waits for the StatefulSets itself."""
+    if not stuck:
+        return
+    names = ", ".join(pod.describe() for pod in stuck)
+    if not plan.options.replace_stuck_pods:
+        raise Refused(
+            f"refusing to {plan.options.action} {plan.options.release}: it changes a StatefulSet that waits on pods "
+            f"that never got ready ({names}); the controller replaces no pod until they are ready, so Helm could "
+            "only time out (Kubernetes' forced rollback case). Set replace_stuck_pods: true to delete those pods "
+            "once Helm applied the new template (the controller recreates them with the same claims)",
+            stuck_pods=[pod.name for pod in stuck],
+        )
+    try:
+        duration_seconds(plan.options.flags.timeout)  # the module waits for the StatefulSets itself
+    except ValueError as exc:
+        raise ModuleError(f"timeout {plan.options.flags.timeout!r} is not a duration such as 5m or 90s") from exc
+    plan.stuck = stuck
+    if plan.call is not None:
+        plan.call = HelmCall([arg for arg in plan.call.argv if arg != "--wait"], plan.call.env)
+    plan.reason += f"; then replacing {names}, which the StatefulSet waits on"
 
 
 def _refuse_other_chart(plan: RecoverPlan, rendered: RenderedRelease, base: int) -> None:
@@ -393,7 +428,9 @@ def rendered_release(output: str) -> RenderedRelease:
     if not isinstance(release, dict) or not isinstance(release.get("manifest"), str):
         raise ModuleError("could not read the release the upgrade renders: Helm printed no release")
     metadata = (release.get("chart") or {}).get("metadata") or {}
-    return RenderedRelease(str(release["manifest"]), str(metadata.get("name") or ""), str(metadata.get("version") or ""))
+    return RenderedRelease(
+        str(release["manifest"]), str(metadata.get("name") or ""), str(metadata.get("version") or "")
+    )
 
 
 def _plan_uninstall(plan: RecoverPlan) -> None:
@@ -450,7 +487,9 @@ def run_helm(plan: RecoverPlan, runner: Runner, env: dict[str, str], argv: list[
         output = err or out
         refused = refused_objects(output, plan.options.namespace)
         advice = "".join(
-            f" {o['kind']} {o['name']} cannot change {o['field']}: {o['what_to_do']}." for o in refused if o["immutable"]
+            f" {o['kind']} {o['name']} cannot change {o['field']}: {o['what_to_do']}."
+            for o in refused
+            if o["immutable"]
         )
         raise ModuleError(
             f"{argv[1]} of {plan.options.release} failed (helm exited {rc}): "

@@ -154,6 +154,16 @@ options:
         other guards. The result lists what was overridden.
     type: bool
     default: false
+  replace_stuck_pods:
+    description:
+      - A StatefulSet whose rolling update reached a pod that never became ready waits for that pod before it
+        replaces any pod, also after Helm reverted its template (Kubernetes' "forced rollback" case), so a V(rollback)
+        or V(upgrade) that changes it could only time out. Without this option such a step is refused, naming the
+        pods. With it, Helm runs without C(--wait), then the module deletes those pods (each only if it is still the
+        pod that was read) and waits, up to O(timeout), until the StatefulSets are ready at the new template. The
+        controller recreates each pod with the same claims.
+    type: bool
+    default: false
   backup_dir:
     description:
       - Where the records, values and manifest are saved before Helm runs, under C(<backup_dir>/<namespace>/<release>/).
@@ -234,6 +244,12 @@ revision_before:
   description: The newest revision before the run.
   returned: always
   type: int
+replaced_pods:
+  description: The StatefulSet pods deleted after Helm ran, so that the controller recreated them (O(replace_stuck_pods)).
+  returned: when pods were replaced
+  type: list
+  elements: str
+  sample: [db-0]
 left_behind:
   description:
     - After an uninstall, what of the release is still in the cluster - C(kind), C(namespace) (empty for a
@@ -341,6 +357,11 @@ from ansible_collections.helmops.recovery.plugins.module_utils._release_codec im
     validate_namespace_name,
     validate_release_name,
 )
+from ansible_collections.helmops.recovery.plugins.module_utils._rollout import (
+    duration_seconds,
+    replace_pods,
+    wait_ready,
+)
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     **ONE_RELEASE_ARGUMENT_SPEC,
@@ -366,6 +387,7 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "expected_revision": {"type": "int"},
     "expected_status": {"type": "str"},
     "force": {"type": "bool", "default": False},
+    "replace_stuck_pods": {"type": "bool", "default": False},
     "backup_dir": {"type": "path", "default": "~/.helmops-recovery/backups"},
     "helm_binary": {"type": "str", "default": "helm"},
 }
@@ -410,6 +432,7 @@ def run(context: Context) -> dict[str, t.Any]:
         expected_revision=params["expected_revision"],
         expected_status=params["expected_status"],
         backup_dir=params["backup_dir"],
+        replace_stuck_pods=params["replace_stuck_pods"],
         workdir=context.module.tmpdir,
     )
     plan = plan_recover(context.client, context.driver, options, time.time())
@@ -422,6 +445,8 @@ def run(context: Context) -> dict[str, t.Any]:
     result["backup_files"] = backup_release(options.backup_dir, options.namespace, options.release, plan.records)
     recheck(context.client, context.driver, plan)
     result["helm_output"] = output_without_notes(run_helm(plan, _runner(context), env))
+    if plan.stuck:
+        _replace_stuck_pods(context, plan, result)
     if options.action == "rollback":
         result["marked_failed"] = settle_pending(context.client, context.driver, plan)
     if options.action == "uninstall":
@@ -430,6 +455,20 @@ def run(context: Context) -> dict[str, t.Any]:
     result["status_after"] = after["status"]
     result["revision_after"] = after["revision"]
     return result
+
+
+def _replace_stuck_pods(context: Context, plan: RecoverPlan, result: dict[str, t.Any]) -> None:
+    """Helm applied the template without --wait: replace the pods the StatefulSets wait on, then wait
+    for them as Helm's --wait would have."""
+    result["replaced_pods"] = replace_pods(context.client, plan.stuck)
+    waiting = wait_ready(context.client, plan.stuck, duration_seconds(plan.options.flags.timeout))
+    if waiting:
+        raise ModuleError(
+            f"{plan.options.action} of {plan.options.release} ran and pods {', '.join(result['replaced_pods'])} were "
+            f"replaced, but StatefulSet {', '.join(waiting)} is not ready after {plan.options.flags.timeout}",
+            changed=True,
+            replaced_pods=result["replaced_pods"],
+        )
 
 
 def _result(context: Context, plan: RecoverPlan) -> dict[str, t.Any]:

@@ -109,9 +109,10 @@ def test_the_forward_path_applies_what_the_interrupted_major_upgrade_meant(
         [f"{release}-config", f"{release}-backup", f"{release}-archive", f"{release}-headless", release], "present"
     ), live
     statefulset = next(o for o in live["objects"] if o["kind"] == "StatefulSet")
-    assert "spec.template.metadata.labels.helmops.test/behaviour (the other revision's)" in statefulset[
-        "deployed_differences"
-    ]
+    assert (
+        "spec.template.metadata.labels.helmops.test/behaviour (the other revision's)"
+        in statefulset["deployed_differences"]
+    )
     assert live["closer_to"] == "new" and live["orphans"] == [], live
     assert {f["code"] for f in facts["diagnosis"]["findings"]} & {"hook-running", "hook-failed"} == set()
     assert [a["name"] for a in facts["diagnosis"]["actions"]][:1] == ["unlock"]
@@ -159,13 +160,19 @@ def test_a_chart_given_for_a_namespace_never_reaches_a_release_of_another_chart(
 
     done = remediate(namespace, "3", "secret", tmp_path, chart=database_2)
     said = " ".join(done.stdout.split())
-    assert "refusing to upgrade web with chart 'database'" in said and "the release's chart is 'app'" in said, said[-3000:]
+    assert "refusing to upgrade web with chart 'database'" in said and "the release's chart is 'app'" in said, said[
+        -3000:
+    ]
     web = helm_json("3", "secret", "history", "web", "-n", namespace)
     assert [h["status"] for h in web] == ["deployed", "failed"], web  # unlocked, never upgraded with database
     # The report says what happened: the unlock was done, then the upgrade was refused; web is failed now.
     report = json.loads((tmp_path / "reports" / "localhost" / "remediation.json").read_text())
     outcome = next(o for o in report["releases"] if o["release"] == "web")
-    assert (outcome["outcome"], outcome["status_before"], outcome["status_after"]) == ("refused", "pending-upgrade", "failed")
+    assert (outcome["outcome"], outcome["status_before"], outcome["status_after"]) == (
+        "refused",
+        "pending-upgrade",
+        "failed",
+    )
     assert outcome["message"].startswith("unlock was done, then: refusing to upgrade web"), outcome
     db = helm_json("3", "secret", "history", "db", "-n", namespace)
     assert db[-1]["status"] == "deployed" and db[-1]["chart"] == "database-2.0.0", db
@@ -226,7 +233,9 @@ def test_a_field_that_cannot_change_is_named_with_what_to_do(cluster: str, major
     assert failed.get("failed") and not failed.get("refused"), failed
     assert "Invalid value: (elided): field is immutable" in failed["msg"], failed["msg"]
     assert f"kubectl delete statefulset {release} --cascade=orphan -n {namespace}" in failed["msg"], failed["msg"]
-    assert [(o["kind"], o["field"]) for o in failed["refused_objects"]] == [("StatefulSet", "spec.volumeClaimTemplates")]
+    assert [(o["kind"], o["field"]) for o in failed["refused_objects"]] == [
+        ("StatefulSet", "spec.volumeClaimTemplates")
+    ]
     assert "DataSource" not in failed["msg"], "no object dumps"
 
     forced = upgrade(force_replace=True)
@@ -279,7 +288,10 @@ def test_an_uninstall_without_hooks_names_what_it_left_in_the_cluster(
         ("CustomResourceDefinition", f"backups.{namespace}.ops.helmops.test"),
     }, left
     assert "--no-hooks neither runs nor deletes hooks" in left[("Job", hook)]["why"]
-    assert "kept by helm.sh/resource-policy: keep" in left[("CustomResourceDefinition", f"backups.{namespace}.ops.helmops.test")]["why"]
+    assert (
+        "kept by helm.sh/resource-policy: keep"
+        in left[("CustomResourceDefinition", f"backups.{namespace}.ops.helmops.test")]["why"]
+    )
     markdown = (tmp_path / "reports" / "localhost" / "remediation.md").read_text()
     assert f"`kubectl delete clusterrole {hook}-{namespace}`" in markdown
 
@@ -323,3 +335,55 @@ def test_an_atomic_upgrade_whose_rollback_failed_is_recognised(cluster: str, cas
     hook = next(f for f in findings if f["code"] == "hook-failed")
     assert hook["message"] == f"Hook Job {case.release}-pre-rollback (pre-rollback) is Failed in the cluster."
     assert "hook-running" not in codes
+
+
+STUCK = [
+    Scenario("database-failed-upgrade", "3", "secret", prefix="pc"),
+    Scenario("database-failed-upgrade", "4", "configmap", prefix="pc"),
+]
+
+
+@pytest.mark.parametrize("case", STUCK, ids=[s.id for s in STUCK])
+def test_a_rollback_of_a_statefulset_stuck_on_a_never_ready_pod_converges(
+    cluster: str, case: Scenario, tmp_path: Path
+) -> None:
+    """The database's upgrade failed on a pod that never gets ready: the StatefulSet replaces no pod until it
+    is, so a rollback can only time out. Triage says so and prints the step; remediate refuses the rollback
+    until replace_stuck_pods, then converges (the pod replaced, the claims the same), and a second run and a
+    real helm upgrade find a healthy release."""
+    ready(run_scenarios([case], tmp_path)[case])
+    namespace, release = case.namespace, case.release
+    bound = claims(namespace)
+    facts = run_collection_module(
+        "helm_release_facts", {"release": [release], "namespace": namespace, "driver": case.driver}
+    )["ansible_facts"]["helm_releases"][0]
+    assert facts["live"]["stuck_pods"] == [
+        {"statefulset": release, "pod": f"{release}-0", "revision": facts["live"]["stuck_pods"][0]["revision"]}
+    ]
+    rollback = facts["diagnosis"]["actions"][0]
+    assert rollback["name"] == "rollback" and f"kubectl delete pod {release}-0 -n {namespace}" in rollback["command"]
+    assert "statefulset-stuck" in {f["code"] for f in facts["diagnosis"]["findings"]}
+
+    started = time.time()
+    refused = remediate(namespace, case.helm, case.driver, tmp_path)
+    said = " ".join(refused.stdout.split())
+    assert refused.returncode != 0 and "-> refused (" in said and "replace_stuck_pods: true" in said, said[-3000:]
+    assert our_writes(namespace, started) == []
+    assert [h["status"] for h in helm_json(case.helm, case.driver, "history", release, "-n", namespace)] == [
+        "deployed",
+        "failed",
+    ]
+
+    done = remediate(namespace, case.helm, case.driver, tmp_path, replace_stuck_pods=True)
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert "-> recovered (" in " ".join(done.stdout.split())
+    history = helm_json(case.helm, case.driver, "history", release, "-n", namespace)
+    assert [h["status"] for h in history] == ["superseded", "failed", "deployed"], history
+    statefulset = json.loads(kubectl("get", "statefulset", release, "-n", namespace, "-o", "json").stdout)
+    assert statefulset["status"].get("readyReplicas") == 1
+    assert statefulset["status"]["updateRevision"] == statefulset["status"]["currentRevision"]
+    assert claims(namespace) == bound
+
+    again = remediate(namespace, case.helm, case.driver, tmp_path, replace_stuck_pods=True)
+    assert again.returncode == 0 and "-> healthy (" in " ".join(again.stdout.split()), again.stdout[-3000:]
+    helm(case.helm, case.driver, "upgrade", release, DATABASE, "-n", namespace, "--reuse-values", "--wait")

@@ -16,11 +16,11 @@ from ansible_collections.helmops.recovery.plugins.module_utils._helm_cli import 
     bearer_token,
     chart_is_local,
     helm_environment,
+    helm_error_cause,
     helm_major_version,
+    refused_objects,
     rollback_argv,
     uninstall_argv,
-    helm_error_cause,
-    refused_objects,
     upgrade_argv,
 )
 
@@ -101,7 +101,15 @@ ARGV_CASES = [
     (
         "upgrade-helm4-force-replace-needs-client-side-apply",
         upgrade_argv(
-            "helm", 4, "web", "team-a", "./chart", chart_version=None, values_source="chart", force=True, flags=HelmFlags()
+            "helm",
+            4,
+            "web",
+            "team-a",
+            "./chart",
+            chart_version=None,
+            values_source="chart",
+            force=True,
+            flags=HelmFlags(),
         ),
         [
             "helm",
@@ -153,10 +161,20 @@ ARGV_CASES = [
     (
         "upgrade-deployed-values-on-the-new-chart-defaults",
         upgrade_argv(
-            "helm", 4, "web", "team-a", "./chart", chart_version=None, values_source="deployed", force=False, flags=FLAGS
+            "helm",
+            4,
+            "web",
+            "team-a",
+            "./chart",
+            chart_version=None,
+            values_source="deployed",
+            force=False,
+            flags=FLAGS,
         ),
-        ["helm", "upgrade", "web", "./chart", "--namespace", "team-a", "--hide-notes", "--reset-then-reuse-values"]
-        + ["--wait", "--timeout", "5m"],
+        [
+            *("helm", "upgrade", "web", "./chart", "--namespace", "team-a", "--hide-notes"),
+            *("--reset-then-reuse-values", "--wait", "--timeout", "5m"),
+        ],
     ),
     (
         "uninstall",
@@ -239,8 +257,9 @@ HELM_FAILURES = [
         "Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for "
         "bound claims\n" + _PVC_DIFF + ' && failed to replace object: PersistentVolumeClaim "db-archive" is invalid: '
         "spec: Forbidden: spec is immutable after creation\n",
-        'Error: UPGRADE FAILED: failed to replace object: PersistentVolumeClaim "db-backup" is invalid: spec: Forbidden: '
-        "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
+        'Error: UPGRADE FAILED: failed to replace object: PersistentVolumeClaim "db-backup" is invalid: spec: '
+        "Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for "
+        "bound claims",
         [("PersistentVolumeClaim", "db-backup", "spec"), ("PersistentVolumeClaim", "db-archive", "spec")],
         "grow its storage request",
     ),

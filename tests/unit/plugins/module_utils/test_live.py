@@ -60,8 +60,16 @@ def manifest(**changes: t.Any) -> dict[str, t.Any]:
 
 DIFFERENCES = [
     ("zero values the API server omits agree", manifest(), []),
-    ("a real difference is found", manifest(image="registry.invalid/db:16.1"), ["spec.template.spec.containers[0].image"]),
-    ("a non-zero value the live object lacks differs", manifest(spec={"revisionHistoryLimit": "3"}), ["spec.revisionHistoryLimit"]),
+    (
+        "a real difference is found",
+        manifest(image="registry.invalid/db:16.1"),
+        ["spec.template.spec.containers[0].image"],
+    ),
+    (
+        "a non-zero value the live object lacks differs",
+        manifest(spec={"revisionHistoryLimit": "3"}),
+        ["spec.revisionHistoryLimit"],
+    ),
     ("an empty map the live object lacks agrees", manifest(spec={"selector": {}}), []),
 ]
 

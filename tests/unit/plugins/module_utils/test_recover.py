@@ -15,9 +15,9 @@ from ansible_collections.helmops.recovery.plugins.module_utils._recover import (
     RecoverPlan,
     Refused,
     _refuse_if_moved,
+    _refuse_other_chart,
     recheck,
     render_argv,
-    _refuse_other_chart,
     rendered_release,
 )
 from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (
@@ -123,7 +123,11 @@ def test_the_upgrade_is_rendered_by_the_same_command() -> None:
         '{"name": "web", "manifest": "---\\nkind: ConfigMap", "config": {"x": 1},'
         ' "chart": {"metadata": {"name": "database", "version": "2.0.0"}}}'
     )
-    assert (rendered.manifest, rendered.chart_name, rendered.chart_version) == ("---\nkind: ConfigMap", "database", "2.0.0")
+    assert (rendered.manifest, rendered.chart_name, rendered.chart_version) == (
+        "---\nkind: ConfigMap",
+        "database",
+        "2.0.0",
+    )
     with pytest.raises(ModuleError, match="printed no release"):
         rendered_release("[]")
 
