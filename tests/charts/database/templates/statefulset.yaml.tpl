@@ -24,7 +24,7 @@ spec:
         helmops.test/behaviour: {{ . }}
         {{- end }}
       annotations:
-        checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sha256sum }}
+        checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml.tpl") . | sha256sum }}
     spec:
       hostNetwork: false
       containers:
