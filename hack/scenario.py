@@ -368,9 +368,11 @@ def pending_upgrade_adds_pvc(helm: Helm) -> str:
 
 
 def failed_upgrade_statefulset(helm: Helm) -> str:
-    """Revision 2 adds a StatefulSet whose claims are deleted with it (whenDeleted: Delete) and fails."""
+    """Revision 2 adds a StatefulSet whose claims are deleted with it (whenDeleted: Delete) and whose pod
+    never gets ready (its claim binds), and fails."""
     helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
-    values = {"revisionNote": "r2", "statefulSet": {"enabled": True, "whenDeleted": "Delete", "claims": ["data"]}}
+    statefulset = {"enabled": True, "whenDeleted": "Delete", "claims": ["data"], "behaviour": "never-ready"}
+    values = {"revisionNote": "r2", "statefulSet": statefulset}
     helm.upgrade(values, "--wait", "--timeout", SHORT_TIMEOUT, expect_failure=True)
     claim_exists(helm, f"data-{helm.release}-db-0")
     return "failed"
