@@ -46,6 +46,18 @@ MAJOR_UPGRADE = [
     Scenario("database-pending-major-upgrade", "3", "secret", prefix="pc"),
     Scenario("database-pending-major-upgrade", "4", "configmap", prefix="pc"),
 ]
+UNINSTALLING = [
+    Scenario("operator-uninstalling", "3", "secret", prefix="pc"),
+    Scenario("operator-uninstalling", "4", "configmap", prefix="pc"),
+]
+ATOMIC_ROLLBACK_FAILED = [
+    Scenario("atomic-rollback-failed", "3", "secret", prefix="pc"),
+    Scenario("atomic-rollback-failed", "4", "configmap", prefix="pc"),
+]
+STUCK = [
+    Scenario("database-failed-upgrade", "3", "secret", prefix="pc"),
+    Scenario("database-failed-upgrade", "4", "configmap", prefix="pc"),
+]
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
@@ -56,8 +68,9 @@ def chart(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def major_upgrades(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> dict[Scenario, Outcome]:
-    return run_scenarios(MAJOR_UPGRADE, tmp_path_factory.mktemp("production"))
+def made(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> dict[Scenario, Outcome]:
+    """This file's releases, made side by side before its first test."""
+    return run_scenarios(MAJOR_UPGRADE + UNINSTALLING + ATOMIC_ROLLBACK_FAILED + STUCK, tmp_path_factory.mktemp("pc"))
 
 
 def claims(namespace: str) -> dict[str, tuple[str, str]]:
@@ -90,9 +103,9 @@ def our_writes(namespace: str, started: float) -> list[str]:
 
 @pytest.mark.parametrize("case", MAJOR_UPGRADE, ids=[s.id for s in MAJOR_UPGRADE])
 def test_the_forward_path_applies_what_the_interrupted_major_upgrade_meant(
-    major_upgrades: dict[Scenario, Outcome], case: Scenario, tmp_path: Path
+    made: dict[Scenario, Outcome], case: Scenario, tmp_path: Path
 ) -> None:
-    ready(major_upgrades[case])
+    ready(made[case])
     namespace, release = case.namespace, case.release
     bound = claims(namespace)
     assert {phase for phase, _volume in bound.values()} == {"Bound"} and len(bound) == 3, bound
@@ -250,21 +263,15 @@ def test_a_field_that_cannot_change_is_named_with_what_to_do(cluster: str, major
     assert claims(namespace) == bound, "the step kept every claim and its volume"
 
 
-UNINSTALLING = [
-    Scenario("operator-uninstalling", "3", "secret", prefix="pc"),
-    Scenario("operator-uninstalling", "4", "configmap", prefix="pc"),
-]
-
-
 @pytest.mark.parametrize("case", UNINSTALLING, ids=[s.id for s in UNINSTALLING])
 def test_an_uninstall_without_hooks_names_what_it_left_in_the_cluster(
-    cluster: str, case: Scenario, tmp_path: Path
+    made: dict[Scenario, Outcome], case: Scenario, tmp_path: Path
 ) -> None:
     """The operator chart stuck uninstalling behind a pre-delete hook that never finishes: remediate
     (force, allow_destructive) uninstalls it without hooks, and reports the hook Job, its ServiceAccount,
     ClusterRole and ClusterRoleBinding (which `helm uninstall --no-hooks` neither runs nor deletes) and the
     CRD kept by policy, each with the command that removes it; those commands remove them."""
-    ready(run_scenarios([case], tmp_path)[case])
+    ready(made[case])
     namespace, release = case.namespace, case.release
     options = {"force": True, "allow_destructive": True, "wait_timeout": 5}
 
@@ -306,18 +313,11 @@ def test_an_uninstall_without_hooks_names_what_it_left_in_the_cluster(
     kubectl("delete", "customresourcedefinition", f"backups.{namespace}.ops.helmops.test")
 
 
-ATOMIC_ROLLBACK_FAILED = [
-    Scenario("atomic-rollback-failed", "3", "secret", prefix="pc"),
-    Scenario("atomic-rollback-failed", "4", "configmap", prefix="pc"),
-]
-
-
 @pytest.mark.parametrize("case", ATOMIC_ROLLBACK_FAILED, ids=[s.id for s in ATOMIC_ROLLBACK_FAILED])
-def test_an_atomic_upgrade_whose_rollback_failed_is_recognised(cluster: str, case: Scenario, tmp_path: Path) -> None:
+def test_an_atomic_upgrade_whose_rollback_failed_is_recognised(made: dict[Scenario, Outcome], case: Scenario) -> None:
     """`helm upgrade --atomic` timed out and its own rollback failed on a pre-rollback hook: the error text
     Helm printed is recognised, and the hook is reported once, as the cluster shows it (Failed)."""
-    outcome = ready(run_scenarios([case], tmp_path)[case])
-    error = outcome.result["errors"][-1]
+    error = ready(made[case]).result["errors"][-1]
     facts = run_collection_module(
         "helm_release_facts",
         {
@@ -337,21 +337,15 @@ def test_an_atomic_upgrade_whose_rollback_failed_is_recognised(cluster: str, cas
     assert "hook-running" not in codes
 
 
-STUCK = [
-    Scenario("database-failed-upgrade", "3", "secret", prefix="pc"),
-    Scenario("database-failed-upgrade", "4", "configmap", prefix="pc"),
-]
-
-
 @pytest.mark.parametrize("case", STUCK, ids=[s.id for s in STUCK])
 def test_a_rollback_of_a_statefulset_stuck_on_a_never_ready_pod_converges(
-    cluster: str, case: Scenario, tmp_path: Path
+    made: dict[Scenario, Outcome], case: Scenario, tmp_path: Path
 ) -> None:
     """The database's upgrade failed on a pod that never gets ready: the StatefulSet replaces no pod until it
     is, so a rollback can only time out. Triage says so and prints the step; remediate refuses the rollback
     until replace_stuck_pods, then converges (the pod replaced, the claims the same), and a second run and a
     real helm upgrade find a healthy release."""
-    ready(run_scenarios([case], tmp_path)[case])
+    ready(made[case])
     namespace, release = case.namespace, case.release
     bound = claims(namespace)
     facts = run_collection_module(
