@@ -336,7 +336,7 @@ def diagnose(facts: t.Mapping[str, t.Any], context: UserContext | None = None) -
     """Follow the decision tree for one release's facts."""
     context = context or UserContext()
     commands = _Commands(facts)
-    findings = _error_findings(facts, context) + _risk_findings(facts) + _preventive_findings(facts)
+    findings = _merged(_error_findings(facts, context) + _risk_findings(facts) + _preventive_findings(facts))
     status = str(facts.get("status") or "unknown")
     branch = _BRANCHES.get(status, _unknown)
     summary, actions = branch(facts, commands, findings, context)
@@ -745,6 +745,17 @@ def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
             )
         )
     return findings
+
+
+def _merged(findings: list[Finding]) -> list[Finding]:
+    """One finding per code: Helm's text and the cluster may both show the same failure (a hook that
+    failed); the evidence of both is kept."""
+    by_code: dict[str, Finding] = {}
+    for finding in findings:
+        first = by_code.setdefault(finding.code, finding)
+        if first is not finding:
+            first.evidence += [line for line in finding.evidence if line not in first.evidence]
+    return list(by_code.values())
 
 
 def _stuck_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:

@@ -6,7 +6,12 @@ import typing as t
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.helmops.recovery.plugins.filter.recovery import remediation_plan, triage_row
+from ansible_collections.helmops.recovery.plugins.filter.recovery import (
+    chart_for,
+    outcome_line,
+    remediation_plan,
+    triage_row,
+)
 
 
 def facts(
@@ -263,3 +268,65 @@ def test_triage_row_says_why_the_cluster_was_not_inspected(
 def test_bad_input_is_a_clear_filter_error(bad: t.Any) -> None:
     with pytest.raises(AnsibleFilterError, match="helm_releases"):
         remediation_plan(bad)
+
+
+DB = {
+    "name": "db",
+    "namespace": "team-a",
+    "latest_revision": 2,
+    "revisions": [{"revision": 1, "chart": "database"}, {"revision": 2, "chart": "database"}],
+}
+CHARTS_FOR = [
+    # (case, charts, chart for every release, expected)
+    ("nothing given", {}, "", {}),
+    ("one chart for every release", {}, "./database", {"chart": "./database", "version": "", "matched": ""}),
+    (
+        "by namespace/release first",
+        {"team-a/db": {"chart": "oci://r/database", "version": "2.0.0"}, "database": "repo/database"},
+        "./other",
+        {"chart": "oci://r/database", "version": "2.0.0", "matched": "team-a/db"},
+    ),
+    (
+        "then by chart name",
+        {"database": "repo/database"},
+        "./other",
+        {"chart": "repo/database", "version": "", "matched": "database"},
+    ),
+    ("another release's entry is not this one's", {"team-b/db": "repo/database", "app": "repo/app"}, "", {}),
+]
+
+
+@pytest.mark.parametrize(("charts", "chart", "expected"), [c[1:] for c in CHARTS_FOR], ids=[c[0] for c in CHARTS_FOR])
+def test_chart_for_picks_the_chart_of_this_release(
+    charts: dict[str, t.Any], chart: str, expected: dict[str, str]
+) -> None:
+    assert chart_for(DB, charts, chart) == expected
+
+
+@pytest.mark.parametrize("charts", [["repo/database"], {"database": {"version": "1.0.0"}}, {"database": 3}])
+def test_chart_for_bad_entries_are_clear_errors(charts: t.Any) -> None:
+    with pytest.raises(AnsibleFilterError, match="chart"):
+        chart_for(DB, charts)
+
+
+def test_outcome_line_names_what_an_uninstall_left() -> None:
+    line = outcome_line(
+        {
+            "namespace": "team-a",
+            "release": "op",
+            "status_before": "uninstalling",
+            "outcome": "recovered",
+            "branch": "uninstalling",
+            "action": "uninstall_no_hooks",
+            "destructive": True,
+            "status_after": "absent",
+            "left_behind": [
+                {"kind": "Job", "name": "op-cleanup", "command": "kubectl delete job op-cleanup -n team-a"},
+                {"kind": "CustomResourceDefinition", "name": "backups.ops.test", "command_if_unneeded": "..."},
+            ],
+        }
+    )
+    assert line.endswith(
+        "now absent; left in the cluster: Job op-cleanup (kubectl delete job op-cleanup -n team-a), "
+        "CustomResourceDefinition backups.ops.test (kept by policy)"
+    )

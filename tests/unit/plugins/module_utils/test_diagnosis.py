@@ -510,3 +510,53 @@ def test_printed_commands_run_nothing_but_the_tool_when_pasted(chart: str, tmp_p
     for command in commands:
         subprocess.run(["bash", "-c", f"{stubs} {command}"], cwd=tmp_path, check=True, capture_output=True)
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("PWNED")], commands
+
+
+HOOK_PHASES = [
+    # (case, phase the record kept, phase in the cluster, finding code, message ending)
+    ("Helm died while the hook ran; it succeeded since", "Running", "Succeeded", None, None),
+    ("still running in the cluster", "Running", "Running", "hook-running", "is Running in the cluster."),
+    ("failed in the cluster", "Running", "Failed", "hook-failed", "is Failed in the cluster."),
+    ("the hook Job is gone: the record is all there is", "Failed", "absent", "hook-failed", "(as recorded)."),
+    ("not read (inspect_live false)", "Running", None, "hook-running", "(as recorded)."),
+]
+
+
+@pytest.mark.parametrize(
+    ("recorded", "live", "code", "ending"), [c[1:] for c in HOOK_PHASES], ids=[c[0] for c in HOOK_PHASES]
+)
+def test_hook_findings_follow_the_cluster(
+    recorded: str, live: str | None, code: str | None, ending: str | None
+) -> None:
+    release = facts(FAILED_UPGRADE)
+    hook = {"name": "web-migrate", "kind": "Job", "events": ["pre-upgrade"], "last_run_phase": recorded}
+    if live is not None:
+        hook["live_phase"] = live
+    release["risks"] = {"hooks": [hook]}
+    found = [f for f in diagnose(release).findings if f.code.startswith("hook-")]
+    if code is None:
+        assert found == []
+    else:
+        assert [f.code for f in found] == [code] and found[0].message.endswith(ending)
+
+
+def test_a_hook_failure_helm_printed_and_the_cluster_shows_is_one_finding() -> None:
+    release = facts(FAILED_UPGRADE)
+    release["risks"] = {
+        "hooks": [{"name": "web-migrate", "kind": "Job", "events": ["pre-upgrade"], "live_phase": "Failed"}]
+    }
+    context = UserContext(error="Error: UPGRADE FAILED: pre-upgrade hooks failed: job web-migrate failed")
+    assert [f.code for f in diagnose(release, context).findings].count("hook-failed") == 1
+
+
+def test_a_statefulset_stuck_on_a_never_ready_pod_is_named_with_the_step() -> None:
+    release = facts(FAILED_UPGRADE)
+    release["live"] = {"stuck_pods": [{"statefulset": "web-db", "pod": "web-db-0", "revision": "web-db-5c"}]}
+    diagnosis = diagnose(release)
+    stuck = next(f for f in diagnosis.findings if f.code == "statefulset-stuck")
+    assert stuck.evidence == ["StatefulSet web-db: pod web-db-0 (revision web-db-5c) is not ready"]
+    rollback = next(a for a in diagnosis.actions if a.name == "rollback")
+    assert rollback.command == (
+        "helm rollback web 1 --timeout 10m -n team-a && kubectl delete pod web-db-0 -n team-a && "
+        "kubectl rollout status statefulset/web-db -n team-a --timeout 10m"
+    )
