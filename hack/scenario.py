@@ -426,6 +426,36 @@ def database_pending_major_upgrade(helm: Helm) -> str:
     return "pending-upgrade"
 
 
+def database_pending_install(helm: Helm) -> str:
+    """The database's first install (slow pods) is killed while Helm waits; the pod then gets ready."""
+    process = helm.start(
+        "install",
+        helm.release,
+        str(DATABASE),
+        "--create-namespace",
+        "-f",
+        helm.values_file({**DATABASE_CHANGE, "behaviour": "slow"}),
+        "--wait",
+        "--timeout",
+        LONG_TIMEOUT,
+    )
+    helm.kill_when(process, "pending-install", pods="slow")
+    helm.kubectl("rollout", "status", f"statefulset/{helm.release}", "--timeout=120s")
+    database_claims_bound(helm)
+    return "pending-install"
+
+
+def database_pending_rollback(helm: Helm) -> str:
+    """1.0.0 deployed, then upgraded with a configuration change; `helm rollback 1 --wait` is killed while it
+    waits for the rolled-back pod (slow to get ready), which then gets ready."""
+    helm.install({"behaviour": "slow"}, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
+    helm.upgrade({**DATABASE_CHANGE, "behaviour": ""}, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
+    process = helm.start("rollback", helm.release, "1", "--wait", "--timeout", LONG_TIMEOUT)
+    helm.kill_when(process, "pending-rollback", pods="slow")
+    helm.kubectl("rollout", "status", f"statefulset/{helm.release}", "--timeout=120s")
+    return "pending-rollback"
+
+
 OPERATOR = chart_path("operator")
 
 
@@ -472,6 +502,8 @@ STATES: dict[str, Callable[[Helm], str]] = {
     "unquoted-config": unquoted_config,
     "database-failed-upgrade": database_failed_upgrade,
     "database-pending-major-upgrade": database_pending_major_upgrade,
+    "database-pending-install": database_pending_install,
+    "database-pending-rollback": database_pending_rollback,
     "operator-uninstalling": operator_uninstalling,
 }
 

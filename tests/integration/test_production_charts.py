@@ -58,6 +58,11 @@ STUCK = [
     Scenario("database-failed-upgrade", "3", "secret", prefix="pc"),
     Scenario("database-failed-upgrade", "4", "configmap", prefix="pc"),
 ]
+BRANCHES = [
+    Scenario(state, helm, driver, prefix="pc")
+    for state in ("database-pending-install", "database-pending-rollback")
+    for helm, driver in (("3", "secret"), ("4", "configmap"))
+]
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
@@ -70,7 +75,8 @@ def chart(name: str) -> str:
 @pytest.fixture(scope="module")
 def made(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> dict[Scenario, Outcome]:
     """This file's releases, made side by side before its first test."""
-    return run_scenarios(MAJOR_UPGRADE + UNINSTALLING + ATOMIC_ROLLBACK_FAILED + STUCK, tmp_path_factory.mktemp("pc"))
+    scenarios = MAJOR_UPGRADE + UNINSTALLING + ATOMIC_ROLLBACK_FAILED + STUCK + BRANCHES
+    return run_scenarios(scenarios, tmp_path_factory.mktemp("pc"))
 
 
 def claims(namespace: str) -> dict[str, tuple[str, str]]:
@@ -379,5 +385,47 @@ def test_a_rollback_of_a_statefulset_stuck_on_a_never_ready_pod_converges(
     assert claims(namespace) == bound
 
     again = remediate(namespace, case.helm, case.driver, tmp_path, replace_stuck_pods=True)
+    assert again.returncode == 0 and "-> healthy (" in " ".join(again.stdout.split()), again.stdout[-3000:]
+    helm(case.helm, case.driver, "upgrade", release, DATABASE, "-n", namespace, "--reuse-values", "--wait")
+
+
+# state -> (outcome, the statuses helm history then shows, the newest revision's description, backups: one per
+# step that writes: the unlock and the upgrade, or the rollback)
+BRANCH_ENDS = {
+    "database-pending-install": ("recovered", ["failed", "deployed"], "Upgrade complete", 2),
+    "database-pending-rollback": ("recovered", ["superseded", "superseded", "failed", "deployed"], "Rollback to 1", 1),
+}
+
+
+@pytest.mark.parametrize("case", BRANCHES, ids=[s.id for s in BRANCHES])
+def test_the_remaining_branches_check_act_and_stay_done(
+    made: dict[Scenario, Outcome], case: Scenario, tmp_path: Path
+) -> None:
+    """pending_install (unlock, then the upgrade with the install's own values) and pending_rollback (the
+    interrupted rollback, resumed) on the database chart: --check writes nothing, the run recovers with the
+    claims untouched, a second run finds it healthy, and Helm upgrades it afterwards."""
+    ready(made[case])
+    namespace, release = case.namespace, case.release
+    bound = claims(namespace)
+    charts = {"charts": {"database": DATABASE}}
+
+    started = time.time()
+    looked = remediate(namespace, case.helm, case.driver, tmp_path, "--check", **charts)
+    assert looked.returncode == 0, looked.stdout[-3000:]
+    assert our_writes(namespace, started) == []
+
+    done = remediate(namespace, case.helm, case.driver, tmp_path, **charts)
+    assert done.returncode == 0, done.stdout[-4000:]
+    outcome, statuses, description, backups = BRANCH_ENDS[case.state]
+    assert f"-> {outcome} (" in " ".join(done.stdout.split())
+    history = helm_json(case.helm, case.driver, "history", release, "-n", namespace)
+    assert [h["status"] for h in history] == statuses and history[-1]["description"] == description, history
+    values = helm_json(case.helm, case.driver, "get", "values", release, "-n", namespace)
+    expected = {"maxConnections": 250, "fsync": False, "checkpointRatio": 0.7}
+    assert (values.get("config") == expected) is (case.state == "database-pending-install"), values
+    assert claims(namespace) == bound
+    assert len(list((tmp_path / "backups").rglob("sh.helm.release.v1.*.json"))) == backups, "one backup per step"
+
+    again = remediate(namespace, case.helm, case.driver, tmp_path, **charts)
     assert again.returncode == 0 and "-> healthy (" in " ".join(again.stdout.split()), again.stdout[-3000:]
     helm(case.helm, case.driver, "upgrade", release, DATABASE, "-n", namespace, "--reuse-values", "--wait")
