@@ -291,6 +291,7 @@ def test_an_uninstall_without_hooks_names_what_it_left_in_the_cluster(
     report = json.loads((tmp_path / "reports" / "localhost" / "remediation.json").read_text())
     (outcome,) = report["releases"]
     assert (outcome["outcome"], outcome["status_after"]) == ("recovered", "absent"), outcome
+    assert len(list((tmp_path / "backups").rglob("sh.helm.release.v1.*.json"))) == 1, "one backup, taken once"
     hook = f"{release}-operator-cleanup"
     left = {(item["kind"], item["name"]): item for item in outcome["left_behind"]}
     assert set(left) == {
@@ -369,6 +370,7 @@ def test_a_rollback_of_a_statefulset_stuck_on_a_never_ready_pod_converges(
     said = " ".join(refused.stdout.split())
     assert refused.returncode != 0 and "-> refused (" in said and "replace_stuck_pods: true" in said, said[-3000:]
     assert our_writes(namespace, started) == []
+    assert not (tmp_path / "backups").exists(), "a refused step writes no backup"
     assert [h["status"] for h in helm_json(case.helm, case.driver, "history", release, "-n", namespace)] == [
         "deployed",
         "failed",
