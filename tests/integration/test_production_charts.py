@@ -280,6 +280,13 @@ def test_an_uninstall_without_hooks_names_what_it_left_in_the_cluster(
     ready(made[case])
     namespace, release = case.namespace, case.release
     options = {"force": True, "allow_destructive": True, "wait_timeout": 5}
+    # Its cluster-scoped objects (CRD, ClusterRole, ClusterRoleBinding) and the subchart's are the release's own,
+    # not orphans, so nothing is escalated.
+    facts = run_collection_module(
+        "helm_release_facts", {"release": [release], "namespace": namespace, "driver": case.driver}
+    )["ansible_facts"]["helm_releases"][0]
+    assert facts["live"]["orphans"] == [] and facts["live"]["deployed_missing"] == [], facts["live"]
+    assert "escalate" not in [a["name"] for a in facts["diagnosis"]["actions"]]
 
     started = time.time()
     looked = remediate(namespace, case.helm, case.driver, tmp_path, "--check", **options)
