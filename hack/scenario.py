@@ -394,11 +394,19 @@ DATABASE_2 = chart_path("database-2")
 DATABASE_CHANGE = {"config": {"maxConnections": 250, "fsync": False, "checkpointRatio": 0.7}}
 
 
-def database_claims_bound(helm: Helm) -> None:
+def database_claims_bound(helm: Helm, timeout: float = 60.0) -> None:
+    """Every claim of the database is Bound. Helm's --wait covers the chart's own claims, not the ones the
+    StatefulSet controller creates from its templates (Helm 4's watcher may return before those bind)."""
+    deadline = time.monotonic() + timeout
     for claim in (f"data-{helm.release}-0", f"{helm.release}-backup", f"{helm.release}-archive"):
-        phase = helm.kubectl("get", "pvc", claim, "-o", "jsonpath={.status.phase}")
-        if phase != "Bound":
-            raise ScenarioError(f"PersistentVolumeClaim {claim} is {phase or 'absent'}, not Bound")
+        while (phase := claim_phase(helm, claim)) != "Bound":
+            if time.monotonic() > deadline:
+                raise ScenarioError(f"PersistentVolumeClaim {claim} is {phase or 'absent'}, not Bound")
+            time.sleep(0.2)
+
+
+def claim_phase(helm: Helm, claim: str) -> str:
+    return helm.kubectl("get", "pvc", claim, "--ignore-not-found", "-o", "jsonpath={.status.phase}")
 
 
 def database_failed_upgrade(helm: Helm) -> str:

@@ -127,7 +127,9 @@ class TestEvidence:
 
     def test_interrupted_rollback_resumes_to_its_target(self, scenarios, helm_major, driver) -> None:
         release = facts_for(self.scenario(scenarios, "pending-rollback", helm_major, driver))
-        assert release["diagnosis"]["actions"][0]["command"].startswith("helm rollback r-pending-rollback 1 ")
+        # Pasted, the command must find a ConfigMap-stored release: Helm reads those only with HELM_DRIVER set.
+        prefix = "HELM_DRIVER=configmap " if driver == "configmap" else ""
+        assert release["diagnosis"]["actions"][0]["command"].startswith(f"{prefix}helm rollback r-pending-rollback 1 ")
 
     def test_failed_hook_finding(self, scenarios, helm_major, driver) -> None:
         release = facts_for(self.scenario(scenarios, "failed-hook", helm_major, driver))
