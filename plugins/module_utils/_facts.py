@@ -45,7 +45,7 @@ from ._live import (
     workload_ready,
 )
 from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, NewestRecord, hook_phase, lock_verdict
-from ._manifest import ManifestError, ObjectKey, kinds_named, parse_manifest
+from ._manifest import ManifestError, ObjectKey, parse_manifest
 from ._release_codec import (
     PENDING_STATUSES,
     SECRET_TYPE,
@@ -617,19 +617,6 @@ class _Manifests:
     def objects(self, revision: int) -> list[tuple[ObjectKey, dict[str, t.Any]]]:
         return self.read(revision) or []
 
-    def kinds(self) -> set[tuple[str, str]]:
-        """(apiVersion, kind) of every object any revision read whole names: the parsed manifests'
-        own, the others' from a scan of their text (revisions often share a manifest: each text once)."""
-        found = {(key.api_version, key.kind) for objects in self._parsed.values() for key, _doc in objects}
-        scanned: set[str] = set()
-        for revision, payload in self._payloads.items():
-            manifest = payload.get("manifest")
-            if revision in self._parsed or not isinstance(manifest, str) or manifest in scanned:
-                continue
-            scanned.add(manifest)
-            found |= kinds_named(manifest)
-        return found
-
 
 def _needs_deep_look(release: _Release, latest: _Revision) -> bool:
     """detail="brief": whether the records show more than a healthy deployed release.
@@ -783,7 +770,7 @@ def _live_facts(view: _View, live: LiveIndex) -> dict[str, t.Any]:
         "closer_to": closer if not unreadable else "unknown",
         "workloads_ready": workloads_ready,
         # Without every manifest, an object in none of them is not known to be an orphan.
-        "orphans": [] if unreadable else _orphans(release, set(latest_by_key) | set(deployed_by_key), live, view),
+        "orphans": [] if unreadable else _orphans(release, set(latest_by_key) | set(deployed_by_key), live),
         "owned_by_other_release": owned_elsewhere,
         "deployed_missing": deployed_missing,
         "deployed_total": len(deployed_by_key),
@@ -820,15 +807,6 @@ def _owner(obj: dict[str, t.Any]) -> tuple[str, str] | None:
     return str(annotations.get(RELEASE_NAMESPACE_ANNOTATION) or ""), str(name)
 
 
-def _list_older_kinds(release: _Release, view: _View, live: LiveIndex) -> None:
-    """List, in the release's namespace, the namespaced kinds older revisions had (LiveIndex keeps each
-    list once per namespace, shared by every release there)."""
-    for api_version, kind in sorted(view.manifests.kinds() if view.manifests else ()):
-        resource = live.discovery.resource(api_version, kind)
-        if resource is not None and resource.namespaced and kind != "Secret":  # Secrets: never listed whole
-            live.list(resource, release.namespace)
-
-
 def _add_live_hook_phases(hooks: list[dict[str, t.Any]], namespace: str, live: LiveIndex) -> None:
     """The phase of each hook Job or Pod as the cluster shows it now: the record keeps the phase Helm last
     wrote, which stays Running when Helm was killed while the hook ran, even after the Job succeeded."""
@@ -840,12 +818,9 @@ def _add_live_hook_phases(hooks: list[dict[str, t.Any]], namespace: str, live: L
         hook["live_phase"] = hook_phase(obj) if obj is not None else "absent"
 
 
-def _orphans(release: _Release, known: set[ObjectKey], live: LiveIndex, view: _View) -> list[dict[str, str]]:
-    """Objects that carry the release's ownership but are in none of its manifests: searched among the kinds
-    any revision had (an object an older revision kept by policy, or failed to delete, is of a kind the
-    current manifests may lack). A StatefulSet's claims (<template>-<statefulset>-<ordinal>, labelled with
-    its selector) belong to the StatefulSet."""
-    _list_older_kinds(release, view, live)
+def _orphans(release: _Release, known: set[ObjectKey], live: LiveIndex) -> list[dict[str, str]]:
+    """Objects that carry the release's ownership but are in none of its manifests. A StatefulSet's claims
+    (<template>-<statefulset>-<ordinal>, labelled with its selector) belong to the StatefulSet."""
     known_names = {(k.kind, k.namespace, k.name) for k in known}
     claims_of = [
         (k.namespace, re.compile(rf"^[a-z0-9.-]+-{re.escape(k.name)}-\d+$")) for k in known if k.kind == "StatefulSet"

@@ -438,18 +438,3 @@ def test_the_remaining_branches_check_act_and_stay_done(
     again = remediate(namespace, case.helm, case.driver, tmp_path, **charts)
     assert again.returncode == 0 and "-> healthy (" in " ".join(again.stdout.split()), again.stdout[-3000:]
     helm(case.helm, case.driver, "upgrade", release, DATABASE, "-n", namespace, "--reuse-values", "--wait")
-
-
-def test_an_object_an_older_revision_kept_is_found_as_a_leftover(cluster: str) -> None:
-    """Revision 1 of the operator had a ConfigMap kept by policy; revision 2 dropped it and Helm left it in the
-    cluster. No manifest Helm acts on has a ConfigMap, yet the facts name it as an orphan of the release."""
-    namespace, release = "pc-leftover", "op"
-    kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=true")
-    operator = str(ROOT / "tests" / "charts" / "operator")
-    install = ["install", release, operator, "-n", namespace, "--create-namespace", "--wait"]
-    helm("3", "secret", *install, "--set", "legacyConfig.enabled=true")
-    helm("3", "secret", "upgrade", release, operator, "-n", namespace, "--wait", "--set", "legacyConfig.enabled=false")
-    facts = run_collection_module("helm_release_facts", {"release": [release], "namespace": namespace})
-    live = facts["ansible_facts"]["helm_releases"][0]["live"]
-    assert live["orphans"] == [{"kind": "ConfigMap", "namespace": namespace, "name": f"{release}-operator-legacy"}]
-    assert {o["kind"] for o in live["objects"]} & {"ConfigMap"} == set(), "no manifest Helm acts on has one"
