@@ -45,7 +45,7 @@ from ._live import (
     workload_ready,
 )
 from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, NewestRecord, hook_phase, lock_verdict
-from ._manifest import ManifestError, ObjectKey, parse_manifest
+from ._manifest import HOOK_ANNOTATION, ManifestError, ObjectKey, parse_manifest
 from ._release_codec import (
     PENDING_STATUSES,
     SECRET_TYPE,
@@ -819,7 +819,7 @@ def _add_live_hook_phases(hooks: list[dict[str, t.Any]], namespace: str, live: L
 
 
 def _orphans(release: _Release, known: set[ObjectKey], live: LiveIndex) -> list[dict[str, str]]:
-    """Objects that carry the release's ownership but are in none of its manifests. A StatefulSet's claims
+    """Objects that carry the release's ownership but are in none of its manifests (nor hooks). A StatefulSet's claims
     (<template>-<statefulset>-<ordinal>, labelled with its selector) belong to the StatefulSet."""
     known_names = {(k.kind, k.namespace, k.name) for k in known}
     claims_of = [
@@ -829,8 +829,10 @@ def _orphans(release: _Release, known: set[ObjectKey], live: LiveIndex) -> list[
     for namespace, objects in live.listed():
         for name, obj in objects.items():
             metadata = obj.get("metadata") or {}
-            if (obj.get("kind"), namespace, name) in known_names:
-                continue
+            if (obj.get("kind"), namespace, name) in known_names or HOOK_ANNOTATION in (
+                metadata.get("annotations") or {}
+            ):
+                continue  # the release's own, or one of its hooks (hooks are not in the manifest)
             if obj.get("kind") == "PersistentVolumeClaim" and any(
                 ns == namespace and claim.match(name) for ns, claim in claims_of
             ):

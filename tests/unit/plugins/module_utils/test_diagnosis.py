@@ -537,7 +537,7 @@ def test_hook_findings_follow_the_cluster(
     if code is None:
         assert found == []
     else:
-        assert [f.code for f in found] == [code] and found[0].message.endswith(ending)
+        assert [f.code for f in found] == [code] and found[0].message.endswith(str(ending))
 
 
 def test_a_hook_failure_helm_printed_and_the_cluster_shows_is_one_finding() -> None:
