@@ -83,6 +83,21 @@ class Helm:
             raise ScenarioError(f"{' '.join(cmd[:3])} was expected to fail but succeeded")
         return done
 
+    def start_install(self, values: dict[str, Any], chart: Path = CHART) -> subprocess.Popen[str]:
+        """`helm install --wait` in the background (the client the scenario then kills)."""
+        values_file = self.values_file(values)
+        return self.start(
+            "install",
+            self.release,
+            str(chart),
+            "--create-namespace",
+            "-f",
+            values_file,
+            "--wait",
+            "--timeout",
+            LONG_TIMEOUT,
+        )
+
     def start(self, verb: str, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             self.command(verb, *args),
@@ -205,17 +220,7 @@ def failed_upgrade(helm: Helm) -> str:
 
 
 def pending_install(helm: Helm) -> str:
-    process = helm.start(
-        "install",
-        helm.release,
-        str(CHART),
-        "--create-namespace",
-        "-f",
-        helm.values_file({"behaviour": "slow"}),
-        "--wait",
-        "--timeout",
-        LONG_TIMEOUT,
-    )
+    process = helm.start_install({"behaviour": "slow"})
     helm.kill_when(process, "pending-install", pods="slow")
     helm.wait_rollout()
     return "pending-install"
@@ -436,17 +441,7 @@ def database_pending_major_upgrade(helm: Helm) -> str:
 
 def database_pending_install(helm: Helm) -> str:
     """The database's first install (slow pods) is killed while Helm waits; the pod then gets ready."""
-    process = helm.start(
-        "install",
-        helm.release,
-        str(DATABASE),
-        "--create-namespace",
-        "-f",
-        helm.values_file({**DATABASE_CHANGE, "behaviour": "slow"}),
-        "--wait",
-        "--timeout",
-        LONG_TIMEOUT,
-    )
+    process = helm.start_install({**DATABASE_CHANGE, "behaviour": "slow"}, chart=DATABASE)
     helm.kill_when(process, "pending-install", pods="slow")
     helm.kubectl("rollout", "status", f"statefulset/{helm.release}", "--timeout=120s")
     database_claims_bound(helm)

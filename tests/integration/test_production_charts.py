@@ -42,27 +42,18 @@ from .support import (
 )
 
 DATABASE = str(ROOT / "tests" / "charts" / "database")
-MAJOR_UPGRADE = [
-    Scenario("database-pending-major-upgrade", "3", "secret", prefix="pc"),
-    Scenario("database-pending-major-upgrade", "4", "configmap", prefix="pc"),
-]
-UNINSTALLING = [
-    Scenario("operator-uninstalling", "3", "secret", prefix="pc"),
-    Scenario("operator-uninstalling", "4", "configmap", prefix="pc"),
-]
-ATOMIC_ROLLBACK_FAILED = [
-    Scenario("atomic-rollback-failed", "3", "secret", prefix="pc"),
-    Scenario("atomic-rollback-failed", "4", "configmap", prefix="pc"),
-]
-STUCK = [
-    Scenario("database-failed-upgrade", "3", "secret", prefix="pc"),
-    Scenario("database-failed-upgrade", "4", "configmap", prefix="pc"),
-]
-BRANCHES = [
-    Scenario(state, helm, driver, prefix="pc")
-    for state in ("database-pending-install", "database-pending-rollback")
-    for helm, driver in (("3", "secret"), ("4", "configmap"))
-]
+
+
+def both_helms(state: str) -> list[Scenario]:
+    """The state with Helm 3 (Secret records) and Helm 4 (ConfigMap records)."""
+    return [Scenario(state, "3", "secret", prefix="pc"), Scenario(state, "4", "configmap", prefix="pc")]
+
+
+MAJOR_UPGRADE = both_helms("database-pending-major-upgrade")
+UNINSTALLING = both_helms("operator-uninstalling")
+ATOMIC_ROLLBACK_FAILED = both_helms("atomic-rollback-failed")
+STUCK = both_helms("database-failed-upgrade")
+BRANCHES = both_helms("database-pending-install") + both_helms("database-pending-rollback")
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
