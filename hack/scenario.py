@@ -459,6 +459,23 @@ def database_pending_rollback(helm: Helm) -> str:
     return "pending-rollback"
 
 
+def database_pending_upgrade_active(helm: Helm) -> str:
+    """1.0.0 deployed; an upgrade whose pod never gets ready is killed while Helm waits: the StatefulSet
+    still rolls out, so a client with a long --timeout could still be waiting on it."""
+    helm.install({}, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
+    values = helm.values_file({**DATABASE_CHANGE, "behaviour": "never-ready"})
+    process = helm.start("upgrade", helm.release, str(DATABASE), "-f", values, "--wait", "--timeout", LONG_TIMEOUT)
+    helm.kill_when(process, "pending-upgrade", pods="never-ready")
+    return "pending-upgrade"
+
+
+def database_uninstalled(helm: Helm) -> str:
+    """1.0.0 deployed, then `helm uninstall --keep-history`: the records stay, the kept archive claim too."""
+    helm.install({}, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
+    helm.run("uninstall", helm.release, "--keep-history", "--wait", "--timeout", LONG_TIMEOUT)
+    return "uninstalled"
+
+
 OPERATOR = chart_path("operator")
 
 
@@ -507,6 +524,8 @@ STATES: dict[str, Callable[[Helm], str]] = {
     "database-pending-major-upgrade": database_pending_major_upgrade,
     "database-pending-install": database_pending_install,
     "database-pending-rollback": database_pending_rollback,
+    "database-pending-upgrade-active": database_pending_upgrade_active,
+    "database-uninstalled": database_uninstalled,
     "operator-uninstalling": operator_uninstalling,
 }
 

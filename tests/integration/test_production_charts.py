@@ -54,6 +54,7 @@ UNINSTALLING = both_helms("operator-uninstalling")
 ATOMIC_ROLLBACK_FAILED = both_helms("atomic-rollback-failed")
 STUCK = both_helms("database-failed-upgrade")
 BRANCHES = both_helms("database-pending-install") + both_helms("database-pending-rollback")
+LEFT_ALONE = both_helms("database-pending-upgrade-active") + both_helms("database-uninstalled")
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
@@ -66,7 +67,7 @@ def chart(name: str) -> str:
 @pytest.fixture(scope="module")
 def made(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> dict[Scenario, Outcome]:
     """This file's releases, made side by side before its first test."""
-    scenarios = MAJOR_UPGRADE + UNINSTALLING + ATOMIC_ROLLBACK_FAILED + STUCK + BRANCHES
+    scenarios = MAJOR_UPGRADE + UNINSTALLING + ATOMIC_ROLLBACK_FAILED + STUCK + BRANCHES + LEFT_ALONE
     return run_scenarios(scenarios, tmp_path_factory.mktemp("pc"))
 
 
@@ -86,7 +87,7 @@ def remediate(namespace: str, major: str, driver: str, tmp_path: Path, *args: st
         "backup_dir": str(tmp_path / "backups"),
         "report_dir": str(tmp_path / "reports"),
     }
-    return run_playbook("remediate.yml", *args, *extra_vars(**common, **values), env={"HELM_DRIVER": driver})
+    return run_playbook("remediate.yml", *args, *extra_vars(**{**common, **values}), env={"HELM_DRIVER": driver})
 
 
 def our_writes(namespace: str, started: float) -> list[str]:
@@ -429,3 +430,28 @@ def test_the_remaining_branches_check_act_and_stay_done(
     again = remediate(namespace, case.helm, case.driver, tmp_path, **charts)
     assert again.returncode == 0 and "-> healthy (" in " ".join(again.stdout.split()), again.stdout[-3000:]
     helm(case.helm, case.driver, "upgrade", release, DATABASE, "-n", namespace, "--reuse-values", "--wait")
+
+
+# state -> (remediate's exit code, the outcome it reports)
+LEFT_ALONE_ENDS = {"database-pending-upgrade-active": (2, "still-running"), "database-uninstalled": (0, "healthy")}
+
+
+@pytest.mark.parametrize("case", LEFT_ALONE, ids=[s.id for s in LEFT_ALONE])
+def test_the_branches_that_leave_the_release_alone_write_nothing(
+    made: dict[Scenario, Outcome], case: Scenario, tmp_path: Path
+) -> None:
+    """possibly_running (a StatefulSet still rolling out under a client that may still wait on it) and
+    uninstalled (history kept on purpose) on the database chart: in check mode, for real and again, nothing
+    is written, no backup is taken, and the history stays as Helm left it."""
+    ready(made[case])
+    namespace, release = case.namespace, case.release
+    before = helm_json(case.helm, case.driver, "history", release, "-n", namespace)
+    code, outcome = LEFT_ALONE_ENDS[case.state]
+    started = time.time()
+    for args in (["--check"], [], []):
+        done = remediate(namespace, case.helm, case.driver, tmp_path, *args, client_timeout=900, wait_timeout=4)
+        assert done.returncode == code, done.stdout[-3000:]
+        assert f"-> {outcome} (" in " ".join(done.stdout.split()), done.stdout[-3000:]
+    assert our_writes(namespace, started) == []
+    assert not (tmp_path / "backups").exists()
+    assert helm_json(case.helm, case.driver, "history", release, "-n", namespace) == before
