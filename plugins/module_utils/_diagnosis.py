@@ -258,7 +258,6 @@ class _Commands:
         self.name = str(facts["name"])
         self.namespace = str(facts["namespace"])
         self.driver = facts.get("driver", "secret")
-        self.helm4 = facts.get("written_by") == "helm4"
         latest = _revision(facts, facts.get("latest_revision")) or {}
         self.chart = str(latest.get("chart") or "<chart>")
         self.chart_version = str(latest.get("chart_version") or "<version>")
@@ -607,13 +606,7 @@ def _error_findings(facts: t.Mapping[str, t.Any], context: UserContext) -> list[
     ]
     texts.append(("error text given", context.error))
     findings = recognise_errors(texts)
-    known = {finding.code for finding in findings}
-    if (
-        context.operation == "upgrade"
-        and context.atomic
-        and facts.get("status") == "pending-rollback"
-        and "atomic-rollback-failed" not in known
-    ):
+    if context.operation == "upgrade" and context.atomic and facts.get("status") == "pending-rollback":
         findings.append(
             Finding(
                 "atomic-rollback-failed",
@@ -732,8 +725,8 @@ def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
         )
     for hook in risks.get("hooks") or []:
         finding = _hook_finding(hook, facts.get("latest_revision"))
-        if finding and not any(f.code == finding.code for f in findings):
-            findings.append(finding)
+        if finding:
+            findings.append(finding)  # one per code: diagnose merges them
     if facts.get("record_errors"):
         findings.append(
             Finding(

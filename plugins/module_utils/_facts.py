@@ -44,7 +44,7 @@ from ._live import (
     differences,
     workload_ready,
 )
-from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, NewestRecord, hook_phase, lock_verdict
+from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, NewestRecord, hook_keys, hook_phase, lock_verdict
 from ._manifest import HOOK_ANNOTATION, ManifestError, ObjectKey, parse_manifest
 from ._release_codec import (
     PENDING_STATUSES,
@@ -569,7 +569,7 @@ def _release_facts(
     facts["lock"] = _lock(view, record_age, live if inspect_live else None, options)
     facts["risks"] = _risks(view, live, controllers.of(release.namespace, release.name), options, deep)
     if inspect_live:
-        _add_live_hook_phases(facts["risks"].get("hooks") or [], release.namespace, live)
+        _add_live_hook_phases(facts["risks"].get("hooks") or [], view, live)
     if options.include_values:
         facts["values"] = latest_release.get("config") or {}
     diagnosis = diagnose(facts, options.context)
@@ -807,15 +807,15 @@ def _owner(obj: dict[str, t.Any]) -> tuple[str, str] | None:
     return str(annotations.get(RELEASE_NAMESPACE_ANNOTATION) or ""), str(name)
 
 
-def _add_live_hook_phases(hooks: list[dict[str, t.Any]], namespace: str, live: LiveIndex) -> None:
+def _add_live_hook_phases(hooks: list[dict[str, t.Any]], view: _View, live: LiveIndex) -> None:
     """The phase of each hook Job or Pod as the cluster shows it now: the record keeps the phase Helm last
     wrote, which stays Running when Helm was killed while the hook ran, even after the Job succeeded."""
+    keys = {(key.kind, key.name): key for key, _events in hook_keys(view.latest_release, view.release.namespace)}
     for hook in hooks:
-        if hook.get("kind") not in ("Job", "Pod"):
-            continue
-        api_version = "batch/v1" if hook["kind"] == "Job" else "v1"
-        obj = live.get(ObjectKey(api_version, str(hook["kind"]), namespace, str(hook.get("name"))))
-        hook["live_phase"] = hook_phase(obj) if obj is not None else "absent"
+        key = keys.get((str(hook.get("kind")), str(hook.get("name"))))
+        if key is not None:
+            obj = live.get(key)
+            hook["live_phase"] = hook_phase(obj) if obj is not None else "absent"
 
 
 def _orphans(release: _Release, known: set[ObjectKey], live: LiveIndex) -> list[dict[str, str]]:

@@ -142,13 +142,13 @@ def rollback_argv(helm: str, release: str, namespace: str, revision: int, flags:
 #   reuse     --reuse-values: the current revision's values AND its chart's defaults (a new chart version whose
 #             values moved fails to render with it);
 #   chart     --reset-values: the chart's defaults and values_files only.
-VALUES_SOURCES = ("newest", "deployed", "reuse", "chart")
 _VALUES_FLAGS = {
     "newest": ["--reset-values"],
     "deployed": ["--reset-then-reuse-values"],
     "reuse": ["--reuse-values"],
     "chart": ["--reset-values"],
 }
+VALUES_SOURCES = tuple(_VALUES_FLAGS)
 
 
 def upgrade_argv(

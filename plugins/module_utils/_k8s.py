@@ -331,6 +331,18 @@ class KubeClient:
         raise _api_error(method, target, status, text, response)
 
 
+def delete_options(uid: str, resource_version: str, dry_run: bool = False) -> dict[str, t.Any]:
+    """A DELETE body that deletes the object only if it is still exactly the one that was read."""
+    body: dict[str, t.Any] = {
+        "apiVersion": "v1",
+        "kind": "DeleteOptions",
+        "preconditions": {"uid": uid, "resourceVersion": resource_version},
+    }
+    if dry_run:
+        body["dryRun"] = ["All"]
+    return body
+
+
 def _within(seconds: float, work: t.Callable[[], t.Any], late: t.Callable[[], KubeError]) -> t.Any:
     """``work()`` under an overall deadline.
 

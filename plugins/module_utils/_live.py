@@ -295,6 +295,11 @@ def rollout_in_progress(obj: dict[str, t.Any]) -> str | None:
     return None
 
 
+def pod_ready(status: t.Mapping[str, t.Any]) -> bool:
+    """A pod's Ready condition is True."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
 def workload_ready(obj: dict[str, t.Any]) -> bool:
     """A workload whose rollout is complete and whose replicas are available."""
     if obj.get("kind") not in ("Deployment", "StatefulSet", "DaemonSet"):

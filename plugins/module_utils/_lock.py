@@ -36,7 +36,7 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
-from ._live import LiveIndex
+from ._live import LiveIndex, pod_ready
 from ._manifest import ManifestError, ObjectKey, parse_manifest
 from ._release_codec import PENDING_STATUSES, parse_kube_time
 
@@ -153,7 +153,7 @@ class _Check:
         self.activity += [f"could not check for a running operation: {error}" for error in live.errors[errors_before:]]
 
     def _hooks(self, live: LiveIndex) -> None:
-        hooks = _hooks(self.record.release, self.record.namespace)
+        hooks = hook_keys(self.record.release, self.record.namespace)
         running = [reason for reason in (_hook_running(key, events, live) for key, events in hooks) if reason]
         self.activity += running
         if hooks and not running:
@@ -196,7 +196,7 @@ class _Check:
         self.quiet.append(f"none of them changed in the last {options.stale_after}s (other than controller status)")
 
 
-def _hooks(newest: t.Mapping[str, t.Any], namespace: str) -> list[tuple[ObjectKey, str]]:
+def hook_keys(newest: t.Mapping[str, t.Any], namespace: str) -> list[tuple[ObjectKey, str]]:
     """The revision's hook Jobs and Pods, with the events they run on."""
     keys = []
     for hook in newest.get("hooks") or []:
@@ -342,10 +342,7 @@ def _max_unavailable(spec: dict[str, t.Any], wanted: int) -> int:
 
 
 def _pod_not_ready(kind: str, name: str, spec: dict[str, t.Any], status: dict[str, t.Any]) -> str | None:
-    conditions = status.get("conditions") or []
-    if status.get("phase") == "Succeeded" or any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
-    ):
+    if status.get("phase") == "Succeeded" or pod_ready(status):
         return None
     return f"Pod {name} is not ready (phase {status.get('phase', 'unknown')})"
 

@@ -280,10 +280,10 @@ def _plan_rollback(plan: RecoverPlan) -> None:
         plan.warnings.append(f"revision {target} is {history[target][0]}, not a known-good revision")
     plan.target_revision = int(target)
     # pkg/action/rollback.go: current = Releases.Last (the newest), target = that revision.
-    plan.deletions = _update_set(plan, "rollback", int(plan.revision or 0), _manifest(plan, target), target)
+    target_objects = _manifest(plan, target)
+    plan.deletions = _update_set(plan, "rollback", int(plan.revision or 0), target_objects, target)
     plan.call = HelmCall(rollback_argv(options.helm, options.release, options.namespace, int(target), options.flags))
     plan.reason = f"release {options.release} is {plan.status}; rolling back to revision {target}"
-    target_objects = _manifest(plan, target)
     if not isinstance(target_objects, str) and plan.live is not None:
         plan_stuck_pods(plan, stuck_pods(target_objects, plan.live))
 

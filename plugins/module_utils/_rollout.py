@@ -24,8 +24,8 @@ import time
 import typing as t
 from dataclasses import dataclass
 
-from ._k8s import KubeClient, KubeNotFound, path_quote
-from ._live import LiveIndex, differences
+from ._k8s import KubeClient, KubeNotFound, delete_options, path_quote
+from ._live import LiveIndex, differences, pod_ready
 from ._manifest import ObjectKey
 
 
@@ -71,7 +71,8 @@ def not_ready_pods(key: ObjectKey, statefulset: dict[str, t.Any], live: LiveInde
     for name, pod in sorted(pods.items()):
         metadata = pod.get("metadata") or {}
         owners = {ref.get("uid") for ref in metadata.get("ownerReferences") or [] if ref.get("controller")}
-        if uid not in owners or _ready(pod) or not re.fullmatch(rf"{re.escape(key.name)}-\d+", name):
+        ordinal = re.fullmatch(rf"{re.escape(key.name)}-\d+", name)
+        if uid not in owners or not ordinal or pod_ready(pod.get("status") or {}):
             continue
         found.append(
             StuckPod(
@@ -86,22 +87,13 @@ def not_ready_pods(key: ObjectKey, statefulset: dict[str, t.Any], live: LiveInde
     return found
 
 
-def _ready(pod: dict[str, t.Any]) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
 def replace_pods(client: KubeClient, pods: t.Sequence[StuckPod]) -> list[str]:
     """Delete each pod only if it is still the one that was read (uid and resourceVersion preconditions);
     the StatefulSet controller recreates it at its current revision. The pods deleted."""
     deleted = []
     for pod in pods:
-        body = {
-            "apiVersion": "v1",
-            "kind": "DeleteOptions",
-            "preconditions": {"uid": pod.uid, "resourceVersion": pod.resource_version},
-        }
         path = f"/api/v1/namespaces/{path_quote(pod.namespace)}/pods/{path_quote(pod.name)}"
+        body = delete_options(pod.uid, pod.resource_version)
         try:
             client.request("DELETE", path, target=f"Pod {pod.namespace}/{pod.name}", body=body)
         except KubeNotFound:

@@ -21,7 +21,7 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ._k8s import FIELD_MANAGER, KubeClient, KubeError, path_quote
+from ._k8s import FIELD_MANAGER, KubeClient, KubeError, delete_options, path_quote
 from ._protobuf import decode_secret_list
 from ._release_codec import (
     OWNER,
@@ -286,13 +286,7 @@ class ReleaseStorage:
     def delete(self, meta: RecordMeta, *, dry_run: bool = False) -> None:
         """Delete a record only if it is still exactly the one that was read."""
         _require_preconditions(meta)
-        body: dict[str, t.Any] = {
-            "apiVersion": "v1",
-            "kind": "DeleteOptions",
-            "preconditions": {"uid": meta.uid, "resourceVersion": meta.resource_version},
-        }
-        if dry_run:
-            body["dryRun"] = ["All"]
+        body = delete_options(meta.uid, meta.resource_version, dry_run)
         self.client.request("DELETE", self._object_path(meta.namespace, meta.name), target=meta.ref, body=body)
 
 
