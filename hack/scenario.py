@@ -478,6 +478,60 @@ def database_uninstalled(helm: Helm) -> str:
     return "uninstalled"
 
 
+DATABASE_REVISIONS = 24  # over the default history_threshold (20), as a release upgraded without --history-max
+
+
+def database_bloated(helm: Helm) -> str:
+    """1.0.0 upgraded 23 times without --history-max, each upgrade changing the configuration and running the
+    pre-upgrade migration hook: a long history, the newest revision deployed, claims bound."""
+    helm.install({}, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
+    for revision in range(2, DATABASE_REVISIONS + 1):
+        helm.upgrade({"config": {"maxConnections": 100 + revision}}, "--history-max", "0", chart=DATABASE)
+    database_claims_bound(helm)
+    return "deployed"
+
+
+def database_kept_claim(helm: Helm) -> str:
+    """1.0.0 with its backup claim kept by policy, then an upgrade that turns the backup off: Helm skips deleting
+    the kept claim (pkg/kube/client.go), which stays bound with the release's ownership, in no manifest."""
+    helm.install({"backup": {"keep": True}}, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
+    database_claims_bound(helm)
+    helm.upgrade({"backup": {"enabled": False}}, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
+    if claim_phase(helm, f"{helm.release}-backup") != "Bound":
+        raise ScenarioError(f"the kept claim {helm.release}-backup is not Bound after the upgrade")
+    return "deployed"
+
+
+# The labels Flux's helm-controller puts on every object of a HelmRelease it manages.
+FLUX_LABELS = {"helm.toolkit.fluxcd.io/name": "database", "helm.toolkit.fluxcd.io/namespace": "flux-system"}
+
+
+def database_flux_failed(helm: Helm) -> str:
+    """A database Flux manages (its labels on every object), whose upgrade failed on a pod that never gets
+    ready: the controller owns the retry, so a manual recovery would fight it."""
+    managed = {"commonLabels": FLUX_LABELS}
+    helm.install(managed, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
+    database_claims_bound(helm)
+    values = {**managed, **DATABASE_CHANGE, "behaviour": "never-ready"}
+    helm.upgrade(values, "--wait", "--timeout", SHORT_TIMEOUT, expect_failure=True, chart=DATABASE)
+    return "failed"
+
+
+def database_owned_elsewhere(helm: Helm) -> str:
+    """1.0.0 deployed, its upgrade failed (its pre-upgrade migration Job failed); then a second release of the
+    chart (<release>-replica) is installed with the same configMapName and --take-ownership, which adopts the
+    first one's ConfigMap. A rollback of the first release would write the replica's ConfigMap (and take it
+    back), an uninstall would delete it."""
+    helm.install({}, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
+    database_claims_bound(helm)
+    values = {**DATABASE_CHANGE, "migrations": {"behaviour": "fail"}}
+    helm.upgrade(values, "--wait", "--timeout", LONG_TIMEOUT, expect_failure=True, chart=DATABASE)
+    shared = {"configMapName": f"{helm.release}-config", "backup": {"enabled": False}, "archive": {"enabled": False}}
+    replica = f"{helm.release}-replica"
+    helm.run("install", replica, str(DATABASE), "-f", helm.values_file(shared), "--take-ownership")
+    return "failed"
+
+
 OPERATOR = chart_path("operator")
 
 
@@ -528,6 +582,10 @@ STATES: dict[str, Callable[[Helm], str]] = {
     "database-pending-rollback": database_pending_rollback,
     "database-pending-upgrade-active": database_pending_upgrade_active,
     "database-uninstalled": database_uninstalled,
+    "database-bloated": database_bloated,
+    "database-kept-claim": database_kept_claim,
+    "database-flux-failed": database_flux_failed,
+    "database-owned-elsewhere": database_owned_elsewhere,
     "operator-uninstalling": operator_uninstalling,
 }
 

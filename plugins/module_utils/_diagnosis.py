@@ -339,7 +339,7 @@ def diagnose(facts: t.Mapping[str, t.Any], context: UserContext | None = None) -
     status = str(facts.get("status") or "unknown")
     branch = _BRANCHES.get(status, _unknown)
     summary, actions = branch(facts, commands, findings, context)
-    actions += _escalations(facts, commands, findings)
+    actions = _escalations(facts, commands, actions)
     for action in actions:
         _attach_deletions(action, (facts.get("risks") or {}).get("deletions"))
     if _history_is_bloated(facts) and not any(a.name == "prune_history" for a in actions):
@@ -352,6 +352,9 @@ def diagnose(facts: t.Mapping[str, t.Any], context: UserContext | None = None) -
         )
     return Diagnosis(state=status, summary=summary, findings=findings, actions=actions)
 
+
+# Statuses whose branch takes no step on the release's objects.
+_NOTHING_TO_RECOVER = frozenset({"deployed", "uninstalled", "superseded"})
 
 # Steps that delete no live object: records only, or nothing at all.
 _DELETES_NOTHING = frozenset(
@@ -834,32 +837,40 @@ def _preventive_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
     return findings
 
 
-def _escalations(facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding]) -> list[Action]:
+def _escalations(facts: t.Mapping[str, t.Any], commands: _Commands, actions: list[Action]) -> list[Action]:
+    """The actions with `escalate` added when the evidence needs a person. It goes first, before any step that
+    acts, when that step would act on what is not clearly the release's own: objects another release owns
+    (Helm's rollback, upgrade and uninstall change or delete the manifest's objects whoever owns them), or a
+    last known-good revision none of whose objects is left. Orphaned claims only add it after the steps: no
+    recovery step touches them, and the data in them needs a person before any cleanup."""
     live = facts.get("live") or {}
-    reasons: list[str] = []
+    blocking: list[str] = []
     good = facts.get("last_known_good_revision")
     gone = live.get("deployed_missing") or []
     if good is not None and facts.get("status") != "deployed" and gone and len(gone) == live.get("deployed_total"):
-        reasons.append(f"every object of revision {good} is gone (deleted out-of-band): manual reconstruction")
+        blocking.append(f"every object of revision {good} is gone (deleted out-of-band): manual reconstruction")
+    owned_elsewhere = live.get("owned_by_other_release") or []
+    if owned_elsewhere:
+        blocking.append(
+            "objects are owned by another release (multi-release dependency): "
+            + ", ".join(f"{o['kind']} {o['name']} -> {o['owner']}" for o in owned_elsewhere)
+        )
+    advisory = []
     orphan_pvcs = [o for o in live.get("orphans") or [] if o.get("kind") == "PersistentVolumeClaim"]
     if orphan_pvcs:
-        reasons.append(
+        advisory.append(
             "orphaned PVCs may hold production data: "
             + ", ".join(str(o.get("name")) for o in orphan_pvcs)
             + " (data recovery before cleanup)"
         )
-    owned_elsewhere = live.get("owned_by_other_release") or []
-    if owned_elsewhere:
-        reasons.append(
-            "objects are owned by another release (multi-release dependency): "
-            + ", ".join(f"{o['kind']} {o['name']} -> {o['owner']}" for o in owned_elsewhere)
-        )
+    reasons = blocking + advisory
     if not reasons:
-        return []
-    return [
-        Action(
-            "escalate",
-            commands.status(),
-            "Escalate to the chart owner and coordinate: " + "; ".join(reasons) + ".",
-        )
-    ]
+        return actions
+    escalate = Action(
+        "escalate", commands.status(), "Escalate to the chart owner and coordinate: " + "; ".join(reasons) + "."
+    )
+    if not blocking or facts.get("status") in _NOTHING_TO_RECOVER:
+        return [*actions, escalate]
+    # A step that waits on a running operation stays first: the release is decided again once it ends.
+    at = 1 if actions and actions[0].name == "wait" else 0
+    return [*actions[:at], escalate, *actions[at:]]

@@ -41,11 +41,12 @@ from ._live import (
     Discovery,
     LiveIndex,
     added_fields,
+    delete_command,
     differences,
     workload_ready,
 )
 from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, NewestRecord, hook_keys, hook_phase, lock_verdict
-from ._manifest import HOOK_ANNOTATION, ManifestError, ObjectKey, parse_manifest
+from ._manifest import HOOK_ANNOTATION, ManifestError, ObjectKey, kinds_named, parse_manifest
 from ._release_codec import (
     PENDING_STATUSES,
     SECRET_TYPE,
@@ -70,6 +71,7 @@ from ._storage import PAGE_SIZE, ListedRow, ReleaseStorage, selector
 BRIEF_OMITTED = ("written_by", "pending_seconds", "live", "lock", "risks")
 History = t.Literal["full", "labels"]
 Detail = t.Literal["full", "brief"]
+OrphanSearch = t.Literal["manifests", "history"]
 # Measured at R=1000, H=10 (docs/performance.md): one unpaginated response comes
 # from the API server's watch cache (0.26 s metadata, 0.32 s payloads), while pages
 # were read from etcd, every record's payload included, before the label selector
@@ -90,6 +92,9 @@ class GatherOptions:
     inspect_live: bool = True
     history: History = "full"
     detail: Detail = "full"
+    # manifests: orphans are searched among the kinds of the latest and last deployed manifests;
+    # history: among the kinds any revision had (every payload decoded; history="full" only).
+    orphan_search: OrphanSearch = "manifests"
     context: UserContext = field(default_factory=UserContext)
     now: float = field(default_factory=time.time)
 
@@ -113,6 +118,8 @@ class _Release:
     revisions: dict[int, _Revision] = field(default_factory=dict)
     objects: dict[int, dict[str, t.Any]] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
+    # (apiVersion, kind) of every object any revision's manifest names (orphan_search="history").
+    kinds_ever: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, revision: _Revision, obj: dict[str, t.Any], *, detach: bool = False) -> None:
         number = revision.meta.revision
@@ -208,7 +215,7 @@ def _collect(
         return _collect_labels(storage, options.namespace, label_selector, superseded_by_name=options.detail == "brief")
     # Pages of 250: a record kept for the diagnosis is copied out of its page (detach), so
     # that the page is freed; the history of a cluster is never held whole.
-    collected = _Collected(detach=True)
+    collected = _Collected(detach=True, kinds_ever=options.orphan_search == "history")
     for meta, obj in storage.list_objects(options.namespace, label_selector=label_selector, raw_data=True):
         collected.add(storage, meta, obj)
     for release in collected.releases.values():
@@ -232,6 +239,7 @@ class _Collected:
     releases: dict[tuple[str, str], _Release] = field(default_factory=dict)
     stray: list[ReleaseRecordError] = field(default_factory=list)
     detach: bool = False  # copy kept records out of the listing's body (paginated listings)
+    kinds_ever: bool = False  # note the kinds every record's manifest names (orphan_search="history")
 
     def add(self, storage: ReleaseStorage, meta: RecordMeta | ReleaseRecordError, obj: dict[str, t.Any] | None) -> None:
         """One listed object; ``obj=None`` lists the revision from its metadata alone."""
@@ -249,6 +257,8 @@ class _Collected:
             release.errors.append(_error_entry(exc))
             release.revisions.pop(meta.revision, None)
             return
+        if self.kinds_ever:
+            release.kinds_ever |= _kinds_of_record(obj, storage.driver, meta.ref)
         release.add(_Revision(meta, summary), obj, detach=self.detach)
 
     def bad(self, error: ReleaseRecordError, obj: dict[str, t.Any]) -> None:
@@ -258,6 +268,16 @@ class _Collected:
             return
         release = self.releases.setdefault(owner, _Release(*owner))
         release.errors.append(_error_entry(error))
+
+
+def _kinds_of_record(obj: dict[str, t.Any], driver: Driver, ref: str) -> set[tuple[str, str]]:
+    """The kinds a record's manifest names, read while the listing holds it (its payload is not kept). A payload
+    that cannot be decoded names none: the search narrows, and a revision Helm reads reports the error itself."""
+    try:
+        manifest = decode_payload(payload_text_from_object(obj, driver), ref).get("manifest")
+    except ReleaseRecordError:
+        return set()
+    return kinds_named(manifest) if isinstance(manifest, str) else set()
 
 
 def _error_entry(exc: ReleaseRecordError) -> dict[str, str]:
@@ -756,6 +776,7 @@ def _live_facts(view: _View, live: LiveIndex) -> dict[str, t.Any]:
         closer = "new" if new_votes > old_votes else "old" if old_votes > new_votes else "both"
     deployed_missing = [f"{e['kind']} {e['name']}" for e in objects if e.get("deployed") == "missing"]
     unreadable = sorted(set(view.manifests.errors.values())) if view.manifests else []
+    _list_kinds_ever(release, live)
     stuck = [
         pod
         for key in latest_by_key
@@ -807,6 +828,17 @@ def _owner(obj: dict[str, t.Any]) -> tuple[str, str] | None:
     return str(annotations.get(RELEASE_NAMESPACE_ANNOTATION) or ""), str(name)
 
 
+def _list_kinds_ever(release: _Release, live: LiveIndex) -> None:
+    """With orphan_search="history", list the kinds older revisions had and the current manifests may lack (an
+    object a revision kept by policy, or failed to delete, then dropped from the chart): in the release's
+    namespace, or cluster-wide for cluster-scoped kinds; LiveIndex lists each once, for every release there.
+    Helm's upgrade skips deleting a kept object and only logs a failed delete (pkg/kube/client.go, Update)."""
+    for api_version, kind in sorted(release.kinds_ever):
+        resource = live.discovery.resource(api_version, kind)
+        if resource is not None and kind != "Secret":  # Secrets are never listed whole (_live.py)
+            live.list(resource, release.namespace if resource.namespaced else "")
+
+
 def _add_live_hook_phases(hooks: list[dict[str, t.Any]], view: _View, live: LiveIndex) -> None:
     """The phase of each hook Job or Pod as the cluster shows it now: the record keeps the phase Helm last
     wrote, which stays Running when Helm was killed while the hook ran, even after the Job succeeded."""
@@ -842,7 +874,15 @@ def _orphans(release: _Release, known: set[ObjectKey], live: LiveIndex) -> list[
                 INSTANCE_LABEL
             ) == release.name and namespace == release.namespace
             if (owned or labelled) and not metadata.get("ownerReferences"):
-                orphans.append({"kind": str(obj.get("kind")), "namespace": namespace, "name": name})
+                kind = str(obj.get("kind"))
+                orphans.append(
+                    {
+                        "kind": kind,
+                        "namespace": namespace,
+                        "name": name,
+                        "command_if_unneeded": delete_command(kind, name, namespace),
+                    }
+                )
     return orphans
 
 

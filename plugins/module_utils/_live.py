@@ -14,6 +14,7 @@ namespace's Secrets (Helm's own records among them) are never listed here.
 
 from __future__ import annotations
 
+import shlex
 import typing as t
 from dataclasses import dataclass
 
@@ -160,6 +161,12 @@ class LiveIndex:
                 self.errors.append(str(exc))
                 self._singles[key] = None
         return self._singles[key]
+
+
+def delete_command(kind: str, name: str, namespace: str) -> str:
+    """The kubectl command that deletes one object (namespace "": cluster-scoped)."""
+    scope = f" -n {shlex.quote(namespace)}" if namespace else ""
+    return f"kubectl delete {shlex.quote(kind.lower())} {shlex.quote(name)}{scope}"
 
 
 def differences(desired: t.Any, live: t.Any, path: str = "", limit: int = 5) -> list[str]:

@@ -237,3 +237,21 @@ def annotations_of(document: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
 def is_hook(document: t.Mapping[str, t.Any]) -> bool:
     """A document Helm sorts as a hook, not as part of the release (releaseutil manifest_sorter.go)."""
     return HOOK_ANNOTATION in annotations_of(document)
+
+
+_TOP_LEVEL_API_VERSION = re.compile(r"^apiVersion:[ \t]*[\"']?([\w./-]+)", re.MULTILINE)
+_TOP_LEVEL_KIND = re.compile(r"^kind:[ \t]*[\"']?(\w+)", re.MULTILINE)
+
+
+def kinds_named(manifest: str) -> set[tuple[str, str]]:
+    """The (apiVersion, kind) pairs a manifest's documents name at their top level, without parsing them:
+    for the manifests of older revisions, whose objects only matter by kind (which kinds to search for
+    leftovers). Reading them whole would cost what parse_manifest costs per revision, for every revision of
+    every release; this scans the text (about 1/40 of it: docs/performance.md). A document written in flow
+    style is missed, which only narrows the search."""
+    found = set()
+    for document in _DOCUMENT_SEPARATOR.split(manifest.strip(_GO_SPACE)):
+        api_version, kind = _TOP_LEVEL_API_VERSION.search(document), _TOP_LEVEL_KIND.search(document)
+        if api_version and kind:
+            found.add((api_version.group(1), kind.group(1)))
+    return found

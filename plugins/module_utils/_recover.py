@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import shlex
 import tempfile
 import typing as t
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ from ._helm_cli import (
 )
 from ._history import KNOWN_GOOD_STATUSES, UNHEALTHY_STATUSES, rollback_target, upgrade_base
 from ._k8s import KubeClient
-from ._live import Discovery, LiveIndex
+from ._live import Discovery, LiveIndex, delete_command
 from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, lock_verdict, newest_record
 from ._manifest import ManifestError, ObjectKey, annotations_of, parse_manifest
 from ._release_codec import PENDING_STATUSES, Driver, ReleaseRecordError, with_status
@@ -559,10 +558,8 @@ def _still_there(manifest: str, namespace: str, live: LiveIndex, why: str, remov
 def _present(key: ObjectKey, live: LiveIndex, why: str, removable: bool) -> list[dict[str, str]]:
     if live.get(key) is None:
         return []
-    scope = f" -n {shlex.quote(key.namespace)}" if key.namespace else ""
     entry = {"kind": key.kind, "namespace": key.namespace, "name": key.name, "why": why}
-    command = f"kubectl delete {shlex.quote(key.kind.lower())} {shlex.quote(key.name)}{scope}"
-    entry["command" if removable else "command_if_unneeded"] = command
+    entry["command" if removable else "command_if_unneeded"] = delete_command(key.kind, key.name, key.namespace)
     return [entry]
 
 

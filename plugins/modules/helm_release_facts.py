@@ -111,6 +111,23 @@ options:
     type: str
     choices: [full, brief]
     default: full
+  orphan_search:
+    description:
+      - Where C(live.orphans) are looked for - objects that carry the release's
+        ownership (its C(meta.helm.sh/release-name) annotation, or its C(app.kubernetes.io/instance) label in
+        its namespace) but are in none of its manifests.
+      - V(manifests) looks among the kinds of the latest and last deployed manifests (the lists the live
+        comparison reads anyway).
+      - V(history) looks also among the kinds any revision's manifest had, which the current ones may lack - a
+        ConfigMap an older revision kept by C(helm.sh/resource-policy=keep), then dropped from the chart, stays
+        in the cluster (Helm skips deleting kept objects on upgrade, C(pkg/kube/client.go)). It decodes every
+        revision's payload while the history is listed (Secrets are never listed whole, so a leftover Secret is
+        not found) and needs O(history=full); use it for a closer look at a few releases, or a periodic audit.
+      - Each orphan comes with the command that deletes it (C(command_if_unneeded)); check first that nothing
+        needs it (a claim may hold data).
+    type: str
+    choices: [manifests, history]
+    default: manifests
   error:
     description:
       - An error text from the failed Helm command (for example pasted from a CI log); known Helm failure
@@ -383,6 +400,7 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "history_threshold": {"type": "int", "default": 20},
     "history": {"type": "str", "choices": ["full", "labels"]},
     "detail": {"type": "str", "choices": ["full", "brief"], "default": "full"},
+    "orphan_search": {"type": "str", "choices": ["manifests", "history"], "default": "manifests"},
     "error": {"type": "str"},
     "operation": {"type": "str", "choices": ["install", "upgrade", "rollback", "uninstall"]},
     "flags": {
@@ -410,8 +428,9 @@ def run(context: Context) -> dict[str, t.Any]:
         include_values=params["include_values"],
         inspect_live=params["inspect_live"],
         history_threshold=params["history_threshold"],
-        history=_history(params["history"], params["detail"]),
+        history=_history(params["history"], params["detail"], params["orphan_search"]),
         detail=params["detail"],
+        orphan_search=params["orphan_search"],
         context=UserContext(
             error=params["error"] or "",
             operation=params["operation"] or "",
@@ -426,8 +445,13 @@ def run(context: Context) -> dict[str, t.Any]:
     return {"changed": False, "ansible_facts": {"helm_releases": facts, "helm_release_errors": errors}}
 
 
-def _history(history: str | None, detail: str) -> t.Literal["full", "labels"]:
+def _history(history: str | None, detail: str, orphan_search: str) -> t.Literal["full", "labels"]:
     """A brief look lists the history from labels; the full default reads every payload."""
+    if orphan_search == "history" and (detail == "brief" or history == "labels"):
+        raise ModuleError(
+            "orphan_search=history reads every revision's payload, which history=labels (and detail=brief) "
+            "leave unread; use history=full with detail=full, or orphan_search=manifests"
+        )
     if detail == "brief":
         if history == "full":
             raise ModuleError(

@@ -54,7 +54,14 @@ UNINSTALLING = both_helms("operator-uninstalling")
 ATOMIC_ROLLBACK_FAILED = both_helms("atomic-rollback-failed")
 STUCK = both_helms("database-failed-upgrade")
 BRANCHES = both_helms("database-pending-install") + both_helms("database-pending-rollback")
-LEFT_ALONE = both_helms("database-pending-upgrade-active") + both_helms("database-uninstalled")
+LEFT_ALONE = (
+    both_helms("database-pending-upgrade-active")
+    + both_helms("database-uninstalled")
+    + both_helms("database-owned-elsewhere")
+    + both_helms("database-flux-failed")
+    + both_helms("database-kept-claim")
+)
+BLOATED = both_helms("database-bloated")
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
@@ -67,7 +74,7 @@ def chart(name: str) -> str:
 @pytest.fixture(scope="module")
 def made(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> dict[Scenario, Outcome]:
     """This file's releases, made side by side before its first test."""
-    scenarios = MAJOR_UPGRADE + UNINSTALLING + ATOMIC_ROLLBACK_FAILED + STUCK + BRANCHES + LEFT_ALONE
+    scenarios = MAJOR_UPGRADE + UNINSTALLING + ATOMIC_ROLLBACK_FAILED + STUCK + BRANCHES + LEFT_ALONE + BLOATED
     return run_scenarios(scenarios, tmp_path_factory.mktemp("pc"))
 
 
@@ -432,26 +439,138 @@ def test_the_remaining_branches_check_act_and_stay_done(
     helm(case.helm, case.driver, "upgrade", release, DATABASE, "-n", namespace, "--reuse-values", "--wait")
 
 
-# state -> (remediate's exit code, the outcome it reports)
-LEFT_ALONE_ENDS = {"database-pending-upgrade-active": (2, "still-running"), "database-uninstalled": (0, "healthy")}
+# state -> (remediate's exit code, the outcome it reports, what the console line says of it)
+LEFT_ALONE_ENDS = {
+    "database-pending-upgrade-active": (2, "still-running", "possibly_running: wait"),
+    "database-uninstalled": (0, "healthy", "uninstalled: none"),
+    # A rollback would write the replica's ConfigMap (and take it back); an uninstall would delete it.
+    "database-owned-elsewhere": (2, "escalated", "ConfigMap {release}-config -> {namespace}/{release}-replica"),
+    "database-flux-failed": (0, "skipped", "managed by Flux helm-controller (HelmRelease database)"),
+    # Healthy: the claim an older revision kept is the triage's to report (an orphan), no recovery's to touch.
+    "database-kept-claim": (0, "healthy", "deployed: none"),
+}
 
 
 @pytest.mark.parametrize("case", LEFT_ALONE, ids=[s.id for s in LEFT_ALONE])
 def test_the_branches_that_leave_the_release_alone_write_nothing(
     made: dict[Scenario, Outcome], case: Scenario, tmp_path: Path
 ) -> None:
-    """possibly_running (a StatefulSet still rolling out under a client that may still wait on it) and
-    uninstalled (history kept on purpose) on the database chart: in check mode, for real and again, nothing
-    is written, no backup is taken, and the history stays as Helm left it."""
+    """possibly_running (a StatefulSet still rolling out under a client that may still wait on it), uninstalled
+    (history kept on purpose), escalate (a ConfigMap another release took over), controller_managed (Flux's
+    labels on every object) and deployed (with a claim an older revision kept) on the database chart: in check
+    mode, for real and again, nothing is written, no backup is taken, and the history stays as Helm left it."""
     ready(made[case])
     namespace, release = case.namespace, case.release
     before = helm_json(case.helm, case.driver, "history", release, "-n", namespace)
-    code, outcome = LEFT_ALONE_ENDS[case.state]
+    code, outcome, said = LEFT_ALONE_ENDS[case.state]
+    said = said.format(release=release, namespace=namespace)
     started = time.time()
     for args in (["--check"], [], []):
         done = remediate(namespace, case.helm, case.driver, tmp_path, *args, client_timeout=900, wait_timeout=4)
         assert done.returncode == code, done.stdout[-3000:]
-        assert f"-> {outcome} (" in " ".join(done.stdout.split()), done.stdout[-3000:]
+        line = " ".join(done.stdout.split())
+        assert f"{namespace}/{release}: " in line and f"-> {outcome} (" in line and said in line, done.stdout[-3000:]
     assert our_writes(namespace, started) == []
     assert not (tmp_path / "backups").exists()
     assert helm_json(case.helm, case.driver, "history", release, "-n", namespace) == before
+
+
+FLUX_FAILED = both_helms("database-flux-failed")[:1]
+
+
+@pytest.mark.parametrize("case", FLUX_FAILED, ids=[s.id for s in FLUX_FAILED])
+def test_a_release_flux_manages_is_recovered_only_when_included(
+    made: dict[Scenario, Outcome], case: Scenario, tmp_path: Path
+) -> None:
+    """include_controller_managed lifts the controller_managed branch only: the failed database is then planned
+    as any other (a rollback whose never-ready pod must be replaced, refused without replace_stuck_pods)."""
+    ready(made[case])
+    looked = remediate(case.namespace, case.helm, case.driver, tmp_path, "--check", include_controller_managed=True)
+    line = " ".join(looked.stdout.split())
+    assert f"{case.namespace}/{case.release}: failed -> refused (failed: rollback)" in line, looked.stdout[-3000:]
+    assert "replace_stuck_pods" in line
+
+
+@pytest.mark.parametrize("case", BLOATED, ids=[s.id for s in BLOATED])
+def test_a_long_database_history_is_pruned_to_what_helm_needs(
+    made: dict[Scenario, Outcome], case: Scenario, tmp_path: Path
+) -> None:
+    """bloated_history on the database chart (24 revisions, each with its migration hook): --check writes
+    nothing; the run deletes the oldest records (each exported first) and keeps the newest ten, the deployed
+    one among them, claims untouched; a second run finds it healthy; Helm still rolls back and upgrades."""
+    ready(made[case])
+    namespace, release = case.namespace, case.release
+    bound = claims(namespace)
+    before = helm_json(case.helm, case.driver, "history", release, "-n", namespace, "--max", "100")
+    assert len(before) == 24 and before[-1]["status"] == "deployed"
+
+    started = time.time()
+    looked = remediate(namespace, case.helm, case.driver, tmp_path, "--check")
+    assert looked.returncode == 0 and "bloated_history: prune_history" in " ".join(looked.stdout.split())
+    assert our_writes(namespace, started) == []
+
+    done = remediate(namespace, case.helm, case.driver, tmp_path)
+    assert done.returncode == 0, done.stdout[-4000:]
+    after = helm_json(case.helm, case.driver, "history", release, "-n", namespace, "--max", "100")
+    assert [h["revision"] for h in after] == [h["revision"] for h in before[-10:]], after
+    assert after[-1]["status"] == "deployed" and claims(namespace) == bound
+    deleted = [w for w in our_writes(namespace, started) if w.startswith("delete")]
+    assert len(deleted) == 14 and all(f".v1.{release}.v" in w for w in deleted), deleted
+    assert len(list((tmp_path / "backups").rglob("sh.helm.release.v1.*.json"))) == 14, "each pruned record exported"
+
+    again = remediate(namespace, case.helm, case.driver, tmp_path)
+    assert again.returncode == 0 and "-> healthy (" in " ".join(again.stdout.split()), again.stdout[-3000:]
+    oldest = str(after[0]["revision"])
+    helm(case.helm, case.driver, "rollback", release, oldest, "-n", namespace, "--wait")
+    helm(case.helm, case.driver, "upgrade", release, DATABASE, "-n", namespace, "--reuse-values", "--wait")
+    assert claims(namespace) == bound
+
+
+def test_objects_an_older_revision_kept_are_found_as_leftovers(cluster: str) -> None:
+    """Revision 1 of the operator had a ConfigMap kept by policy; revision 2 dropped it and Helm left it in the
+    cluster (pkg/kube/client.go skips deleting kept objects). No manifest Helm acts on has a ConfigMap:
+    orphan_search=manifests does not look among ConfigMaps, orphan_search=history does, and names it with the
+    command that removes it; that command removes it."""
+    namespace, release = "pc-leftover", "op"
+    kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=true")
+    operator = chart("operator")
+    install = ["install", release, operator, "-n", namespace, "--create-namespace", "--wait"]
+    helm("3", "secret", *install, "--set", "legacyConfig.enabled=true")
+    helm("3", "secret", "upgrade", release, operator, "-n", namespace, "--wait", "--set", "legacyConfig.enabled=false")
+    leftover = f"{release}-operator-legacy"
+
+    def orphans(search: str) -> list[dict[str, str]]:
+        args = {"release": [release], "namespace": namespace, "orphan_search": search}
+        found = run_collection_module("helm_release_facts", args)["ansible_facts"]["helm_releases"][0]["live"]
+        assert {o["kind"] for o in found["objects"]} & {"ConfigMap"} == set(), "no manifest Helm acts on has one"
+        return t.cast(list[dict[str, str]], found["orphans"])
+
+    assert orphans("manifests") == []
+    command = f"kubectl delete configmap {leftover} -n {namespace}"
+    expected = {"kind": "ConfigMap", "namespace": namespace, "name": leftover, "command_if_unneeded": command}
+    assert orphans("history") == [expected]
+    kubectl(*command.split()[1:])
+    assert orphans("history") == []
+    kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+@pytest.mark.parametrize("case", both_helms("database-kept-claim")[:1], ids=["database-kept-claim"])
+def test_a_claim_an_older_revision_kept_is_an_orphan_the_triage_escalates(
+    made: dict[Scenario, Outcome], case: Scenario, tmp_path: Path
+) -> None:
+    """The backup claim kept by policy and dropped from the chart: the facts name it (a claim's kind is in the
+    manifests), the diagnosis escalates it after the step of a healthy release, and the triage report lists it
+    with the command that deletes it, marked as what it is."""
+    ready(made[case])
+    namespace, release = case.namespace, case.release
+    facts = run_collection_module("helm_release_facts", {"release": [release], "namespace": namespace})
+    entry = facts["ansible_facts"]["helm_releases"][0]
+    claim = f"{release}-backup"
+    assert [(o["kind"], o["name"]) for o in entry["live"]["orphans"]] == [("PersistentVolumeClaim", claim)]
+    assert [a["name"] for a in entry["diagnosis"]["actions"]] == ["none", "escalate"]
+    reports = tmp_path / "reports"
+    done = run_playbook("triage.yml", *extra_vars(namespace=namespace, release=release, report_dir=str(reports)))
+    assert done.returncode == 0, done.stdout[-3000:]
+    (markdown,) = reports.rglob(f"{namespace}__{release}.md")
+    text = markdown.read_text()
+    assert f"`kubectl delete persistentvolumeclaim {claim} -n {namespace}`" in text, text

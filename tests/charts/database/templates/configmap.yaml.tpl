@@ -1,7 +1,7 @@
 apiVersion: v1
 kind: ConfigMap
 metadata:
-  name: {{ .Release.Name }}-config
+  name: {{ include "database.configName" . }}
   labels:
     {{- include "database.labels" . | nindent 4 }}
 data:

@@ -39,7 +39,7 @@ spec:
           valueFrom: {secretKeyRef: {name: {{ .Values.auth.existingSecret }}, key: password}}
         {{- end }}
         envFrom:
-        - configMapRef: {name: {{ .Release.Name }}-config}
+        - configMapRef: {name: {{ include "database.configName" . }}}
         resources:
           {{- toYaml .Values.resources | nindent 10 }}
         volumeMounts:

@@ -314,21 +314,75 @@ def test_long_history_adds_pruning_and_a_preventive_finding() -> None:
     assert "history-too-long" in {f.code for f in diagnosis.findings}
 
 
-def test_orphaned_pvcs_escalate() -> None:
-    release = facts(FAILED_UPGRADE, live={"orphans": [{"kind": "PersistentVolumeClaim", "name": "web-old-data"}]})
-    escalate = diagnose(release).actions[-1]
-    assert escalate.name == "escalate"
-    assert "web-old-data" in escalate.why
+OWNED = {"owned_by_other_release": [{"kind": "ConfigMap", "name": "db-config", "owner": "data/db-replica"}]}
+ORPHAN_CLAIM = {"orphans": [{"kind": "PersistentVolumeClaim", "name": "web-old-data"}]}
+ALL_GONE = {"deployed_missing": ["ConfigMap a", "Service b", "Deployment c"], "deployed_total": 3}
+UNINSTALLING = [(1, "deployed", "Install complete"), (2, "uninstalling", "Deletion in progress")]
+ESCALATIONS = [
+    # (case, history, lock, live, the actions in order, what the escalation names)
+    (
+        "an orphaned claim: after the steps",
+        FAILED_UPGRADE,
+        None,
+        ORPHAN_CLAIM,
+        ["rollback", "upgrade", "reinstall", "escalate"],
+        "web-old-data",
+    ),
+    (
+        "another release's object: before the rollback",
+        FAILED_UPGRADE,
+        None,
+        OWNED,
+        ["escalate", "rollback", "upgrade", "reinstall"],
+        "multi-release",
+    ),
+    (
+        "every object gone: before the rollback",
+        FAILED_UPGRADE,
+        None,
+        ALL_GONE,
+        ["escalate", "rollback", "upgrade", "reinstall"],
+        "manual reconstruction",
+    ),
+    (
+        "another release's object: before the uninstall",
+        UNINSTALLING,
+        "stale",
+        OWNED,
+        ["escalate", "uninstall_no_hooks"],
+        "data/db-replica",
+    ),
+    (
+        "another release's object, a client may be running: after the wait",
+        PENDING_UPGRADE,
+        "possibly-running",
+        OWNED,
+        ["wait", "escalate"],
+        "db-config",
+    ),
+    (
+        "another release's object of a healthy release: nothing to act on",
+        DEPLOYED,
+        None,
+        OWNED,
+        ["none", "escalate"],
+        "multi-release",
+    ),
+]
 
 
-def test_all_objects_of_the_rollback_target_gone_escalates() -> None:
-    release = facts(FAILED_UPGRADE, live={"deployed_missing": ["ConfigMap a", "Service b", "Deployment c"]})
-    assert diagnose(release).actions[-1].name == "escalate"
-
-
-def test_objects_owned_by_another_release_escalate() -> None:
-    release = facts(DEPLOYED, live={"owned_by_other_release": [{"kind": "Service", "name": "db", "owner": "x/db"}]})
-    assert "multi-release" in diagnose(release).actions[-1].why
+@pytest.mark.parametrize(
+    ("history", "lock", "live", "names", "named"), [c[1:] for c in ESCALATIONS], ids=[c[0] for c in ESCALATIONS]
+)
+def test_an_escalation_comes_before_any_step_that_would_act_on_what_is_not_the_releases(
+    history: list[tuple[int, str, str]], lock: str | None, live: dict[str, t.Any], names: list[str], named: str
+) -> None:
+    """Helm's rollback, upgrade and uninstall change or delete the manifest's objects whoever owns them: another
+    release's object (or a target none of whose objects is left) puts escalate first, so the plan escalates."""
+    release = facts(history, lock=lock, live=live) if lock else facts(history, live=live)
+    actions = diagnose(release).actions
+    assert [a.name for a in actions][: len(names)] == names
+    assert named in next(a for a in actions if a.name == "escalate").why
 
 
 def test_atomic_upgrade_whose_rollback_failed() -> None:

@@ -14,8 +14,15 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.helmops.recovery.plugins.module_utils import _release_codec as codec
-from ansible_collections.helmops.recovery.plugins.module_utils._facts import GatherOptions, gather
+from ansible_collections.helmops.recovery.plugins.module_utils._facts import (
+    GatherOptions,
+    _collect,
+    _kinds_of_record,
+    gather,
+)
 from ansible_collections.helmops.recovery.plugins.module_utils._k8s import KubeNotFound
+from ansible_collections.helmops.recovery.plugins.module_utils._manifest import parse_manifest
+from ansible_collections.helmops.recovery.plugins.module_utils._storage import ReleaseStorage
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "records"
 NOW = 1.9e9  # every record is long stale
@@ -245,3 +252,28 @@ def test_history_finding_says_what_was_not_read() -> None:
     assert history["total_bytes"] == facts[0]["revisions"][2]["size_bytes"]
     finding = next(f for f in facts[0]["diagnosis"]["findings"] if f["code"] == "history-too-long")
     assert "2 not read" in finding["message"]
+
+
+@pytest.mark.parametrize("stem", ["helm3-secret-deployed", "helm3-configmap-pending-upgrade"])
+def test_the_kinds_of_every_record_are_what_its_manifest_names(stem: str) -> None:
+    """orphan_search="history" notes each listed record's kinds while the listing holds it: the kinds its
+    decoded manifest names; a payload that cannot be decoded names none (the search narrows, nothing fails)."""
+    driver, objects = recorded(stem)
+    for obj in objects:
+        manifest = codec.decode_payload(codec.payload_text_from_object(obj, driver))["manifest"]
+        named = {(key.api_version, key.kind) for key, _doc in parse_manifest(manifest, "ns")}
+        assert named and _kinds_of_record(obj, driver, "record") == named
+    damaged = {**objects[0], "data": {"release": "bm90IGd6aXA="}}
+    assert _kinds_of_record(damaged, driver, "record") == set()
+
+
+def test_orphan_search_history_notes_the_kinds_of_every_revision() -> None:
+    """The collection keeps only the payloads it reads whole, yet notes the kinds of all of them."""
+    driver, objects = recorded("helm3-secret-deployed")
+    api = FakeApi(objects)
+    options = GatherOptions(inspect_live=False, orphan_search="history", now=NOW)
+    releases, _stray = _collect(ReleaseStorage(t.cast(t.Any, api), driver), options)
+    (release,) = releases.values()
+    assert ("v1", "ConfigMap") in release.kinds_ever and len(release.objects) < len(objects)
+    plain, _stray = _collect(ReleaseStorage(t.cast(t.Any, api), driver), GatherOptions(inspect_live=False, now=NOW))
+    assert next(iter(plain.values())).kinds_ever == set()

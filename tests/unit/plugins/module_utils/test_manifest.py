@@ -12,6 +12,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._manifest import 
     MAX_DEPTH,
     ManifestError,
     ObjectKey,
+    kinds_named,
     load_document,
     parse_manifest,
     split_documents,
@@ -126,3 +127,27 @@ def test_one_bad_document_makes_the_whole_manifest_unreadable_and_names_it() -> 
 def test_a_document_that_is_no_object_is_an_error(document: str) -> None:
     with pytest.raises(ManifestError, match="is not a Kubernetes object"):
         parse_manifest(f"---\n{document}", "ns")
+
+
+KIND_SCANS = [
+    # (case, manifest, what parse_manifest would name too)
+    ("block style", "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n", {("v1", "ConfigMap")}),
+    (
+        "nested kinds are not the document's",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nroleRef:\n  kind: Role\n  name: r\n",
+        {("rbac.authorization.k8s.io/v1", "RoleBinding")},
+    ),
+    ("quoted", "apiVersion: \"apps/v1\"\nkind: 'Deployment'\n", {("apps/v1", "Deployment")}),
+    (
+        "several documents",
+        "apiVersion: v1\nkind: Service\n---\napiVersion: batch/v1\nkind: Job\n",
+        {("v1", "Service"), ("batch/v1", "Job")},
+    ),
+    ("a comment-only document", "# Source: chart/templates/empty.yaml\n", set()),
+]
+
+
+@pytest.mark.parametrize(("manifest", "expected"), [c[1:] for c in KIND_SCANS], ids=[c[0] for c in KIND_SCANS])
+def test_kinds_named_agrees_with_the_parser(manifest: str, expected: set[tuple[str, str]]) -> None:
+    assert kinds_named(manifest) == expected
+    assert {(key.api_version, key.kind) for key, _doc in parse_manifest(manifest, "ns")} == expected
