@@ -53,7 +53,7 @@ sanity: setup
 	hack/sanity
 
 integration: cluster
-	$(BIN)/pytest tests/integration -q
+	hack/integration
 
 # The roles' molecule scenarios (extensions/molecule/), against the local control plane.
 molecule: cluster

@@ -1042,6 +1042,8 @@ def _controllers(client: KubeClient, discovery: Discovery) -> _Controllers:
         path = f"/apis/{group}/{version}/{resource.plural if resource else ''}"
         try:
             listing = client.request("GET", path, target=f"{kind} objects in all namespaces")
+        except KubeNotFound:
+            continue  # its CRD was deleted since discovery: the kind is not served, so no such controller
         except KubeError as exc:
             controllers.errors.append(f"could not check for a {controller} managing it: {exc}")
             continue

@@ -6,7 +6,9 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from ansible_collections.helmops.recovery.plugins.module_utils._live import added_fields, differences
+from ansible_collections.helmops.recovery.plugins.module_utils._facts import _controllers
+from ansible_collections.helmops.recovery.plugins.module_utils._k8s import KubeForbidden, KubeNotFound
+from ansible_collections.helmops.recovery.plugins.module_utils._live import Discovery, added_fields, differences
 
 # A StatefulSet as the API server returned it for tests/charts/database (trimmed to what the cases read):
 # hostNetwork, minReadySeconds and subPath, rendered as false / 0 / "", are absent; defaults were added.
@@ -86,3 +88,47 @@ def test_what_only_the_other_revision_added_tells_the_revisions_apart() -> None:
     assert differences(old, LIVE_STATEFULSET) == [] and differences(new, LIVE_STATEFULSET) == []
     assert added_fields(new, old, LIVE_STATEFULSET) == ["spec.template.metadata.labels.helmops.test/behaviour"]
     assert added_fields(old, new, LIVE_STATEFULSET) == []
+
+
+class _ControllerApi:
+    """Discovery serves Flux's HelmRelease; its listing answers as given (a CRD deleted since, a 403)."""
+
+    def __init__(self, listing: Exception | dict[str, t.Any]) -> None:
+        self.listing = listing
+
+    def request(self, method: str, path: str, *, target: str, **_options: t.Any) -> dict[str, t.Any]:
+        if path == "/apis/helm.toolkit.fluxcd.io/v2":
+            return {"resources": [{"name": "helmreleases", "kind": "HelmRelease", "namespaced": True}]}
+        if path == "/apis/helm.toolkit.fluxcd.io/v2/helmreleases":
+            if isinstance(self.listing, Exception):
+                raise self.listing
+            return self.listing
+        raise KubeNotFound(f"{target} not found", 404, "NotFound", target)
+
+
+CONTROLLER_LISTINGS = [
+    # (case, what the listing answers, the controller found for team-a/web, why it is unknown)
+    (
+        "a HelmRelease manages it",
+        {"items": [{"metadata": {"name": "web", "namespace": "team-a"}, "spec": {}}]},
+        "Flux helm-controller",
+        "",
+    ),
+    ("its CRD was deleted since discovery: no controller", KubeNotFound("gone", 404, "NotFound", "x"), None, ""),
+    (
+        "forbidden: unknown, so the plan refuses",
+        KubeForbidden("forbidden (403)", 403, "Forbidden", "x"),
+        None,
+        "forbidden (403)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("listing", "controller", "unknown"), [c[1:] for c in CONTROLLER_LISTINGS], ids=[c[0] for c in CONTROLLER_LISTINGS]
+)
+def test_which_controller_manages_a_release(listing: t.Any, controller: str | None, unknown: str) -> None:
+    api = t.cast(t.Any, _ControllerApi(listing))
+    managed = _controllers(api, Discovery(api)).of("team-a", "web")
+    assert (managed.owner or {}).get("controller") == controller
+    assert unknown in managed.unknown and bool(managed.unknown) is bool(unknown)
