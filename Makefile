@@ -7,14 +7,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COLLECTION_LINK := .collections/ansible_collections/helmops/recovery
 
-.PHONY: help setup binaries cluster cluster-down demo test lint unit integration molecule sanity fixtures bench
+IMPORTER_STAMP := .venv-importer/.installed
+
+.PHONY: help setup binaries cluster cluster-down demo test lint unit integration molecule sanity importer fixtures bench
 
 help:
 	@echo "make setup         install the venv, control-plane binaries and Helm 3/4 (no services started)"
 	@echo "make cluster       start (or reuse) the local control plane; KUBECONFIG=.cluster/kubeconfig"
 	@echo "make cluster-down  stop it and remove its data"
 	@echo "make demo          drive release 'demo' into a real stuck pending-upgrade and show it"
-	@echo "make test          the whole test suite (lint, unit, sanity, integration, molecule)"
+	@echo "make test          the whole test suite (lint, unit, sanity, importer, integration, molecule)"
 	@echo "make bench         fleet benchmark against Helm (R=1000 H=10; QUICK=1 for a smoke run); see docs/performance.md"
 
 setup: $(STAMP) binaries $(COLLECTION_LINK)
@@ -52,6 +54,15 @@ unit: setup
 sanity: setup
 	hack/sanity
 
+# galaxy-importer on the built tarball, as Galaxy and Automation Hub run it on upload.
+$(IMPORTER_STAMP): requirements-importer.txt
+	python3 -m venv .venv-importer
+	.venv-importer/bin/pip install --quiet --disable-pip-version-check -r requirements-importer.txt
+	touch $@
+
+importer: setup $(IMPORTER_STAMP)
+	hack/galaxy-importer
+
 integration: cluster
 	hack/integration
 
@@ -59,7 +70,7 @@ integration: cluster
 molecule: cluster
 	PATH="$(CURDIR)/$(BIN):$$PATH" hack/molecule
 
-test: lint unit sanity integration molecule
+test: lint unit sanity importer integration molecule
 
 # Re-capture the recorded real records used by the unit tests.
 fixtures: cluster

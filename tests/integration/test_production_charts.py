@@ -571,6 +571,7 @@ def test_a_claim_an_older_revision_kept_is_an_orphan_the_triage_escalates(
     reports = tmp_path / "reports"
     done = run_playbook("triage.yml", *extra_vars(namespace=namespace, release=release, report_dir=str(reports)))
     assert done.returncode == 0, done.stdout[-3000:]
-    (markdown,) = reports.rglob(f"{namespace}__{release}.md")
-    text = markdown.read_text()
+    markdowns = list(reports.rglob(f"{namespace}__{release}.md"))
+    assert len(markdowns) == 1, markdowns
+    text = markdowns[0].read_text()
     assert f"`kubectl delete persistentvolumeclaim {claim} -n {namespace}`" in text, text

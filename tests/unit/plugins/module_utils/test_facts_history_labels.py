@@ -273,7 +273,8 @@ def test_orphan_search_history_notes_the_kinds_of_every_revision() -> None:
     api = FakeApi(objects)
     options = GatherOptions(inspect_live=False, orphan_search="history", now=NOW)
     releases, _stray = _collect(ReleaseStorage(t.cast(t.Any, api), driver), options)
-    (release,) = releases.values()
+    assert len(releases) == 1
+    release = next(iter(releases.values()))
     assert ("v1", "ConfigMap") in release.kinds_ever and len(release.objects) < len(objects)
     plain, _stray = _collect(ReleaseStorage(t.cast(t.Any, api), driver), GatherOptions(inspect_live=False, now=NOW))
     assert next(iter(plain.values())).kinds_ever == set()
