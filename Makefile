@@ -9,14 +9,14 @@ COLLECTION_LINK := .collections/ansible_collections/helmops/recovery
 
 IMPORTER_STAMP := .venv-importer/.installed
 
-.PHONY: help setup binaries cluster cluster-down demo test lint unit integration molecule sanity importer fixtures bench
+.PHONY: help setup binaries cluster cluster-down demo test lint unit integration molecule sanity importer versions fixtures bench
 
 help:
 	@echo "make setup         install the venv, control-plane binaries and Helm 3/4 (no services started)"
 	@echo "make cluster       start (or reuse) the local control plane; KUBECONFIG=.cluster/kubeconfig"
 	@echo "make cluster-down  stop it and remove its data"
 	@echo "make demo          drive release 'demo' into a real stuck pending-upgrade and show it"
-	@echo "make test          the whole test suite (lint, unit, sanity, importer, integration, molecule)"
+	@echo "make test          the whole test suite (lint, unit, sanity, importer, versions, integration, molecule)"
 	@echo "make bench         fleet benchmark against Helm (R=1000 H=10; QUICK=1 for a smoke run); see docs/performance.md"
 
 setup: $(STAMP) binaries $(COLLECTION_LINK)
@@ -63,6 +63,10 @@ $(IMPORTER_STAMP): requirements-importer.txt
 importer: setup $(IMPORTER_STAMP)
 	hack/galaxy-importer
 
+# The support matrix's ends: ansible-core 2.17 on Python 3.10 and ansible-core 2.21 on Python 3.12.
+versions: setup
+	hack/versions-test
+
 integration: cluster
 	hack/integration
 
@@ -70,7 +74,7 @@ integration: cluster
 molecule: cluster
 	PATH="$(CURDIR)/$(BIN):$$PATH" hack/molecule
 
-test: lint unit sanity importer integration molecule
+test: lint unit sanity importer versions integration molecule
 
 # Re-capture the recorded real records used by the unit tests.
 fixtures: cluster

@@ -13,13 +13,12 @@ mode 0700 and every file 0600, created exclusively (never overwritten).
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import os
 import tempfile
 import typing as t
 
-from ._release_codec import RawNumber, history_name
+from ._release_codec import RawNumber, history_name, utc_now
 
 with contextlib.suppress(ImportError):  # a missing PyYAML is reported by run_module
     import yaml
@@ -60,7 +59,7 @@ def backup_directory(backup_dir: str, namespace: str, release: str) -> str:
 def save_records(backup_dir: str, namespace: str, release: str, name: str, objects: list[dict[str, t.Any]]) -> str:
     """Write the API objects as a Kubernetes List; return the file's path."""
     directory = backup_directory(backup_dir, namespace, release)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    stamp = utc_now("%Y%m%dT%H%M%S.%fZ")
     path = os.path.join(directory, f"{name}.{stamp}.json")
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
@@ -71,7 +70,7 @@ def save_records(backup_dir: str, namespace: str, release: str, name: str, objec
 def save_text(backup_dir: str, namespace: str, release: str, filename: str, text: str) -> str:
     """Write one text file (values, manifest) next to the records; return its path."""
     directory = backup_directory(backup_dir, namespace, release)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    stamp = utc_now("%Y%m%dT%H%M%S.%fZ")
     stem, _dot, extension = filename.rpartition(".")
     path = os.path.join(directory, f"{stem}.{stamp}.{extension}")
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -48,6 +48,7 @@ from ._live import (
 from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, NewestRecord, hook_keys, hook_phase, lock_verdict
 from ._manifest import HOOK_ANNOTATION, ManifestError, ObjectKey, kinds_named, parse_manifest
 from ._release_codec import (
+    KUBE_TIME_FORMAT,
     PENDING_STATUSES,
     SECRET_TYPE,
     STATUSES,
@@ -591,7 +592,7 @@ def _release_facts(
     if inspect_live:
         _add_live_hook_phases(facts["risks"].get("hooks") or [], view, live)
     if options.include_values:
-        facts["values"] = latest_release.get("config") or {}
+        facts["user_values"] = latest_release.get("config") or {}
     diagnosis = diagnose(facts, options.context)
     facts["diagnosis"] = diagnosis.as_dict()
     if options.detail == "brief":
@@ -729,7 +730,7 @@ def _metadata_revision_facts(revision: _Revision) -> dict[str, t.Any]:
 
 
 def _iso(stamp: float | None) -> str | None:
-    return None if stamp is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
+    return None if stamp is None else time.strftime(KUBE_TIME_FORMAT, time.gmtime(stamp))
 
 
 # --- lock and liveness -----------------------------------------------------------

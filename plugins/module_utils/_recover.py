@@ -26,7 +26,6 @@ history are marked failed, each write guarded by its resourceVersion.
 
 from __future__ import annotations
 
-import datetime
 import json
 import tempfile
 import typing as t
@@ -50,7 +49,7 @@ from ._k8s import KubeClient
 from ._live import Discovery, LiveIndex, delete_command
 from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, lock_verdict, newest_record
 from ._manifest import ManifestError, ObjectKey, annotations_of, parse_manifest
-from ._release_codec import PENDING_STATUSES, Driver, ReleaseRecordError, with_status
+from ._release_codec import PENDING_STATUSES, Driver, ReleaseRecordError, utc_now, with_status
 from ._rollout import StuckPod, duration_seconds, stuck_pods
 from ._storage import ReleaseStorage, StoredRecord
 
@@ -506,7 +505,7 @@ def settle_pending(client: KubeClient, driver: Driver, plan: RecoverPlan) -> lis
     each write guarded by the resourceVersion it was read with; the revisions marked."""
     storage = ReleaseStorage(client, driver)
     records, _errors = storage.history(plan.options.namespace, plan.options.release)
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = utc_now()
     marked = []
     for stored in records[:-1]:
         status = stored.record.status

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import calendar
+import datetime
 import gzip
 import json
 import re
@@ -119,6 +120,16 @@ def parse_object_name(name: str) -> tuple[str, int] | None:
 
 
 # --- payload: base64(gzip(json)) --------------------------------------------
+
+
+# Kubernetes object times (RFC 3339, UTC, seconds).
+KUBE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def utc_now(fmt: str = KUBE_TIME_FORMAT) -> str:
+    """Now, in UTC, as text (Kubernetes' RFC 3339 by default). datetime.timezone.utc, not datetime.UTC:
+    the modules run on Python 3.10 (ansible-core 2.17's controllers)."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime(fmt)
 
 
 def parse_kube_time(value: str | None) -> float | None:

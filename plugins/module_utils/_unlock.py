@@ -14,7 +14,6 @@ between is never overwritten.
 
 from __future__ import annotations
 
-import datetime
 import socket
 import typing as t
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from ._errors import ModuleError
 from ._k8s import KubeClient, KubeError, path_quote
 from ._live import Discovery, LiveIndex
 from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, lock_verdict, newest_record
-from ._release_codec import PENDING_STATUSES, Driver, with_status
+from ._release_codec import PENDING_STATUSES, Driver, utc_now, with_status
 from ._storage import ReleaseStorage, StoredRecord
 
 METHODS = ("mark_failed", "mark_deployed", "delete_revision")
@@ -222,7 +221,7 @@ def apply_unlock(client: KubeClient, driver: Driver, plan: UnlockPlan) -> None:
     """Write the plan; every write carries the plan's resourceVersion."""
     stuck = _stuck(plan)
     storage = ReleaseStorage(client, driver)
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = utc_now()
     annotations = {
         f"{ANNOTATION_PREFIX}/unlocked-at": now,
         f"{ANNOTATION_PREFIX}/unlock-method": plan.options.method,
@@ -244,7 +243,7 @@ def apply_unlock(client: KubeClient, driver: Driver, plan: UnlockPlan) -> None:
 def supersede_older(client: KubeClient, driver: Driver, plan: UnlockPlan) -> None:
     """Mark the older deployed records superseded, each guarded by its resourceVersion."""
     storage = ReleaseStorage(client, driver)
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = utc_now()
     for older in plan.previously_deployed:
         storage.replace(
             older,
@@ -256,7 +255,7 @@ def supersede_older(client: KubeClient, driver: Driver, plan: UnlockPlan) -> Non
 def record_event(client: KubeClient, plan: UnlockPlan) -> str | None:
     """A Kubernetes Event on the release namespace; returns a warning if it failed."""
     meta = _stuck(plan).record.meta
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = utc_now("%Y-%m-%dT%H:%M:%S.%fZ")
     event = {
         "apiVersion": "events.k8s.io/v1",
         "kind": "Event",

@@ -43,7 +43,7 @@ options:
     type: str
   include_values:
     description:
-      - Include each release's user-supplied values (C(helm get values)) in RV(ansible_facts.helm_releases[].values).
+      - Include each release's user-supplied values (C(helm get values)) in RV(ansible_facts.helm_releases[].user_values).
       - Values often hold secrets; when included, the task result is marked C(no_log) (by the module's action
         plugin), so Ansible hides it from the output and logs while later tasks can still use the facts.
     type: bool
@@ -341,7 +341,7 @@ ansible_facts:
           description: Storage objects of this release that are not valid Helm records, with the reason.
           type: list
           elements: dict
-        values:
+        user_values:
           description: User-supplied values of the newest revision; only with O(include_values=true).
           type: dict
           returned: when O(include_values=true)

@@ -146,7 +146,7 @@ def test_brief_refuses_history_full_and_reads_values_when_asked(cluster: str) ->
         )
         [release] = result["ansible_facts"]["helm_releases"]
         assert release["detail"] == "brief"
-        assert release["values"] == {"revisionNote": "brief-values"}
+        assert release["user_values"] == {"revisionNote": "brief-values"}
         assert not BRIEF_OMITTED & set(release)
     finally:
         kubectl("delete", "namespace", namespace, "--wait=false")

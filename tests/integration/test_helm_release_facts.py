@@ -89,7 +89,7 @@ def test_facts_agree_with_real_helm_and_pick_the_first_action(
     assert all(r["size_bytes"] > 0 and not r["status_label_mismatch"] for r in release["revisions"])
     actions = release["diagnosis"]["actions"]
     assert actions[0]["name"] == FIRST_ACTION[scenario.state], release["diagnosis"]["summary"]
-    assert "values" not in release
+    assert "user_values" not in release
 
 
 @pytest.mark.parametrize("helm_major", ["3", "4"])
@@ -182,9 +182,9 @@ class TestEvidence:
 def test_values_only_on_request(scenarios: dict[Scenario, Outcome]) -> None:
     scenario = ready(scenarios[Scenario("deployed", "3", "secret")]).scenario
     plain = run_module({"release": [scenario.release], "namespace": scenario.namespace})
-    assert "values" not in plain["ansible_facts"]["helm_releases"][0]
+    assert "user_values" not in plain["ansible_facts"]["helm_releases"][0]
     with_values = run_module({"release": [scenario.release], "namespace": scenario.namespace, "include_values": True})
-    assert with_values["ansible_facts"]["helm_releases"][0]["values"] == {"revisionNote": "r3"}
+    assert with_values["ansible_facts"]["helm_releases"][0]["user_values"] == {"revisionNote": "r3"}
 
 
 def test_one_call_covers_a_namespace_and_the_cluster(scenarios: dict[Scenario, Outcome]) -> None:

@@ -89,7 +89,7 @@ def test_values_never_reach_the_output(cluster: str, tmp_path: Path) -> None:
     - name: The values are there for later tasks
       ansible.builtin.assert:
         that:
-          - ansible_facts.helm_releases[0]['values']['secretToken'] | length > 0
+          - ansible_facts.helm_releases[0]['user_values']['secretToken'] | length > 0
         quiet: true
 """
     done = run_playbook(playbook(tmp_path, tasks), "-vvv")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
 import typing as t
+from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.helmops.recovery.plugins.module_utils._backup import values_yaml
+from ansible_collections.helmops.recovery.plugins.module_utils._backup import save_records, save_text, values_yaml
 from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import _loads
 
 VALUES = [
@@ -30,3 +34,16 @@ def test_values_round_trip_through_the_backup(case: str, stored: str) -> None:
 def test_numbers_keep_their_exact_text() -> None:
     values = t.cast(dict[str, t.Any], _loads(b'{"a": 1.10, "b": 100000000000000000001}'))
     assert values_yaml(values) == "a: 1.10\nb: 100000000000000000001\n"
+
+
+def test_backups_are_private_files_named_by_the_time_they_were_taken(tmp_path: t.Any) -> None:
+    """Each backup is a new 0600 file, stamped in UTC to the microsecond (two in one second never collide),
+    in a 0700 <namespace>/<release> directory; on every Python the modules support (3.10 has no datetime.UTC)."""
+    records = save_records(str(tmp_path), "team-a", "web", "sh.helm.release.v1.web.v3", [{"kind": "Secret"}])
+    values = save_text(str(tmp_path), "team-a", "web", "values.yaml", "replicas: 2\n")
+    assert re.fullmatch(r"sh\.helm\.release\.v1\.web\.v3\.\d{8}T\d{6}\.\d{6}Z\.json", os.path.basename(records))
+    assert re.fullmatch(r"values\.\d{8}T\d{6}\.\d{6}Z\.yaml", os.path.basename(values))
+    assert json.loads(Path(records).read_text())["items"] == [{"kind": "Secret"}]
+    for path in (records, values):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(os.path.dirname(records)).st_mode) == 0o700
