@@ -344,6 +344,10 @@ def run_playbook(
 
 
 def extra_vars(**values: t.Any) -> list[str]:
+    """The playbooks' extra variables; `namespace` is the playbooks' `release_namespace` (the deprecated
+    -e namespace has a test of its own: test_playbooks.py)."""
+    if "namespace" in values:
+        values["release_namespace"] = values.pop("namespace")
     return ["-e", json.dumps(values)]
 
 

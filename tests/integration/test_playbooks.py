@@ -119,6 +119,21 @@ def stuck(cluster: str) -> t.Iterator[dict[str, t.Any]]:
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
+@pytest.mark.parametrize("name", ["release_namespace", "namespace"])
+def test_the_namespace_variable_and_its_deprecated_name(stuck: dict[str, t.Any], tmp_path: Path, name: str) -> None:
+    """-e release_namespace scopes a run without ansible-core's reserved-name warning; the deprecated
+    -e namespace scopes it the same, and says so."""
+    namespace = stuck["cases"][0]["namespace"]
+    reports = tmp_path / "reports"
+    done = run_playbook("triage.yml", "-e", f"{name}={namespace}", "-e", f"report_dir={reports}", "-e", "stale_after=1")
+    assert recap(done.stdout)["failed"] == 0, done.stdout[-3000:]
+    assert [p.name for p in reports.rglob("*__web.json")] == [f"{namespace}__web.json"]
+    said = " ".join(done.stdout.split()) + done.stderr
+    deprecated = name == "namespace"
+    assert ("[DEPRECATED] -e namespace=" in said) is deprecated
+    assert ("reserved name 'namespace'" in said) is deprecated
+
+
 def test_triage_check_writes_nothing_and_reports_every_release(stuck: dict[str, t.Any], tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     started = time.time()
