@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: helm_release_recover
-short_description: Let Helm itself recover a release - roll back, upgrade with force, or uninstall without hooks - behind guards
+short_description: Let Helm itself recover a release - roll back, upgrade, or uninstall without hooks - behind guards
 version_added: 0.1.0
 description:
   - Runs C(helm rollback), C(helm upgrade --force) or C(helm uninstall --no-hooks) for one release, the recovery steps
