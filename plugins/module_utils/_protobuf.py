@@ -24,6 +24,12 @@ JSON.
 
 Field numbers are those of k8s.io/api core/v1 and k8s.io/apimachinery
 (generated.proto), which Kubernetes does not renumber.
+
+Why a reader of our own: the kubernetes client reads JSON only, and the
+protobuf package would need Kubernetes' generated.proto compiled into the
+collection and would copy every payload. Measured on the 1,247-record
+listing of a 1,000-release fleet: 0.034 s to parse, against 0.124 s for the
+JSON answer (plus 0.04 s of UTF-8 decoding), docs/performance.md.
 """
 
 from __future__ import annotations
