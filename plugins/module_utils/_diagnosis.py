@@ -841,8 +841,8 @@ def _escalations(facts: t.Mapping[str, t.Any], commands: _Commands, actions: lis
     """The actions with `escalate` added when the evidence needs a person. It goes first, before any step that
     acts, when that step would act on what is not clearly the release's own: objects another release owns
     (Helm's rollback, upgrade and uninstall change or delete the manifest's objects whoever owns them), or a
-    last known-good revision none of whose objects is left. Orphaned claims only add it after the steps: no
-    recovery step touches them, and the data in them needs a person before any cleanup."""
+    last known-good revision none of whose objects is left; before a wait too. Orphaned claims only add it after
+    the steps: no recovery step touches them, and the data in them needs a person before any cleanup."""
     live = facts.get("live") or {}
     blocking: list[str] = []
     good = facts.get("last_known_good_revision")
@@ -871,6 +871,6 @@ def _escalations(facts: t.Mapping[str, t.Any], commands: _Commands, actions: lis
     )
     if not blocking or facts.get("status") in _NOTHING_TO_RECOVER:
         return [*actions, escalate]
-    # A step that waits on a running operation stays first: the release is decided again once it ends.
-    at = 1 if actions and actions[0].name == "wait" else 0
-    return [*actions[:at], escalate, *actions[at:]]
+    # First, before a wait too: whatever the running operation does, a person has to look, and a forced run
+    # (which replaces the wait with the stale tree's step) must not act instead.
+    return [escalate, *actions]

@@ -836,8 +836,12 @@ def _list_kinds_ever(release: _Release, live: LiveIndex) -> None:
     Helm's upgrade skips deleting a kept object and only logs a failed delete (pkg/kube/client.go, Update)."""
     for api_version, kind in sorted(release.kinds_ever):
         resource = live.discovery.resource(api_version, kind)
-        if resource is not None and kind != "Secret":  # Secrets are never listed whole (_live.py)
+        if resource is None or kind == "Secret":  # not served (any more); Secrets are never listed whole (_live.py)
+            continue
+        try:
             live.list(resource, release.namespace if resource.namespaced else "")
+        except KubeError as exc:  # the search narrows; the release's facts stand
+            live.errors.append(f"orphans of {release.namespace}/{release.name} not searched among {kind}: {exc}")
 
 
 def _add_live_hook_phases(hooks: list[dict[str, t.Any]], view: _View, live: LiveIndex) -> None:
@@ -875,13 +879,14 @@ def _orphans(release: _Release, known: set[ObjectKey], live: LiveIndex) -> list[
                 INSTANCE_LABEL
             ) == release.name and namespace == release.namespace
             if (owned or labelled) and not metadata.get("ownerReferences"):
-                kind = str(obj.get("kind"))
+                api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
                 orphans.append(
                     {
+                        "apiVersion": api_version,
                         "kind": kind,
                         "namespace": namespace,
                         "name": name,
-                        "command_if_unneeded": delete_command(kind, name, namespace),
+                        "command_if_unneeded": delete_command(api_version, kind, name, namespace),
                     }
                 )
     return orphans
@@ -1044,7 +1049,11 @@ def _controllers(client: KubeClient, discovery: Discovery) -> _Controllers:
         try:
             listing = client.request("GET", path, target=f"{kind} objects in all namespaces")
         except KubeNotFound:
-            continue  # its CRD was deleted since discovery: the kind is not served, so no such controller
+            # Deleted since discovery? Look again: a controller is ruled out only when the group serves none of
+            # its versions any more; otherwise whether one manages a release is unknown (fail closed).
+            if any(Discovery(client).resource(f"{group}/{v}", kind) is not None for v in versions):
+                controllers.errors.append(f"could not check for a {controller} managing it: {kind} moved while read")
+            continue
         except KubeError as exc:
             controllers.errors.append(f"could not check for a {controller} managing it: {exc}")
             continue

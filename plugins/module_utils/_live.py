@@ -139,6 +139,10 @@ class LiveIndex:
             except KubeForbidden as exc:
                 self.errors.append(str(exc))
                 self._lists[cache_key] = None
+            except KubeNotFound:
+                # Its CRD was deleted since discovery (a list in a namespace that does not exist is empty,
+                # not 404): the kind is not served, so no object of it exists.
+                self._lists[cache_key] = {}
         elif self._lists[cache_key] is None:
             self.errors.append(f"forbidden to list {resource.plural} in {namespace or 'the cluster'} (earlier)")
         return self._lists[cache_key]
@@ -163,10 +167,13 @@ class LiveIndex:
         return self._singles[key]
 
 
-def delete_command(kind: str, name: str, namespace: str) -> str:
-    """The kubectl command that deletes one object (namespace "": cluster-scoped)."""
+def delete_command(api_version: str, kind: str, name: str, namespace: str) -> str:
+    """The kubectl command that deletes one object (namespace "": cluster-scoped). The kind is qualified by
+    its group (kind.group), so that two groups serving the same kind never mean another object."""
+    group = api_version.rpartition("/")[0]
+    resource = f"{kind.lower()}.{group}" if group else kind.lower()
     scope = f" -n {shlex.quote(namespace)}" if namespace else ""
-    return f"kubectl delete {shlex.quote(kind.lower())} {shlex.quote(name)}{scope}"
+    return f"kubectl delete {shlex.quote(resource)} {shlex.quote(name)}{scope}"
 
 
 def differences(desired: t.Any, live: t.Any, path: str = "", limit: int = 5) -> list[str]:

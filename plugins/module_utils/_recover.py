@@ -558,7 +558,8 @@ def _present(key: ObjectKey, live: LiveIndex, why: str, removable: bool) -> list
     if live.get(key) is None:
         return []
     entry = {"kind": key.kind, "namespace": key.namespace, "name": key.name, "why": why}
-    entry["command" if removable else "command_if_unneeded"] = delete_command(key.kind, key.name, key.namespace)
+    command = delete_command(key.api_version, key.kind, key.name, key.namespace)
+    entry["command" if removable else "command_if_unneeded"] = command
     return [entry]
 
 

@@ -122,7 +122,7 @@ options:
         ConfigMap an older revision kept by C(helm.sh/resource-policy=keep), then dropped from the chart, stays
         in the cluster (Helm skips deleting kept objects on upgrade, C(pkg/kube/client.go)). It decodes every
         revision's payload while the history is listed (Secrets are never listed whole, so a leftover Secret is
-        not found) and needs O(history=full); use it for a closer look at a few releases, or a periodic audit.
+        not found) and needs O(history=full) and O(inspect_live=true); use it for a closer look at a few releases, or a periodic audit.
       - Each orphan comes with the command that deletes it (C(command_if_unneeded)); check first that nothing
         needs it (a claim may hold data).
     type: str
@@ -428,7 +428,7 @@ def run(context: Context) -> dict[str, t.Any]:
         include_values=params["include_values"],
         inspect_live=params["inspect_live"],
         history_threshold=params["history_threshold"],
-        history=_history(params["history"], params["detail"], params["orphan_search"]),
+        history=_history(params["history"], params["detail"], params["orphan_search"], params["inspect_live"]),
         detail=params["detail"],
         orphan_search=params["orphan_search"],
         context=UserContext(
@@ -445,12 +445,13 @@ def run(context: Context) -> dict[str, t.Any]:
     return {"changed": False, "ansible_facts": {"helm_releases": facts, "helm_release_errors": errors}}
 
 
-def _history(history: str | None, detail: str, orphan_search: str) -> t.Literal["full", "labels"]:
+def _history(history: str | None, detail: str, orphan_search: str, inspect_live: bool) -> t.Literal["full", "labels"]:
     """A brief look lists the history from labels; the full default reads every payload."""
-    if orphan_search == "history" and (detail == "brief" or history == "labels"):
+    if orphan_search == "history" and (detail == "brief" or history == "labels" or not inspect_live):
         raise ModuleError(
-            "orphan_search=history reads every revision's payload, which history=labels (and detail=brief) "
-            "leave unread; use history=full with detail=full, or orphan_search=manifests"
+            "orphan_search=history reads every revision's payload to search the live objects, which history=labels "
+            "(and detail=brief) leave unread and inspect_live=false does not search; use history=full, detail=full "
+            "and inspect_live=true, or orphan_search=manifests"
         )
     if detail == "brief":
         if history == "full":

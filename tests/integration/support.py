@@ -220,10 +220,13 @@ WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
 def another_workers(event: dict[str, t.Any]) -> bool:
-    """Whether a test worker running beside this one sent the request (hack/cluster worker): what it
-    reads and writes is its own, never a witness of this worker's tests."""
+    """Whether a test run beside this one sent the request (hack/integration): what it reads and writes is
+    its own, never a witness of this run's tests. A worker sees only its own identity's requests; the main
+    run sees every identity but the workers' (its tests also act as the identities the roles ship)."""
     user = str((event.get("user") or {}).get("username") or "")
-    return user.startswith(WORKER_PREFIX) and user != TEST_USER
+    if TEST_USER.startswith(WORKER_PREFIX):
+        return user != TEST_USER
+    return user.startswith(WORKER_PREFIX)
 
 
 def audit_events_since(started: float, user_agent_prefix: str = "helmops.recovery") -> list[dict[str, t.Any]]:

@@ -313,7 +313,7 @@ def test_an_uninstall_without_hooks_names_what_it_left_in_the_cluster(
         in left[("CustomResourceDefinition", f"backups.{namespace}.ops.helmops.test")]["why"]
     )
     markdown = (tmp_path / "reports" / "localhost" / "remediation.md").read_text()
-    assert f"`kubectl delete clusterrole {hook}-{namespace}`" in markdown
+    assert f"`kubectl delete clusterrole.rbac.authorization.k8s.io {hook}-{namespace}`" in markdown
 
     for item in left.values():
         if "command" in item:
@@ -547,7 +547,13 @@ def test_objects_an_older_revision_kept_are_found_as_leftovers(cluster: str) -> 
 
     assert orphans("manifests") == []
     command = f"kubectl delete configmap {leftover} -n {namespace}"
-    expected = {"kind": "ConfigMap", "namespace": namespace, "name": leftover, "command_if_unneeded": command}
+    expected = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "namespace": namespace,
+        "name": leftover,
+        "command_if_unneeded": command,
+    }
     assert orphans("history") == [expected]
     kubectl(*command.split()[1:])
     assert orphans("history") == []

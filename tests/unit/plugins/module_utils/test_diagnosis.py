@@ -6,6 +6,7 @@ import dataclasses
 import typing as t
 
 import pytest
+from ansible_collections.helmops.recovery.plugins.filter.recovery import remediation_plan
 from ansible_collections.helmops.recovery.plugins.module_utils._diagnosis import (
     ACTION_NAMES,
     DESTRUCTIVE_ACTIONS,
@@ -353,11 +354,11 @@ ESCALATIONS = [
         "data/db-replica",
     ),
     (
-        "another release's object, a client may be running: after the wait",
+        "another release's object, a client may be running: before the wait",
         PENDING_UPGRADE,
         "possibly-running",
         OWNED,
-        ["wait", "escalate"],
+        ["escalate", "wait"],
         "db-config",
     ),
     (
@@ -614,3 +615,24 @@ def test_a_statefulset_stuck_on_a_never_ready_pod_is_named_with_the_step() -> No
         "helm rollback web 1 --timeout 10m -n team-a && kubectl delete pod web-db-0 -n team-a && "
         "kubectl rollout status statefulset/web-db -n team-a --timeout 10m"
     )
+
+
+@pytest.mark.parametrize(
+    ("history", "lock", "status"),
+    [(PENDING_UPGRADE, "possibly-running", "pending-upgrade"), (UNINSTALLING, "possibly-running", "uninstalling")],
+    ids=["pending-upgrade", "uninstalling"],
+)
+def test_force_never_acts_on_another_releases_objects(
+    history: list[tuple[int, str, str]], lock: str, status: str
+) -> None:
+    """force replaces a wait with the stale tree's step (unlock then upgrade, uninstall without hooks); with an
+    object another release owns, the plan escalates all the same."""
+    release = facts(history, lock=lock, live=OWNED)
+    release["diagnosis"] = diagnose(release).as_dict()
+    for force in (False, True):
+        plan = remediation_plan(release, chart="oci://charts/app", force=force)
+        assert (plan["branch"], plan["action"], plan["then_upgrade"]) == ("escalate", "escalate", False), (force, plan)
+    plain = facts(history, lock=lock)
+    plain["diagnosis"] = diagnose(plain).as_dict()
+    forced = remediation_plan(plain, chart="oci://charts/app", force=True)["action"]
+    assert forced == ("unlock" if status == "pending-upgrade" else "uninstall_no_hooks")

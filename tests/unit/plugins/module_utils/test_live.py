@@ -8,7 +8,12 @@ import typing as t
 import pytest
 from ansible_collections.helmops.recovery.plugins.module_utils._facts import _controllers
 from ansible_collections.helmops.recovery.plugins.module_utils._k8s import KubeForbidden, KubeNotFound
-from ansible_collections.helmops.recovery.plugins.module_utils._live import Discovery, added_fields, differences
+from ansible_collections.helmops.recovery.plugins.module_utils._live import (
+    Discovery,
+    added_fields,
+    delete_command,
+    differences,
+)
 
 # A StatefulSet as the API server returned it for tests/charts/database (trimmed to what the cases read):
 # hostNetwork, minReadySeconds and subPath, rendered as false / 0 / "", are absent; defaults were added.
@@ -91,14 +96,19 @@ def test_what_only_the_other_revision_added_tells_the_revisions_apart() -> None:
 
 
 class _ControllerApi:
-    """Discovery serves Flux's HelmRelease; its listing answers as given (a CRD deleted since, a 403)."""
+    """Discovery serves Flux's HelmRelease (a later discovery too, unless the CRD is gone by then); its
+    listing answers as given (a CRD deleted since, a 403)."""
 
-    def __init__(self, listing: Exception | dict[str, t.Any]) -> None:
+    def __init__(self, listing: Exception | dict[str, t.Any], served_later: bool = True) -> None:
         self.listing = listing
+        self.served_later = served_later
+        self.discoveries = 0
 
     def request(self, method: str, path: str, *, target: str, **_options: t.Any) -> dict[str, t.Any]:
         if path == "/apis/helm.toolkit.fluxcd.io/v2":
-            return {"resources": [{"name": "helmreleases", "kind": "HelmRelease", "namespaced": True}]}
+            self.discoveries += 1
+            if self.discoveries == 1 or self.served_later:
+                return {"resources": [{"name": "helmreleases", "kind": "HelmRelease", "namespaced": True}]}
         if path == "/apis/helm.toolkit.fluxcd.io/v2/helmreleases":
             if isinstance(self.listing, Exception):
                 raise self.listing
@@ -106,18 +116,22 @@ class _ControllerApi:
         raise KubeNotFound(f"{target} not found", 404, "NotFound", target)
 
 
+GONE = KubeNotFound("gone", 404, "NotFound", "x")
 CONTROLLER_LISTINGS = [
-    # (case, what the listing answers, the controller found for team-a/web, why it is unknown)
+    # (case, what the listing answers, served at a second look, the controller for team-a/web, why unknown)
     (
         "a HelmRelease manages it",
         {"items": [{"metadata": {"name": "web", "namespace": "team-a"}, "spec": {}}]},
+        True,
         "Flux helm-controller",
         "",
     ),
-    ("its CRD was deleted since discovery: no controller", KubeNotFound("gone", 404, "NotFound", "x"), None, ""),
+    ("its CRD was deleted since discovery: no controller", GONE, False, None, ""),
+    ("a 404 while the kind is still served: unknown, so the plan refuses", GONE, True, None, "moved while read"),
     (
         "forbidden: unknown, so the plan refuses",
         KubeForbidden("forbidden (403)", 403, "Forbidden", "x"),
+        True,
         None,
         "forbidden (403)",
     ),
@@ -125,10 +139,49 @@ CONTROLLER_LISTINGS = [
 
 
 @pytest.mark.parametrize(
-    ("listing", "controller", "unknown"), [c[1:] for c in CONTROLLER_LISTINGS], ids=[c[0] for c in CONTROLLER_LISTINGS]
+    ("listing", "served_later", "controller", "unknown"),
+    [c[1:] for c in CONTROLLER_LISTINGS],
+    ids=[c[0] for c in CONTROLLER_LISTINGS],
 )
-def test_which_controller_manages_a_release(listing: t.Any, controller: str | None, unknown: str) -> None:
-    api = t.cast(t.Any, _ControllerApi(listing))
+def test_which_controller_manages_a_release(
+    listing: t.Any, served_later: bool, controller: str | None, unknown: str
+) -> None:
+    api = t.cast(t.Any, _ControllerApi(listing, served_later))
     managed = _controllers(api, Discovery(api)).of("team-a", "web")
     assert (managed.owner or {}).get("controller") == controller
     assert unknown in managed.unknown and bool(managed.unknown) is bool(unknown)
+
+
+DELETE_COMMANDS = [
+    # (case, apiVersion, kind, name, namespace, command)
+    ("core kind", "v1", "ConfigMap", "op-legacy", "ops", "kubectl delete configmap op-legacy -n ops"),
+    ("grouped kind", "batch/v1", "Job", "op-cleanup", "ops", "kubectl delete job.batch op-cleanup -n ops"),
+    (
+        "cluster-scoped",
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRole",
+        "op-cleanup-ops",
+        "",
+        "kubectl delete clusterrole.rbac.authorization.k8s.io op-cleanup-ops",
+    ),
+    (
+        "a kind two groups serve names its own",
+        "cert-manager.io/v1",
+        "Certificate",
+        "web",
+        "ops",
+        "kubectl delete certificate.cert-manager.io web -n ops",
+    ),
+    ("a name that needs quoting", "v1", "ConfigMap", "a b", "ops", "kubectl delete configmap 'a b' -n ops"),
+]
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind", "name", "namespace", "command"),
+    [c[1:] for c in DELETE_COMMANDS],
+    ids=[c[0] for c in DELETE_COMMANDS],
+)
+def test_the_command_that_deletes_one_object(
+    api_version: str, kind: str, name: str, namespace: str, command: str
+) -> None:
+    assert delete_command(api_version, kind, name, namespace) == command
