@@ -131,7 +131,7 @@ def test_the_namespace_variable_and_its_deprecated_name(stuck: dict[str, t.Any],
     said = " ".join(done.stdout.split()) + done.stderr
     deprecated = name == "namespace"
     assert ("[DEPRECATED] -e namespace=" in said) is deprecated
-    assert ("reserved name" in said and "namespace" in said.split("reserved name", 1)[-1][:20]) is deprecated
+    assert ("Found variable using reserved name" in said) is deprecated  # ansible-core's own warning
 
 
 def test_triage_check_writes_nothing_and_reports_every_release(stuck: dict[str, t.Any], tmp_path: Path) -> None:
