@@ -56,17 +56,29 @@ FIRST = (
 )
 
 
+# Then the tests that read or time the whole cluster (a fleet-wide triage reports every release, the benchmark
+# times every release against Helm): before hack/integration starts its parallel workers, whose releases and
+# load would be theirs too.
+BEFORE_WORKERS = ("test_facts_detail_brief.py", "test_bench.py", "test_playbooks.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
         name = item.path.name
-        return FIRST.index(name) if name in FIRST else len(FIRST)
+        if name in FIRST:
+            return FIRST.index(name)
+        if name in BEFORE_WORKERS:
+            return len(FIRST) + BEFORE_WORKERS.index(name)
+        return len(FIRST) + len(BEFORE_WORKERS)
 
     items.sort(key=rank)  # stable: the order within a file is kept
 
 
 def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
-    """Once the young-scenario tests are done, say so (HELMOPS_FIRST_DONE names the file): hack/integration
-    starts the workers that run beside the rest only then, so those verdicts are read on an unloaded machine."""
+    """Once the young-scenario and whole-cluster tests are done, say so (HELMOPS_FIRST_DONE names the file):
+    hack/integration starts the workers that run beside the rest only then, so those verdicts are read on an
+    unloaded machine and the whole cluster holds none of the workers' releases."""
     done = os.environ.get("HELMOPS_FIRST_DONE")
-    if done and Path(location[0]).name not in FIRST and not Path(done).exists():
+    name = Path(location[0]).name
+    if done and name not in FIRST and name not in BEFORE_WORKERS and not Path(done).exists():
         Path(done).touch()
