@@ -86,6 +86,43 @@ def remediation_plan(
     return _recovery_plan(branch, first, chart, unlock_method)
 
 
+def at_rest(
+    releases: t.Sequence[t.Mapping[str, t.Any]],
+    include_controller_managed: bool = False,
+    unlock_method: str = "mark_failed",
+    force: bool = False,
+) -> dict[str, list[dict[str, t.Any]]]:
+    """Splits a cluster's releases for the remediate role: those whose plan is to do nothing (deployed or
+    uninstalled, nothing to prune), as their outcomes, and the others, which get the per-release tasks.
+
+    A resting release's outcome is known from the facts just read: no step runs, so there is nothing to verify,
+    and a fleet of mostly healthy releases costs no task per release. The plan needs no chart for these branches.
+    """
+    resting: list[dict[str, t.Any]] = []
+    to_act: list[dict[str, t.Any]] = []
+    for facts in releases:
+        plan = remediation_plan(facts, None, include_controller_managed, unlock_method, force)
+        if plan["action"] == "none" and plan["branch"] in ("deployed", "uninstalled"):
+            resting.append(
+                {
+                    "namespace": facts.get("namespace"),
+                    "release": facts.get("name"),
+                    "status_before": facts.get("status"),
+                    "branch": plan["branch"],
+                    "action": "none",
+                    "destructive": False,
+                    "outcome": "healthy",
+                    "message": plan["why"],
+                    "status_after": facts.get("status"),
+                    "command": "",
+                    "left_behind": [],
+                }
+            )
+        else:
+            to_act.append(dict(facts))
+    return {"resting": resting, "to_act": to_act}
+
+
 def _plan_without_recovery(
     facts: t.Mapping[str, t.Any], first: dict[str, t.Any], include_controller_managed: bool
 ) -> dict[str, t.Any] | None:
@@ -201,7 +238,37 @@ def triage_row(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         "data_loss": first.get("data_loss", False),
         "data_lost": [object_line(o) for o in first.get("deletes") or [] if o.get("data")],
         "deletes_unknown": first.get("deletes_unknown") or "",
+        "status": facts.get("status"),
+        "pending_seconds": facts.get("pending_seconds"),
+        "needs_attention": _needs_attention(facts, first),
     }
+
+
+# A release resting deployed or uninstalled with nothing to do needs a person only for a finding about its present
+# (the findings read from old revisions' descriptions tell how it got here; controller-unknown is a limit of the look).
+RESTING_STATES = frozenset({"deployed", "uninstalled"})
+PRESENT_PROBLEMS = frozenset(
+    {
+        "deployed-without-wait",
+        "record-near-size-limit",
+        "manifest-unreadable",
+        "corrupt-records",
+        "statefulset-stuck",
+        "missing-crd",
+        "atomic-rollback-failed",
+    }
+)
+
+
+def _needs_attention(facts: t.Mapping[str, t.Any], first: t.Mapping[str, t.Any]) -> bool:
+    diagnosis = facts.get("diagnosis") or {}
+    state = diagnosis.get("state") or facts.get("status")
+    findings = diagnosis.get("findings") or []
+    return (
+        state not in RESTING_STATES
+        or first.get("name") != "none"
+        or any(f.get("code") in PRESENT_PROBLEMS for f in findings)
+    )
 
 
 def object_line(entry: t.Mapping[str, t.Any]) -> str:
@@ -266,6 +333,7 @@ def outcome_line(outcome: t.Mapping[str, t.Any]) -> str:
 class FilterModule:
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
         return {
+            "at_rest": at_rest,
             "chart_for": chart_for,
             "remediation_plan": remediation_plan,
             "triage_row": triage_row,

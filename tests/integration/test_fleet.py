@@ -89,10 +89,23 @@ def test_one_triage_for_the_fleet_and_one_remediation(second_cluster: str, tmp_p
     html = (reports / "fleet-summary.html").read_text()
     assert summary.index("## cluster-a") < summary.index("## cluster-b") < summary.index("## cluster-dead")
     a_part, b_part = summary.split("## cluster-b")
-    assert f"{namespace}/web | failed" in a_part
-    assert f"{namespace}/web | pending-upgrade" in b_part
+    assert f"[{namespace}/web](cluster-a/{namespace}__web.md) | failed" in a_part
+    assert f"[{namespace}/web](cluster-b/{namespace}__web.md) | pending-upgrade" in b_part
     assert "Could not be triaged" in b_part.split("## cluster-dead")[1]
-    assert html.count(f"{namespace}/web") == 2 and "<table>" in html
+    assert html.count(f">{namespace}/web</a>") == 2 and '<table class="attention">' in html
+    fleet = json.loads((reports / "fleet-summary.json").read_text())
+    assert fleet["totals"]["clusters"] == 3 and fleet["totals"]["clusters_unreadable"] == 1
+    assert {c["cluster"]: [e["state"] for e in c["needing_attention"]] for c in fleet["clusters"]} == {
+        "cluster-a": ["failed"],
+        "cluster-b": ["pending-upgrade"],
+        "cluster-dead": [],
+    }
+    metrics = (reports / "helm-releases.prom").read_text()
+    assert 'helmops_cluster_up{cluster="cluster-dead"} 0.0' in metrics
+    assert (
+        f'helmops_release_status{{cluster="cluster-b",namespace="{namespace}",release="web",status="pending-upgrade"}} 1.0'
+        in metrics
+    )
     for host, state in (("cluster-a", "failed"), ("cluster-b", "pending-upgrade")):
         report = json.loads((reports / host / f"{namespace}__web.json").read_text())
         assert report["cluster"] == host and report["triage"]["state"] == state

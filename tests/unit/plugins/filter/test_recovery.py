@@ -10,6 +10,7 @@ from ansible_collections.helmops.recovery.plugins.filter.recovery import (
     chart_for,
     outcome_line,
     remediation_plan,
+    at_rest,
     triage_row,
 )
 
@@ -243,6 +244,39 @@ def test_triage_row_says_what_helm_thinks_and_what_the_cluster_shows() -> None:
     assert (row["action"], row["command"], row["lock"]) == ("unlock", "cmd-unlock", "stale")
 
 
+def finding(code: str, severity: str) -> dict[str, str]:
+    return {"code": code, "severity": severity}
+
+
+@pytest.mark.parametrize(
+    ("status", "first", "findings", "attention"),
+    [
+        ("deployed", "none", [], False),
+        ("uninstalled", "none", [], False),
+        # a limit of the look (controllers not checked) or a risk for later is not a problem now
+        ("deployed", "none", [finding("controller-unknown", "warning"), finding("pvc-without-keep", "warning")], False),
+        ("deployed", "none", [finding("never-deployed", "info")], False),
+        ("deployed", "none", [finding("record-near-size-limit", "warning")], True),
+        # an old revision's timeout tells how the release got here; it rests deployed now
+        ("deployed", "none", [finding("timeout", "warning"), finding("hook-failed", "critical")], False),
+        ("deployed", "none", [finding("statefulset-stuck", "critical")], True),
+        ("deployed", "prune_history", [], True),
+        ("failed", "rollback", [], True),
+        ("pending-upgrade", "wait", [], True),
+        ("uninstalling", "wait", [], True),
+    ],
+)
+def test_triage_row_says_whether_a_person_is_needed(
+    status: str, first: str, findings: list[dict[str, str]], attention: bool
+) -> None:
+    release = facts(status, first)
+    release["diagnosis"]["findings"] = findings
+    release["pending_seconds"] = 42 if status.startswith("pending") else None
+    row = triage_row(release)
+    assert row["needs_attention"] is attention
+    assert (row["status"], row["pending_seconds"]) == (status, release["pending_seconds"])
+
+
 @pytest.mark.parametrize(
     ("live", "detail", "shows"),
     [
@@ -330,3 +364,31 @@ def test_outcome_line_names_what_an_uninstall_left() -> None:
         "now absent; left in the cluster: Job op-cleanup (kubectl delete job op-cleanup -n team-a), "
         "CustomResourceDefinition backups.ops.test (kept by policy)"
     )
+
+
+def managed(status: str, first: str) -> dict[str, t.Any]:
+    return facts(status, first, managed_by=FLUX)
+
+
+@pytest.mark.parametrize(
+    ("release", "force", "resting"),
+    [
+        (facts("deployed", "none"), False, True),
+        (facts("uninstalled", "none"), False, True),
+        (facts("deployed", "prune_history", findings=["history-too-long"]), False, False),
+        (facts("failed", "rollback", revision=2), False, False),
+        (facts("pending-upgrade", "wait", verdict="possibly-running"), False, False),
+        (facts("pending-upgrade", "wait", verdict="possibly-running"), True, False),
+        (managed("deployed", "none"), False, False),  # its branch says it is left to its controller
+        (facts("deployed", "escalate"), False, False),
+    ],
+)
+def test_at_rest_gives_the_outcome_of_a_release_with_nothing_to_do(
+    release: dict[str, t.Any], force: bool, resting: bool
+) -> None:
+    split = at_rest([release], force=force)
+    assert [o["release"] for o in split["resting"]] == (["web"] if resting else [])
+    assert [r["name"] for r in split["to_act"]] == ([] if resting else ["web"])
+    for outcome in split["resting"]:
+        assert outcome["outcome"] == "healthy" and outcome["action"] == "none"
+        assert outcome["status_after"] == outcome["status_before"] == release["status"]

@@ -1,0 +1,48 @@
+# Copyright (c) helmops.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The fleet's triage summary in one pass: fleet-summary.{md,html,json} and the Prometheus metrics file."""
+
+from __future__ import annotations
+
+import os
+import typing as t
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible_collections.helmops.recovery.plugins.action.triage_report import written_diff
+from ansible_collections.helmops.recovery.plugins.plugin_utils._reports import (
+    HAS_PROMETHEUS,
+    ReportError,
+    ReportWriter,
+    Templates,
+    stats,
+    write_fleet_reports,
+)
+
+ARGUMENT_SPEC: dict[str, t.Any] = {
+    "clusters": {"type": "list", "elements": "dict", "required": True},
+    "dir": {"type": "path", "required": True},
+    "metrics": {"type": "bool", "default": True},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        templates = Templates([os.path.dirname(self._find_needle("templates", "fleet-summary.md.j2"))])
+        writer = ReportWriter(args["dir"], write=not self._task.check_mode)
+        try:
+            document = write_fleet_reports(writer, templates, args["clusters"], args["metrics"])
+        except ReportError as error:
+            raise AnsibleActionFail(str(error)) from error
+        if args["metrics"] and not HAS_PROMETHEUS:
+            result["warnings"] = ["the metrics file was not written: install prometheus-client on the controller"]
+        result.update(changed=bool(writer.changed), files=writer.changed, fleet=document, stats=stats(document))
+        if self._task.diff and writer.changed:
+            result["diff"] = written_diff(writer)
+        return result

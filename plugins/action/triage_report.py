@@ -1,0 +1,65 @@
+# Copyright (c) helmops.recovery contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One cluster's triage reports in one pass: per-release JSON and Markdown, the counts and the console lines."""
+
+from __future__ import annotations
+
+import os
+import typing as t
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible_collections.helmops.recovery.plugins.plugin_utils._reports import (
+    ReportError,
+    ReportWriter,
+    Templates,
+    cluster_summary,
+    counts_line,
+    write_cluster_reports,
+)
+
+ARGUMENT_SPEC: dict[str, t.Any] = {
+    "cluster": {"type": "str", "required": True},
+    "rows": {"type": "list", "elements": "dict", "default": []},
+    "releases": {"type": "list", "elements": "dict", "default": []},
+    "scope_errors": {"type": "list", "elements": "str", "default": []},
+    "error": {"type": "str", "default": ""},
+    "dir": {"type": "path", "default": ""},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        summary = cluster_summary(args["cluster"], args["rows"], args["scope_errors"], args["error"])
+        templates = Templates([os.path.dirname(self._find_needle("templates", "release.md.j2"))])
+        writer = ReportWriter(args["dir"] or ".", write=not self._task.check_mode)
+        try:
+            if args["dir"]:
+                write_cluster_reports(writer, templates, args["cluster"], args["rows"], args["releases"])
+            console = templates.render("console.j2", summary=summary, counts_line=counts_line(summary))
+        except ReportError as error:
+            raise AnsibleActionFail(str(error)) from error
+        result.update(
+            changed=bool(writer.changed),
+            files=writer.changed,
+            unchanged=writer.unchanged,
+            summary=summary,
+            console=console.strip().split("\n"),
+        )
+        if self._task.diff and writer.changed:
+            result["diff"] = written_diff(writer)
+        return result
+
+
+def written_diff(writer: ReportWriter) -> dict[str, str]:
+    """--diff names the reports written, never their contents (a triage of 1,000 releases would print them all)."""
+    verb = "would write" if not writer.write else "wrote"
+    return {
+        "prepared": f"{verb} {len(writer.changed)} report file(s) under {writer.root}; {writer.unchanged} unchanged"
+    }
