@@ -35,7 +35,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         summary = cluster_summary(args["cluster"], args["rows"], args["scope_errors"], args["error"])
         templates = Templates([os.path.dirname(self._find_needle("templates", "release.md.j2"))])
         writer = ReportWriter(args["dir"] or ".", write=not self._task.check_mode)

@@ -31,8 +31,9 @@ attributes:
   bypass_host_loop:
     support: none
   check_mode:
-    description: Writes nothing and reports which files would be written (the triage role writes its reports in
-      check mode too, with C(check_mode: false) on the task).
+    description:
+      - Writes nothing and reports which files would be written. The triage role writes its reports in check mode
+        too, with C(check_mode) set to false on the task.
     support: full
   diff_mode:
     description: Names how many report files were written, never their contents.

@@ -76,6 +76,10 @@ def utc_timestamp(now: datetime.datetime | None = None) -> str:
     return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+class _Undefined(jinja2.ChainableUndefined, jinja2.StrictUndefined):
+    """As Ansible's templating: ``a.b.c | default(x)`` reads through a missing ``a``, rendering one fails."""
+
+
 class Templates:
     """The role's report templates, compiled once per task."""
 
@@ -84,7 +88,7 @@ class Templates:
             loader=jinja2.FileSystemLoader(list(directories)),
             trim_blocks=True,  # as ansible.builtin.template renders them
             keep_trailing_newline=True,
-            undefined=jinja2.StrictUndefined,
+            undefined=_Undefined,
             autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
         )
         self._env.filters["helmops.recovery.object_line"] = object_line

@@ -102,10 +102,8 @@ def test_one_triage_for_the_fleet_and_one_remediation(second_cluster: str, tmp_p
     }
     metrics = (reports / "helm-releases.prom").read_text()
     assert 'helmops_cluster_up{cluster="cluster-dead"} 0.0' in metrics
-    assert (
-        f'helmops_release_status{{cluster="cluster-b",namespace="{namespace}",release="web",status="pending-upgrade"}} 1.0'
-        in metrics
-    )
+    labels = f'cluster="cluster-b",namespace="{namespace}",release="web",status="pending-upgrade"'
+    assert f"helmops_release_status{{{labels}}} 1.0" in metrics
     for host, state in (("cluster-a", "failed"), ("cluster-b", "pending-upgrade")):
         report = json.loads((reports / host / f"{namespace}__web.json").read_text())
         assert report["cluster"] == host and report["triage"]["state"] == state

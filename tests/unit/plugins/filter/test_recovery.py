@@ -7,10 +7,10 @@ import typing as t
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.helmops.recovery.plugins.filter.recovery import (
+    at_rest,
     chart_for,
     outcome_line,
     remediation_plan,
-    at_rest,
     triage_row,
 )
 

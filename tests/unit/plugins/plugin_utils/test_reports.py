@@ -63,6 +63,18 @@ def test_every_release_gets_its_json_and_markdown(tmp_path: Path, cluster: t.Any
     assert (tmp_path / "cluster-a").stat().st_mode & 0o777 == 0o700
 
 
+@pytest.mark.parametrize("stem", [s for s in STEMS if s.endswith("-deployed")])
+def test_a_brief_entry_renders_without_the_sections_it_leaves_out(tmp_path: Path, stem: str) -> None:
+    driver, objects = recorded(stem)
+    options = GatherOptions(inspect_live=False, detail="brief", history="labels", now=NOW)
+    facts, _errors = gather(t.cast(t.Any, FakeApi(objects)), driver, options)
+    assert "lock" not in facts[0] and "live" not in facts[0], "brief leaves them out"
+    written(tmp_path, [triage_row(facts[0])], facts)
+    markdown = next(tmp_path.rglob("*.md")).read_text()
+    assert "## Lock evidence\n\n- none\n" in markdown
+    assert "Not inspected: a brief look reports a healthy deployed release from its records alone" in markdown
+
+
 def test_a_second_run_with_the_same_facts_changes_nothing(tmp_path: Path, cluster: t.Any) -> None:
     written(tmp_path, *cluster)
     again = written(tmp_path, *cluster)
