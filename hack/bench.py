@@ -48,6 +48,7 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -427,6 +428,17 @@ FACTS_OPTIONS: dict[str, dict[str, str]] = {
     "facts-brief": {"detail": "brief"},
 }
 
+FLOOR_PLAYBOOK = """
+- name: Ansible's floor, one trivial task on the same inventory
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Nothing
+      ansible.builtin.debug:
+        msg: floor
+"""
+
 PRUNE_PLAYBOOK = """
 - name: Prune the history of every release of the cluster
   hosts: localhost
@@ -518,6 +530,8 @@ class Bench:
             lines = "".join(f"\n        {key}: {value}" for key, value in options.items())
             playbook.write_text(FACTS_PLAYBOOK.format(kubeconfig=tools.kubeconfig, options=lines))
             self.facts_playbooks[item] = playbook
+        self.floor_playbook = self.work / "floor.yml"
+        self.floor_playbook.write_text(FLOOR_PLAYBOOK)
         self.prune_playbook = self.work / "prune.yml"
         self.prune_playbook.write_text(PRUNE_PLAYBOOK.format(kubeconfig=tools.kubeconfig, keep=KEEP))
         self.releases_in_cluster: list[tuple[str, str]] = []
@@ -570,7 +584,7 @@ class Bench:
             env=env,
         )
         checked(run, f"ansible-playbook {playbook.name}")
-        module_rss = max(int(line) for line in self.rss_file.read_text().split())
+        module_rss = max((int(line) for line in self.rss_file.read_text().split()), default=0)
         return run, module_rss
 
     def facts(self, item: str = "facts") -> Sample:
@@ -588,6 +602,30 @@ class Bench:
         if count < (len(self.releases_in_cluster) if self.dedicated() else self.fleet.releases):
             raise SystemExit(f"bench: facts with hostile records reported {count} releases")
         return Sample(run.wall, module_rss, run.max_rss_kib, count)
+
+    def playbook(self, name: str, *extra: str, detail: str = "full") -> Sample:
+        """One of the collection's playbooks end to end, as a user runs it: reports included."""
+        # stale_after=1: every pending record of the synthetic fleet is stale (no remediate run waits on one);
+        # a release remediate cannot resolve (a synthetic manifest's objects do not exist) must not fail the run.
+        scope: dict[str, t.Any] = {"kubeconfig": self.tools.kubeconfig, "detail": detail, "stale_after": 1}
+        if name == "remediate":
+            scope["remediate_fail_when_unresolved"] = False
+        reports = self.work / f"reports-{name}"
+        shutil.rmtree(reports, ignore_errors=True)
+        scope["report_dir"] = str(reports)
+        if not self.dedicated():  # the test suite's cluster: the fleet's releases only
+            scope["release"] = sorted({spec.name for spec in self.fleet.specs()})
+        options = ["--check"] if name == "remediate" else []
+        run, module_rss = self.ansible(ROOT / "playbooks" / f"{name}.yml", *options, "-e", json.dumps(scope))
+        if name == "triage":
+            count = int(found_in(run.stdout, r'"localhost: (\d+) release\(s\)'))
+            if count < self.fleet.releases or len(list((reports / "localhost").glob("*.md"))) != count:
+                raise SystemExit(f"bench: triage reported {count} releases, wrote reports for fewer")
+        return Sample(run.wall, module_rss, run.max_rss_kib, self.fleet.releases)
+
+    def floor(self) -> Sample:
+        run, _module_rss = self.ansible(self.floor_playbook)
+        return Sample(run.wall, run.max_rss_kib, run.max_rss_kib)
 
     @staticmethod
     def hostile_releases() -> set[str]:
@@ -700,6 +738,10 @@ READ_ITEMS = {
     "helm4-list": "helm4 list -A --max 0 -o json (Helm 4 lists every state by default)",
     "status-quo": "helm3 list -A + helm3 history + helm3 status per release",
     "facts-hostile": "helm_release_facts, every release, one record of each hostile kind next to them",
+    "triage": "playbooks/triage.yml end to end, reports included (detail full, the default)",
+    "triage-brief": "playbooks/triage.yml detail=brief end to end, reports included",
+    "remediate-check": "playbooks/remediate.yml --check end to end, report included",
+    "ansible-floor": "ansible-playbook of one trivial task on the same inventory",
 }
 WRITE_ITEMS = {
     "prune": f"helm_history_prune keep={KEEP}, every release, via ansible-playbook",
@@ -719,6 +761,10 @@ def run_items(bench: Bench, names: dict[str, str], repetitions: int) -> dict[str
         "prune": bench.prune,
         "prune-hostile": functools.partial(bench.prune, True),
         "kubectl-delete": bench.kubectl_delete,
+        "triage": functools.partial(bench.playbook, "triage"),
+        "triage-brief": functools.partial(bench.playbook, "triage", detail="brief"),
+        "remediate-check": functools.partial(bench.playbook, "remediate"),
+        "ansible-floor": bench.floor,
     }
     order = list(names)
     for repetition in range(repetitions):
@@ -743,6 +789,15 @@ def ratios(items: dict[str, Item]) -> dict[str, float]:
     for ours, theirs in (("facts-hostile", "facts"), ("prune-hostile", "prune")):
         if ours in items and theirs in items:
             result[f"{ours} / {theirs} (wall; target <= 2)"] = items[ours].median_wall() / items[theirs].median_wall()
+    for ours, theirs, target in (
+        ("triage", "helm3-list", "target <= 0.5"),
+        ("triage-brief", "helm3-list", ""),
+        ("remediate-check", "triage", "target <= 3"),
+        ("triage", "ansible-floor", "target <= 2 at R=50"),
+    ):
+        if ours in items and theirs in items:
+            label = f"{ours} / {theirs} (wall{'; ' + target if target else ''})"
+            result[label] = items[ours].median_wall() / items[theirs].median_wall()
     if "prune" in items and "kubectl-delete" in items:
         prune = items["prune"]
         kubectl = items["kubectl-delete"]

@@ -25,6 +25,10 @@ ITEMS = (
     "prune",
     "prune-hostile",
     "kubectl-delete",
+    "triage",
+    "triage-brief",
+    "remediate-check",
+    "ansible-floor",
 )
 RATIOS = (
     "facts / helm3-list (wall)",
@@ -38,6 +42,10 @@ RATIOS = (
     "facts-brief / status-quo (wall)",
     "facts-hostile / facts (wall; target <= 2)",
     "prune-hostile / prune (wall; target <= 2)",
+    "triage / helm3-list (wall; target <= 0.5)",
+    "triage-brief / helm3-list (wall)",
+    "remediate-check / triage (wall; target <= 3)",
+    "triage / ansible-floor (wall; target <= 2 at R=50)",
     "prune / kubectl-delete (records per second)",
 )
 
