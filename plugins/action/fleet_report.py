@@ -10,7 +10,6 @@ import typing as t
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible_collections.helmops.recovery.plugins.action.triage_report import written_diff
 from ansible_collections.helmops.recovery.plugins.plugin_utils._reports import (
     HAS_PROMETHEUS,
     ReportError,
@@ -42,7 +41,6 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(str(error)) from error
         if args["metrics"] and not HAS_PROMETHEUS:
             result["warnings"] = ["the metrics file was not written: install prometheus-client on the controller"]
-        result.update(changed=bool(writer.changed), files=writer.changed, fleet=document, stats=stats(document))
-        if self._task.diff and writer.changed:
-            result["diff"] = written_diff(writer)
+        # changed stays false: reports are the output of a read-only look; files says which were written
+        result.update(changed=False, files=writer.changed, fleet=document, stats=stats(document))
         return result

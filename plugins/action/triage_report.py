@@ -46,20 +46,10 @@ class ActionModule(ActionBase):
         except ReportError as error:
             raise AnsibleActionFail(str(error)) from error
         result.update(
-            changed=bool(writer.changed),
+            changed=False,  # reports are the output of a read-only look; files says which were written
             files=writer.changed,
             unchanged=writer.unchanged,
             summary=summary,
             console=console.strip().split("\n"),
         )
-        if self._task.diff and writer.changed:
-            result["diff"] = written_diff(writer)
         return result
-
-
-def written_diff(writer: ReportWriter) -> dict[str, str]:
-    """--diff names the reports written, never their contents (a triage of 1,000 releases would print them all)."""
-    verb = "would write" if not writer.write else "wrote"
-    return {
-        "prepared": f"{verb} {len(writer.changed)} report file(s) under {writer.root}; {writer.unchanged} unchanged"
-    }
