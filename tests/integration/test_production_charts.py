@@ -162,7 +162,8 @@ def test_the_forward_path_applies_what_the_interrupted_major_upgrade_meant(
     upgrade = ["upgrade", release, chart("database-2"), "-n", namespace, "--reuse-values", "--wait"]
     helm(case.helm, case.driver, *upgrade, "--set", "config.maxConnections=300")
     again = remediate(namespace, case.helm, case.driver, tmp_path, **charts)
-    assert again.returncode == 0 and "localhost: 1 release(s): 1 healthy" in " ".join(again.stdout.split()), again.stdout
+    said = " ".join(again.stdout.split())
+    assert again.returncode == 0 and "localhost: 1 release(s): 1 healthy" in said, again.stdout
     assert len(helm_json(case.helm, case.driver, "history", release, "-n", namespace)) == 4
 
 

@@ -98,7 +98,10 @@ def test_ansible_doc_renders(module: t.Any) -> None:
     assert "K8S_AUTH_API_KEY" in done.stdout
 
 
-def test_every_module_is_in_the_action_group() -> None:
+def test_every_module_that_talks_to_a_cluster_is_in_the_action_group() -> None:
+    """group/helmops.recovery.helm sets the connection once; the report writers run on the controller only."""
     runtime = yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text())
-    modules = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("*.py"))
+    paths = sorted((ROOT / "plugins" / "modules").glob("*.py"))
+    modules = [p.stem for p in paths if "helmops.recovery.connection\n" in p.read_text()]
+    assert {p.stem for p in paths} - set(modules) == {"triage_report", "fleet_report"}
     assert sorted(name.split(".")[-1] for name in runtime["action_groups"]["helm"]) == modules
