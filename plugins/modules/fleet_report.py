@@ -16,7 +16,7 @@ description:
     schema is C(docs/fleet-summary.schema.json)) and C(helm-releases.prom).
   - The metrics file is in the Prometheus text format, which node_exporter's textfile collector and the Pushgateway
     read; it is written with C(prometheus_client) and skipped, with a warning, when that library is missing.
-  - C(changed) is always false: the reports are the output of a read-only look (a second triage changes nothing);
+  - C(changed) is always false, because the reports are the output of a read-only look (a second triage changes nothing);
     C(files) lists the files written.
   - Files are written atomically with mode 0600, and only when their content differs.
 author:

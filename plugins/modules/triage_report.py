@@ -15,7 +15,7 @@ description:
     rendered from the triage role's C(release.md.j2)), in one task instead of one task per file.
   - Returns the cluster's counts by state and lock verdict, the releases that need a person (most urgent first) and
     the console lines; M(helmops.recovery.fleet_report) turns the summaries of every cluster into the fleet's reports.
-  - C(changed) is always false: the reports are the output of a read-only look (a second triage changes nothing);
+  - C(changed) is always false, because the reports are the output of a read-only look (a second triage changes nothing);
     C(files) lists the files written.
   - Files are written atomically with mode 0600 (directories 0700), and only when their content differs.
   - Used by the R(helmops.recovery.triage role,ansible_collections.helmops.recovery.triage_role); it looks up its
