@@ -5,35 +5,32 @@
 
 from __future__ import annotations
 
-import os
 import typing as t
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 from ansible_collections.helmops.recovery.plugins.plugin_utils._reports import (
     HAS_PROMETHEUS,
+    ReportAction,
     ReportError,
     ReportWriter,
-    Templates,
     stats,
     write_fleet_reports,
 )
 
-ARGUMENT_SPEC: dict[str, t.Any] = {
+SPEC: dict[str, t.Any] = {
     "clusters": {"type": "list", "elements": "dict", "required": True},
     "dir": {"type": "path", "required": True},
     "metrics": {"type": "bool", "default": True},
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ReportAction):
+    ARGUMENT_SPEC = SPEC
+    TEMPLATE = "fleet-summary.md.j2"
 
     def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
         result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
-        templates = Templates([os.path.dirname(self._find_needle("templates", "fleet-summary.md.j2"))])
+        args, templates = self._arguments_and_templates()
         writer = ReportWriter(args["dir"], write=not self._task.check_mode)
         try:
             document = write_fleet_reports(writer, templates, args["clusters"], args["metrics"])

@@ -5,21 +5,19 @@
 
 from __future__ import annotations
 
-import os
 import typing as t
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 from ansible_collections.helmops.recovery.plugins.plugin_utils._reports import (
+    ReportAction,
     ReportError,
     ReportWriter,
-    Templates,
     cluster_summary,
     counts_line,
     write_cluster_reports,
 )
 
-ARGUMENT_SPEC: dict[str, t.Any] = {
+SPEC: dict[str, t.Any] = {
     "cluster": {"type": "str", "required": True},
     "rows": {"type": "list", "elements": "dict", "default": []},
     "releases": {"type": "list", "elements": "dict", "default": []},
@@ -29,15 +27,13 @@ ARGUMENT_SPEC: dict[str, t.Any] = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ReportAction):
+    ARGUMENT_SPEC = SPEC
 
     def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
         result = super().run(tmp, task_vars)
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        args, templates = self._arguments_and_templates()
         summary = cluster_summary(args["cluster"], args["rows"], args["scope_errors"], args["error"])
-        templates = Templates([os.path.dirname(self._find_needle("templates", "release.md.j2"))])
         writer = ReportWriter(args["dir"] or ".", write=not self._task.check_mode)
         try:
             if args["dir"]:

@@ -24,21 +24,16 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - helmops.recovery.report
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
-    description: Writes nothing and reports which files would be written.
+    description:
+      - Writes nothing and reports which files would be written (the triage role runs it with
+        C(check_mode) set to false).
     support: full
   diff_mode:
-    description: No diff; the reports are the output of a read-only look, never printed whole.
+    description: No diff; the reports are the output of a read-only look.
     support: none
-  platform:
-    platforms: all
 options:
   clusters:
     description: The C(summary) of every cluster (M(helmops.recovery.triage_report)'s result).

@@ -25,23 +25,16 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - helmops.recovery.report
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     description:
-      - Writes nothing and reports which files would be written. The triage role writes its reports in check mode
-        too, with C(check_mode) set to false on the task.
+      - Writes nothing and reports which files would be written. The triage role writes its reports in
+        check mode too, with C(check_mode) set to false on the task (the cluster is never written to).
     support: full
   diff_mode:
-    description: No diff; the reports are the output of a read-only look, never printed whole.
+    description: No diff; the reports are the output of a read-only look.
     support: none
-  platform:
-    platforms: all
 options:
   cluster:
     description: The cluster's name (the inventory host), the directory its reports go in.

@@ -28,6 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 import jinja2
+from ansible.plugins.action import ActionBase
 from ansible_collections.helmops.recovery.plugins.filter.recovery import object_line
 
 try:
@@ -305,3 +306,16 @@ def write_fleet_reports(
     if metrics and HAS_PROMETHEUS:
         writer.put(METRICS_FILE, metrics_text(ordered, moment.timestamp()))
     return document
+
+
+class ReportAction(ActionBase):
+    """The report writers' common part: on the controller only, arguments checked, the role's templates found."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    ARGUMENT_SPEC: t.ClassVar[dict[str, t.Any]] = {}
+    TEMPLATE = "release.md.j2"  # any template of the role running the task; its directory holds the others
+
+    def _arguments_and_templates(self) -> tuple[dict[str, t.Any], Templates]:
+        args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)[1]
+        return args, Templates([os.path.dirname(self._find_needle("templates", self.TEMPLATE))])
