@@ -39,7 +39,8 @@ class _Stored(t.Protocol):
     obj: dict[str, t.Any]
 
     @property
-    def record(self) -> t.Any: ...
+    def record(self) -> t.Any:
+        """The decoded record."""
 
 
 def backup_directory(backup_dir: str, namespace: str, release: str) -> str:
