@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".cluster" / "bin"
 CHART = str(ROOT / "tests" / "charts" / "app")
 KUBECONFIG = os.environ.get("HELMOPS_TEST_KUBECONFIG", str(ROOT / ".cluster" / "kubeconfig"))
+# The Ansible (ansible-core and its Python) the tests drive: the test venv's, or one end of the support matrix
+# (hack/integration runs the production-chart tests on the newest, .venv-newest).
+ANSIBLE = Path(os.environ.get("HELMOPS_TEST_ANSIBLE_VENV", str(ROOT / ".venv"))) / "bin"
 # The identity this worker's requests carry: the cluster's admin, or a worker's own (hack/integration).
 WORKER_PREFIX = "system:serviceaccount:kube-system:helmops-worker-"
 TEST_USER = os.environ.get("HELMOPS_TEST_USER", "admin")
@@ -284,7 +287,7 @@ def run_collection_module(
     path.write_text(json.dumps(payload))
     try:
         done = subprocess.run(
-            [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "plugins" / "modules" / f"{name}.py"), str(path)],
+            [str(ANSIBLE / "python"), str(ROOT / "plugins" / "modules" / f"{name}.py"), str(path)],
             capture_output=True,
             text=True,
             timeout=300,
@@ -336,7 +339,7 @@ def run_playbook(
         "KUBECONFIG": kubeconfig,
     }
     return subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), str(ROOT / "playbooks" / name), *args],
+        [str(ANSIBLE / "ansible-playbook"), str(ROOT / "playbooks" / name), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
