@@ -32,6 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "tests" / "charts" / "app"
 SHORT_TIMEOUT = "8s"  # for operations that must fail on a timeout
 LONG_TIMEOUT = "5m"  # for operations that are killed long before
+# Pods that stay unready until the scenario releases them (hack/kwok/README.md): a Helm client waiting on them
+# is always killed while it still waits, however loaded the machine is.
+HELD = "held"
 
 
 class ScenarioError(Exception):
@@ -183,6 +186,37 @@ class Helm:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
+    def release_held(self, workload: str) -> None:
+        """Let the `held` pods get ready (hack/kwok/pod-ready-released.yaml) and wait for `workload` to roll out.
+        A StatefulSet creates its next pod only once the one before is ready, so pods are released until the
+        rollout is done."""
+        deadline = time.monotonic() + 120
+        while True:
+            self.kubectl(
+                "annotate", "pods", "-l", f"helmops.test/behaviour={HELD}", "helmops.test/released=true", "--overwrite"
+            )
+            done = subprocess.run(
+                [
+                    self.kubectl_binary,
+                    "--kubeconfig",
+                    self.kubeconfig,
+                    "--namespace",
+                    self.namespace,
+                    "rollout",
+                    "status",
+                    workload,
+                    "--timeout=5s",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            if done.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise ScenarioError(f"{workload} did not roll out within 120s: {done.stderr.strip()}")
+
     def wait_rollout(self) -> None:
         self.kubectl("rollout", "status", f"deployment/{self.release}-web", "--timeout=120s")
 
@@ -220,15 +254,15 @@ def failed_upgrade(helm: Helm) -> str:
 
 
 def pending_install(helm: Helm) -> str:
-    process = helm.start_install({"behaviour": "slow"})
-    helm.kill_when(process, "pending-install", pods="slow")
-    helm.wait_rollout()
+    process = helm.start_install({"behaviour": HELD})
+    helm.kill_when(process, "pending-install", pods=HELD)
+    helm.release_held(f"deployment/{helm.release}-web")
     return "pending-install"
 
 
 def pending_upgrade(helm: Helm, quiesce: bool = True) -> str:
     helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
-    behaviour = "slow" if quiesce else "never-ready"
+    behaviour = HELD if quiesce else "never-ready"
     process = helm.start(
         "upgrade",
         helm.release,
@@ -241,7 +275,7 @@ def pending_upgrade(helm: Helm, quiesce: bool = True) -> str:
     )
     helm.kill_when(process, "pending-upgrade", pods=behaviour)
     if quiesce:
-        helm.wait_rollout()
+        helm.release_held(f"deployment/{helm.release}-web")
     return "pending-upgrade"
 
 
@@ -258,12 +292,12 @@ def pending_upgrade_hook(helm: Helm) -> str:
 
 
 def pending_rollback(helm: Helm) -> str:
-    helm.install({"revisionNote": "r1", "behaviour": "slow"})
-    helm.wait_rollout()
+    helm.install({"revisionNote": "r1", "behaviour": HELD})
+    helm.release_held(f"deployment/{helm.release}-web")
     helm.upgrade({"revisionNote": "r2"}, "--wait", "--timeout", LONG_TIMEOUT)
     process = helm.start("rollback", helm.release, "1", "--wait", "--timeout", LONG_TIMEOUT)
-    helm.kill_when(process, "pending-rollback", pods="slow")
-    helm.wait_rollout()
+    helm.kill_when(process, "pending-rollback", pods=HELD)
+    helm.release_held(f"deployment/{helm.release}-web")
     return "pending-rollback"
 
 
@@ -428,36 +462,37 @@ def database_failed_upgrade(helm: Helm) -> str:
 
 def database_pending_major_upgrade(helm: Helm) -> str:
     """1.0.0 deployed; the upgrade to 2.0.0 (persistence.* instead of storage.*) with a configuration change
-    is killed while Helm waits for the new pod (slow to get ready), leaving the lock; the pod then gets ready,
-    so the cluster runs 2.0.0 and nothing works on the release any more."""
+    is killed while Helm waits for the new pod (held unready), leaving the lock; the pod is then released and
+    gets ready, so the cluster runs 2.0.0 and nothing works on the release any more."""
     helm.install({}, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
     database_claims_bound(helm)
-    values = {**DATABASE_CHANGE, "behaviour": "slow"}
+    values = {**DATABASE_CHANGE, "behaviour": HELD}
     process = helm.start(
         "upgrade", helm.release, str(DATABASE_2), "-f", helm.values_file(values), "--wait", "--timeout", LONG_TIMEOUT
     )
-    helm.kill_when(process, "pending-upgrade", pods="slow")
-    helm.kubectl("rollout", "status", f"statefulset/{helm.release}", "--timeout=120s")
+    helm.kill_when(process, "pending-upgrade", pods=HELD)
+    helm.release_held(f"statefulset/{helm.release}")
     return "pending-upgrade"
 
 
 def database_pending_install(helm: Helm) -> str:
-    """The database's first install (slow pods) is killed while Helm waits; the pod then gets ready."""
-    process = helm.start_install({**DATABASE_CHANGE, "behaviour": "slow"}, chart=DATABASE)
-    helm.kill_when(process, "pending-install", pods="slow")
-    helm.kubectl("rollout", "status", f"statefulset/{helm.release}", "--timeout=120s")
+    """The database's first install (held pods) is killed while Helm waits; the pod is then released and gets ready."""
+    process = helm.start_install({**DATABASE_CHANGE, "behaviour": HELD}, chart=DATABASE)
+    helm.kill_when(process, "pending-install", pods=HELD)
+    helm.release_held(f"statefulset/{helm.release}")
     database_claims_bound(helm)
     return "pending-install"
 
 
 def database_pending_rollback(helm: Helm) -> str:
     """1.0.0 deployed, then upgraded with a configuration change; `helm rollback 1 --wait` is killed while it
-    waits for the rolled-back pod (slow to get ready), which then gets ready."""
-    helm.install({"behaviour": "slow"}, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
+    waits for the rolled-back pod (held unready), which is then released and gets ready."""
+    helm.install({"behaviour": HELD}, chart=DATABASE)
+    helm.release_held(f"statefulset/{helm.release}")
     helm.upgrade({**DATABASE_CHANGE, "behaviour": ""}, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
     process = helm.start("rollback", helm.release, "1", "--wait", "--timeout", LONG_TIMEOUT)
-    helm.kill_when(process, "pending-rollback", pods="slow")
-    helm.kubectl("rollout", "status", f"statefulset/{helm.release}", "--timeout=120s")
+    helm.kill_when(process, "pending-rollback", pods=HELD)
+    helm.release_held(f"statefulset/{helm.release}")
     return "pending-rollback"
 
 
