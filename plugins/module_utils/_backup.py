@@ -33,6 +33,13 @@ with contextlib.suppress(ImportError):  # a missing PyYAML is reported by run_mo
     _ValuesDumper.add_representer(RawNumber, _represent_number)
 
 
+# The middle part of the name of a backup that helm_release_restore takes of the records it replaces: a restore
+# of a whole backup directory leaves these out (restoring one of them undoes that restore).
+BEFORE_RESTORE = "before-restore"
+# ... and of an export (helm_release_backup export: true), records without this cluster's identity for them.
+EXPORT = "export"
+
+
 class _Stored(t.Protocol):
     """A record as the storage layer returns it (_storage.StoredRecord)."""
 
@@ -94,6 +101,17 @@ def private_values_file(workdir: str, values: t.Any) -> str:
     with os.fdopen(descriptor, "w") as handle:
         handle.write(values_yaml(values))
     return path
+
+
+def export_release(backup_dir: str, namespace: str, release: str, records: t.Sequence[_Stored]) -> str:
+    """Save every record without this API server's identity for it (uid, resourceVersion, times, managed
+    fields), for helm_release_restore to import on another cluster."""
+    objects = []
+    for stored in records:
+        metadata = stored.obj.get("metadata") or {}
+        kept = {key: metadata[key] for key in ("name", "namespace", "labels", "annotations") if key in metadata}
+        objects.append({**{k: v for k, v in stored.obj.items() if k != "metadata"}, "metadata": kept})
+    return save_records(backup_dir, namespace, release, f"{history_name(release)}.{EXPORT}", objects)
 
 
 def backup_release(backup_dir: str, namespace: str, release: str, records: t.Sequence[_Stored]) -> list[str]:

@@ -21,6 +21,7 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ._errors import ModuleError
 from ._k8s import FIELD_MANAGER, KubeClient, KubeError, delete_options, path_quote
 from ._protobuf import decode_secret_list
 from ._release_codec import (
@@ -282,6 +283,43 @@ class ReleaseStorage:
         return self.client.request(
             "PUT", self._object_path(namespace, name), target=self.ref(namespace, name), query=query, body=obj
         )
+
+    def create_object(self, obj: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Create a record; the API answers 409 if one of that name exists (appeared since it was read)."""
+        meta = obj["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        return self.client.request(
+            "POST",
+            self._collection_path(namespace),
+            target=self.ref(namespace, name),
+            query=[("fieldManager", FIELD_MANAGER)],
+            body=obj,
+        )
+
+    def update_object(self, obj: dict[str, t.Any], resource_version: str) -> dict[str, t.Any]:
+        """Replace a whole record, guarded by the resourceVersion it was read at."""
+        meta = obj["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        if not resource_version:
+            raise ModuleError(f"{self.ref(namespace, name)} was read without a resourceVersion; refusing to replace it")
+        body = {**obj, "metadata": {**meta, "resourceVersion": resource_version}}
+        return self.client.request(
+            "PUT",
+            self._object_path(namespace, name),
+            target=self.ref(namespace, name),
+            query=[("fieldManager", FIELD_MANAGER)],
+            body=body,
+        )
+
+    def delete_object(self, obj: dict[str, t.Any]) -> None:
+        """Delete an object (a record, or one that is not valid) only if it is still exactly the one read."""
+        meta = obj.get("metadata") or {}
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        uid, resource_version = str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
+        if not uid or not resource_version:
+            raise ModuleError(f"{self.ref(namespace, name)} was read without uid/resourceVersion; refusing a delete")
+        body = delete_options(uid, resource_version)
+        self.client.request("DELETE", self._object_path(namespace, name), target=self.ref(namespace, name), body=body)
 
     def delete(self, meta: RecordMeta, *, dry_run: bool = False) -> None:
         """Delete a record only if it is still exactly the one that was read."""

@@ -14,13 +14,13 @@ between is never overwritten.
 
 from __future__ import annotations
 
-import socket
 import typing as t
 from dataclasses import dataclass, field
 
 from ._backup import save_records
 from ._errors import ModuleError
-from ._k8s import KubeClient, KubeError, path_quote
+from ._events import ReleaseEvent, post_event
+from ._k8s import KubeClient
 from ._live import Discovery, LiveIndex
 from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, lock_verdict, newest_record
 from ._release_codec import PENDING_STATUSES, Driver, utc_now, with_status
@@ -253,38 +253,20 @@ def supersede_older(client: KubeClient, driver: Driver, plan: UnlockPlan) -> Non
 
 
 def record_event(client: KubeClient, plan: UnlockPlan) -> str | None:
-    """A Kubernetes Event on the release namespace; returns a warning if it failed."""
+    """A Kubernetes Event on the unlocked record; returns a warning if it failed."""
     meta = _stuck(plan).record.meta
-    now = utc_now("%Y-%m-%dT%H:%M:%S.%fZ")
-    event = {
-        "apiVersion": "events.k8s.io/v1",
-        "kind": "Event",
-        "metadata": {"generateName": f"{plan.options.release}.helmops-unlock-", "namespace": meta.namespace},
-        "eventTime": now,
-        "type": "Normal",
-        "reason": "HelmReleaseUnlocked",
-        "action": plan.options.method,
-        "note": (
+    event = ReleaseEvent(
+        namespace=meta.namespace,
+        release=plan.options.release,
+        record_name=meta.name,
+        driver=meta.driver,
+        reason="HelmReleaseUnlocked",
+        action=plan.options.method,
+        note=(
             f"helmops.recovery {plan.options.method}: release {plan.options.release} revision {meta.revision} "
             f"was {plan.previous_status}"
-        )[:1024],
-        "reportingController": "helmops.recovery/helm_release_unlock",
-        "reportingInstance": socket.gethostname()[:128],
-        "regarding": {
-            "apiVersion": "v1",
-            "kind": "Secret" if meta.driver == "secret" else "ConfigMap",
-            "namespace": meta.namespace,
-            "name": meta.name,
-        },
-    }
-    try:
-        client.request(
-            "POST",
-            f"/apis/events.k8s.io/v1/namespaces/{path_quote(meta.namespace)}/events",
-            target=f"Event in namespace {meta.namespace}",
-            body=event,
-            retry=False,
-        )
-    except KubeError as exc:
-        return f"the unlock succeeded but recording a Kubernetes Event failed: {exc}"
-    return None
+        ),
+        module="helm_release_unlock",
+        name_hint="unlock",
+    )
+    return post_event(client, event)

@@ -14,6 +14,9 @@ description:
     returns it (a Kubernetes C(List) that C(kubectl apply) restores), and the newest revision's user-supplied values
     and manifest - what C(helm get values) and C(helm get manifest) print.
   - Directories are created with mode 0700 and files with mode 0600, never overwriting an earlier backup.
+  - With O(export=true), writes the records alone, without the identity this API server gave them (uid,
+    resourceVersion, creation time, managed fields), as one file that M(helmops.recovery.helm_release_restore) imports
+    into another cluster (the same namespace and driver there).
   - Only reads from the cluster. The files hold release values, which often contain secrets; their content is never
     returned.
 author:
@@ -38,8 +41,15 @@ options:
     description: The backup root directory.
     type: path
     default: ~/.helmops-recovery/backups
+  export:
+    description:
+      - Write an export for another cluster (C(<release history>.export.<time>.json), records only) instead of a
+        backup of records, values and manifest.
+    type: bool
+    default: false
 seealso:
   - module: helmops.recovery.helm_release_recover
+  - module: helmops.recovery.helm_release_restore
 """
 
 EXAMPLES = r"""
@@ -48,11 +58,24 @@ EXAMPLES = r"""
     release: web
     namespace: team-a
     backup_dir: /var/backups/helm
+
+- name: Export web for the new cluster
+  helmops.recovery.helm_release_backup:
+    release: web
+    namespace: team-a
+    backup_dir: /srv/exports
+    export: true
+  register: exported
+
+- name: Import it there
+  helmops.recovery.helm_release_restore:
+    path: "{{ exported.files[0] }}"
+    kubeconfig: ~/.kube/new-cluster
 """
 
 RETURN = r"""
 files:
-  description: The files written (records, values, manifest); empty in check mode.
+  description: The files written (records, values, manifest; with O(export=true) the export alone); empty in check mode.
   returned: always
   type: list
   elements: str
@@ -69,7 +92,7 @@ directory:
 import os
 import typing as t
 
-from ansible_collections.helmops.recovery.plugins.module_utils._backup import backup_release
+from ansible_collections.helmops.recovery.plugins.module_utils._backup import backup_release, export_release
 from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
 from ansible_collections.helmops.recovery.plugins.module_utils._module import (
     ONE_RELEASE_ARGUMENT_SPEC,
@@ -85,6 +108,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._storage import R
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     **ONE_RELEASE_ARGUMENT_SPEC,
     "backup_dir": {"type": "path", "default": "~/.helmops-recovery/backups"},
+    "export": {"type": "bool", "default": False},
 }
 
 
@@ -97,9 +121,12 @@ def run(context: Context) -> dict[str, t.Any]:
     if context.check_mode:
         return result
     records, _errors = ReleaseStorage(context.client, context.driver).history(namespace, release)
-    result["files"] = backup_release(params["backup_dir"], namespace, release, records)
-    if not result["files"]:
+    if not records:
         raise ModuleError(f"release {release!r} not found in namespace {namespace}; nothing to back up")
+    if params["export"]:
+        result["files"] = [export_release(params["backup_dir"], namespace, release, records)]
+    else:
+        result["files"] = backup_release(params["backup_dir"], namespace, release, records)
     return result
 
 

@@ -407,7 +407,81 @@ def cases() -> dict[str, dict[str, t.Any]]:
     }
     for name, (description, change, message) in connections.items():
         out[name] = {"kind": "connections", "description": description, "kubeconfig": change, "message": message}
+    out.update(backup_cases())
     return out
+
+
+def backup_cases() -> dict[str, dict[str, t.Any]]:
+    """Files given to helm_release_restore as backups: broken, foreign or edited by hand. Each starts from the
+    recorded records as a backup holds them (a v1 List, namespace and identity included)."""
+    recorded = json.loads(SOURCE.read_text())["objects"]
+    namespace = recorded[0]["metadata"]["namespace"]
+
+    def listing(items: list[dict[str, t.Any]]) -> str:
+        return json.dumps({"apiVersion": "v1", "kind": "List", "items": items}, indent=1)
+
+    def edited(index: int, change: t.Callable[[dict[str, t.Any]], None]) -> str:
+        items = copy.deepcopy(recorded)
+        change(items[index])
+        return listing(items)
+
+    def relabel(obj: dict[str, t.Any]) -> None:
+        obj["metadata"]["labels"]["status"] = "deployed"
+
+    def rename(obj: dict[str, t.Any]) -> None:
+        obj["metadata"]["name"] = obj["metadata"]["name"][:-1] + "9"
+        obj["metadata"]["labels"]["version"] = "9"
+
+    def move(obj: dict[str, t.Any]) -> None:
+        obj["metadata"]["namespace"] = "another-namespace"
+
+    def corrupt(obj: dict[str, t.Any]) -> None:
+        obj["data"]["release"] = base64.b64encode(b"H4sI" + b"\x00" * 64).decode("ascii")
+
+    other = json.loads((SOURCE.parent / "helm3-secret-pending-upgrade.json").read_text())["objects"][0]
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": namespace}}
+    good = listing(recorded)
+    cases = {
+        "truncated": ("a backup cut off half way", good[: len(good) // 2], "not readable as JSON"),
+        "not-json": ("a values file given as a backup", "replicaCount: 2\nimage: web\n", "not readable as JSON"),
+        "not-a-list": (
+            "one Secret, not the List a backup is",
+            json.dumps(recorded[0]),
+            "not a backup written by helmops.recovery",
+        ),
+        "empty-list": ("a List with no items", listing([]), "holds no release records"),
+        "foreign-objects": ("a List of a Deployment", listing([deployment]), "not a Secret or ConfigMap"),
+        "corrupt-payload": ("a record whose payload is not gzip'd JSON", edited(1, corrupt), "item 1"),
+        "status-edited": (
+            "a status label changed by hand (payload says superseded)",
+            edited(0, relabel),
+            "the file was edited",
+        ),
+        "revision-edited": (
+            "an object name and version label changed by hand",
+            edited(2, rename),
+            "payload is revision 3, the object name says 9",
+        ),
+        "namespace-edited": (
+            "a record moved to another namespace by hand",
+            edited(1, move),
+            "describes a release in",
+        ),
+        "two-releases": (
+            "records of two releases in one file",
+            listing([*copy.deepcopy(recorded), other]),
+            "a restore takes one release's backups",
+        ),
+        "duplicate-revision": (
+            "the same revision twice",
+            listing([recorded[0], recorded[0]]),
+            "revision 1 appears twice",
+        ),
+    }
+    return {
+        f"backup-{name}": {"kind": "backups", "description": description, "text": text, "message": message}
+        for name, (description, text, message) in cases.items()
+    }
 
 
 SECTIONS = {
@@ -418,6 +492,10 @@ SECTIONS = {
     ),
     "names": "Module arguments naming an invalid release or namespace: every module refuses them.",
     "connections": "Kubeconfigs that cannot work: every module fails with a message naming the cause.",
+    "backups": (
+        "Files given to helm_release_restore as backups: broken, foreign or edited by hand. Each fails naming the\n"
+        "file and the problem, and nothing is written."
+    ),
 }
 
 

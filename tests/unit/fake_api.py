@@ -9,7 +9,7 @@ import typing as t
 from pathlib import Path
 
 from ansible_collections.helmops.recovery.plugins.module_utils import _release_codec as codec
-from ansible_collections.helmops.recovery.plugins.module_utils._k8s import KubeNotFound
+from ansible_collections.helmops.recovery.plugins.module_utils._k8s import KubeConflict, KubeNotFound
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "records"
 NOW = 1.9e9  # every record is long stale
@@ -21,18 +21,40 @@ def recorded(stem: str) -> tuple[codec.Driver, list[dict[str, t.Any]]]:
 
 
 class FakeApi:
-    """Lists and GETs of storage objects; every request is recorded."""
+    """Lists, GETs and guarded writes of storage objects, Namespace GETs and Event POSTs, as the API server
+    answers them (409 on a stale resourceVersion or an existing name, 404 on a missing object or namespace);
+    every request is recorded."""
 
-    def __init__(self, objects: list[dict[str, t.Any]]) -> None:
+    retries_done = 0
+
+    def __init__(self, objects: list[dict[str, t.Any]], namespaces: t.Iterable[str] | None = None) -> None:
         self.objects = objects
         self.requests: list[str] = []
+        self.events: list[dict[str, t.Any]] = []
+        self.namespaces = set(namespaces or ()) | {o["metadata"].get("namespace", "") for o in objects}
+        self._version = 1000
 
     def request(
-        self, method: str, path: str, *, target: str, query: t.Any = None, headers: t.Any = None, **_options: t.Any
+        self,
+        method: str,
+        path: str,
+        *,
+        target: str,
+        query: t.Any = None,
+        headers: t.Any = None,
+        body: t.Any = None,
+        **_options: t.Any,
     ) -> dict[str, t.Any]:
+        if method != "GET":
+            return self._write(method, path.strip("/").split("/"), target, body)
         params = dict(query or [])
         metadata_only = bool(headers and "PartialObjectMetadata" in headers.get("Accept", ""))
         parts = path.strip("/").split("/")
+        if len(parts) == 4 and parts[2] == "namespaces":
+            self.requests.append(f"GET namespace {parts[3]}")
+            if parts[3] in self.namespaces:
+                return {"kind": "Namespace", "metadata": {"name": parts[3]}}
+            raise KubeNotFound(f"{target} not found", 404, "NotFound", target)
         if len(parts) == 6:  # /api/v1/namespaces/<ns>/<resource>/<name>
             self.requests.append(f"GET {parts[5]}")
             for obj in self.objects:
@@ -44,10 +66,56 @@ class FakeApi:
         label = params.get("labelSelector", "")
         field = params.get("fieldSelector", "")
         self.requests.append(f"LIST {label}{' ' + field if field else ''}{' (metadata)' if metadata_only else ''}")
-        items = [copy.deepcopy(o) for o in self.objects if matches(o, label, field)]
+        kind = {"secrets": "Secret", "configmaps": "ConfigMap"}[parts[-1]]
+        items = [copy.deepcopy(o) for o in self.objects if o.get("kind", kind) == kind and matches(o, label, field)]
         if metadata_only:
             items = [{"metadata": o["metadata"]} for o in items]
         return {"metadata": {}, "items": items}
+
+    def _write(self, method: str, parts: list[str], target: str, body: t.Any) -> dict[str, t.Any]:
+        if parts[-1] == "events":
+            self.requests.append("POST event")
+            self.events.append(copy.deepcopy(body))
+            return copy.deepcopy(body)
+        if method == "POST":  # /api/v1/namespaces/<ns>/<resource>
+            name = body["metadata"]["name"]
+            self.requests.append(f"POST {name}")
+            if parts[3] not in self.namespaces:
+                raise KubeNotFound(f"namespaces {parts[3]!r} not found", 404, "NotFound", target)
+            if self._find(parts[3], name) is not None:
+                raise KubeConflict(f"{target} already exists", 409, "AlreadyExists", target)
+            created = self._stamped(body, uid=f"uid-{name}")
+            self.objects.append(created)
+            return copy.deepcopy(created)
+        name = parts[5]
+        self.requests.append(f"{method} {name}")
+        index = self._find(parts[3], name)
+        if index is None:
+            raise KubeNotFound(f"{target} not found", 404, "NotFound", target)
+        current = self.objects[index]["metadata"]
+        if method == "PUT":
+            if body["metadata"].get("resourceVersion") != current.get("resourceVersion"):
+                raise KubeConflict(f"{target} was changed", 409, "Conflict", target)
+            self.objects[index] = self._stamped(body, uid=current.get("uid", ""))
+            return copy.deepcopy(self.objects[index])
+        wanted = (body or {}).get("preconditions") or {}
+        if any(current.get(key) != value for key, value in wanted.items()):
+            raise KubeConflict(f"{target} precondition failed", 409, "Conflict", target)
+        del self.objects[index]
+        return {}
+
+    def _find(self, namespace: str, name: str) -> int | None:
+        for index, obj in enumerate(self.objects):
+            meta = obj["metadata"]
+            if meta["name"] == name and meta.get("namespace", namespace) == namespace:
+                return index
+        return None
+
+    def _stamped(self, body: dict[str, t.Any], uid: str) -> dict[str, t.Any]:
+        self._version += 1
+        obj = copy.deepcopy(body)
+        obj["metadata"].update(uid=uid, resourceVersion=str(self._version))
+        return obj
 
 
 def matches(obj: dict[str, t.Any], label: str, field: str) -> bool:
