@@ -32,13 +32,18 @@ ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "tests" / "charts" / "app"
 SHORT_TIMEOUT = "8s"  # for operations that must fail on a timeout
 LONG_TIMEOUT = "5m"  # for operations that are killed long before
-# Pods that stay unready until the scenario releases them (hack/kwok/README.md): a Helm client waiting on them
-# is always killed while it still waits, however loaded the machine is.
-HELD = "held"
 
 
 class ScenarioError(Exception):
     pass
+
+
+class RaceLost(ScenarioError):
+    """Helm finished before it could be killed: on a loaded machine the pods it waited on (ready after
+    about 6 seconds) got ready before the kill. The scenario is then run again from the start."""
+
+
+ATTEMPTS = 3
 
 
 class Helm:
@@ -155,15 +160,19 @@ class Helm:
             statuses[int(labels["version"])] = labels["status"]
         return statuses
 
-    def wait_for_record(self, status: str, timeout: float = 120.0) -> int:
-        """Wait until the newest record carries `status`; return its revision."""
+    def wait_for_record(self, status: str, timeout: float = 120.0, process: subprocess.Popen[str] | None = None) -> int:
+        """Wait until the newest record carries `status`; return its revision. With `process`, a Helm
+        that has already finished without leaving it there lost the race (RaceLost)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            finished = process is not None and process.poll() is not None
             statuses = self.record_statuses()
             if statuses:
                 newest = max(statuses)
                 if statuses[newest] == status:
                     return newest
+            if finished:
+                raise RaceLost(f"Helm finished before its record said {status}")
             time.sleep(0.05)
         raise ScenarioError(f"no {status} record appeared within {timeout:.0f}s")
 
@@ -176,46 +185,25 @@ class Helm:
         and, with `pods`, once the operation's new pods (that behaviour) exist,
         i.e. while Helm waits on them rather than before it applied anything."""
         try:
-            self.wait_for_record(status)
+            self.wait_for_record(status, process=process)
             deadline = time.monotonic() + 60
             while pods and not self.pods_exist(pods):
                 if time.monotonic() > deadline:
                     raise ScenarioError(f"no {pods} pods appeared within 60s")
                 time.sleep(0.05)
         finally:
-            os.killpg(process.pid, signal.SIGKILL)
+            finished = process.poll() is not None
+            if not finished:
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        if finished:
+            raise RaceLost(f"Helm finished (exit {process.returncode}) before it was killed in {status}")
 
-    def release_held(self, workload: str) -> None:
-        """Let the `held` pods get ready (hack/kwok/pod-ready-released.yaml) and wait for `workload` to roll out.
-        A StatefulSet creates its next pod only once the one before is ready, so pods are released until the
-        rollout is done."""
-        deadline = time.monotonic() + 120
-        while True:
-            self.kubectl(
-                "annotate", "pods", "-l", f"helmops.test/behaviour={HELD}", "helmops.test/released=true", "--overwrite"
-            )
-            done = subprocess.run(
-                [
-                    self.kubectl_binary,
-                    "--kubeconfig",
-                    self.kubeconfig,
-                    "--namespace",
-                    self.namespace,
-                    "rollout",
-                    "status",
-                    workload,
-                    "--timeout=5s",
-                ],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-            if done.returncode == 0:
-                return
-            if time.monotonic() > deadline:
-                raise ScenarioError(f"{workload} did not roll out within 120s: {done.stderr.strip()}")
+    def start_over(self) -> None:
+        """Remove what a lost race left, so the state can be driven into again from the start."""
+        cmd = self.command("uninstall", self.release, "--wait", "--timeout", "120s")
+        subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=300, check=False)
+        self.errors.clear()
 
     def wait_rollout(self) -> None:
         self.kubectl("rollout", "status", f"deployment/{self.release}-web", "--timeout=120s")
@@ -254,15 +242,15 @@ def failed_upgrade(helm: Helm) -> str:
 
 
 def pending_install(helm: Helm) -> str:
-    process = helm.start_install({"behaviour": HELD})
-    helm.kill_when(process, "pending-install", pods=HELD)
-    helm.release_held(f"deployment/{helm.release}-web")
+    process = helm.start_install({"behaviour": "slow"})
+    helm.kill_when(process, "pending-install", pods="slow")
+    helm.wait_rollout()
     return "pending-install"
 
 
 def pending_upgrade(helm: Helm, quiesce: bool = True) -> str:
     helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
-    behaviour = HELD if quiesce else "never-ready"
+    behaviour = "slow" if quiesce else "never-ready"
     process = helm.start(
         "upgrade",
         helm.release,
@@ -275,7 +263,7 @@ def pending_upgrade(helm: Helm, quiesce: bool = True) -> str:
     )
     helm.kill_when(process, "pending-upgrade", pods=behaviour)
     if quiesce:
-        helm.release_held(f"deployment/{helm.release}-web")
+        helm.wait_rollout()
     return "pending-upgrade"
 
 
@@ -292,12 +280,12 @@ def pending_upgrade_hook(helm: Helm) -> str:
 
 
 def pending_rollback(helm: Helm) -> str:
-    helm.install({"revisionNote": "r1", "behaviour": HELD})
-    helm.release_held(f"deployment/{helm.release}-web")
+    helm.install({"revisionNote": "r1", "behaviour": "slow"})
+    helm.wait_rollout()
     helm.upgrade({"revisionNote": "r2"}, "--wait", "--timeout", LONG_TIMEOUT)
     process = helm.start("rollback", helm.release, "1", "--wait", "--timeout", LONG_TIMEOUT)
-    helm.kill_when(process, "pending-rollback", pods=HELD)
-    helm.release_held(f"deployment/{helm.release}-web")
+    helm.kill_when(process, "pending-rollback", pods="slow")
+    helm.wait_rollout()
     return "pending-rollback"
 
 
@@ -462,37 +450,36 @@ def database_failed_upgrade(helm: Helm) -> str:
 
 def database_pending_major_upgrade(helm: Helm) -> str:
     """1.0.0 deployed; the upgrade to 2.0.0 (persistence.* instead of storage.*) with a configuration change
-    is killed while Helm waits for the new pod (held unready), leaving the lock; the pod is then released and
-    gets ready, so the cluster runs 2.0.0 and nothing works on the release any more."""
+    is killed while Helm waits for the new pod (slow to get ready), leaving the lock; the pod then gets ready,
+    so the cluster runs 2.0.0 and nothing works on the release any more."""
     helm.install({}, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
     database_claims_bound(helm)
-    values = {**DATABASE_CHANGE, "behaviour": HELD}
+    values = {**DATABASE_CHANGE, "behaviour": "slow"}
     process = helm.start(
         "upgrade", helm.release, str(DATABASE_2), "-f", helm.values_file(values), "--wait", "--timeout", LONG_TIMEOUT
     )
-    helm.kill_when(process, "pending-upgrade", pods=HELD)
-    helm.release_held(f"statefulset/{helm.release}")
+    helm.kill_when(process, "pending-upgrade", pods="slow")
+    helm.kubectl("rollout", "status", f"statefulset/{helm.release}", "--timeout=120s")
     return "pending-upgrade"
 
 
 def database_pending_install(helm: Helm) -> str:
-    """The database's first install (held pods) is killed while Helm waits; the pod is then released and gets ready."""
-    process = helm.start_install({**DATABASE_CHANGE, "behaviour": HELD}, chart=DATABASE)
-    helm.kill_when(process, "pending-install", pods=HELD)
-    helm.release_held(f"statefulset/{helm.release}")
+    """The database's first install (slow pods) is killed while Helm waits; the pod then gets ready."""
+    process = helm.start_install({**DATABASE_CHANGE, "behaviour": "slow"}, chart=DATABASE)
+    helm.kill_when(process, "pending-install", pods="slow")
+    helm.kubectl("rollout", "status", f"statefulset/{helm.release}", "--timeout=120s")
     database_claims_bound(helm)
     return "pending-install"
 
 
 def database_pending_rollback(helm: Helm) -> str:
     """1.0.0 deployed, then upgraded with a configuration change; `helm rollback 1 --wait` is killed while it
-    waits for the rolled-back pod (held unready), which is then released and gets ready."""
-    helm.install({"behaviour": HELD}, chart=DATABASE)
-    helm.release_held(f"statefulset/{helm.release}")
+    waits for the rolled-back pod (slow to get ready), which then gets ready."""
+    helm.install({"behaviour": "slow"}, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
     helm.upgrade({**DATABASE_CHANGE, "behaviour": ""}, "--wait", "--timeout", LONG_TIMEOUT, chart=DATABASE)
     process = helm.start("rollback", helm.release, "1", "--wait", "--timeout", LONG_TIMEOUT)
-    helm.kill_when(process, "pending-rollback", pods=HELD)
-    helm.release_held(f"statefulset/{helm.release}")
+    helm.kill_when(process, "pending-rollback", pods="slow")
+    helm.kubectl("rollout", "status", f"statefulset/{helm.release}", "--timeout=120s")
     return "pending-rollback"
 
 
@@ -644,12 +631,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def drive(state: str, helm: Helm) -> str:
+    """Drive the release into `state`; a lost race (see RaceLost) starts it over, at most ATTEMPTS times."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return STATES[state](helm)
+        except RaceLost as exc:
+            if attempt == ATTEMPTS:
+                raise
+            print(f"scenario {state}: {exc}; starting over (attempt {attempt + 1} of {ATTEMPTS})", file=sys.stderr)
+            helm.start_over()
+    raise AssertionError("unreachable")
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     helm = Helm(args)
     started = time.monotonic()
     try:
-        expected = STATES[args.state](helm)
+        expected = drive(args.state, helm)
         status = helm.status()["info"]["status"]
         if status != expected:
             raise ScenarioError(f"helm status shows {status!r}, the scenario promised {expected!r}")

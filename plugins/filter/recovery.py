@@ -12,6 +12,7 @@ the cluster shows, and the safest next step with its exact command.
 
 from __future__ import annotations
 
+import shlex
 import typing as t
 
 from ansible.errors import AnsibleFilterError
@@ -330,10 +331,50 @@ def outcome_line(outcome: t.Mapping[str, t.Any]) -> str:
     return line
 
 
+def backup_files(step: t.Mapping[str, t.Any]) -> list[str]:
+    """The record backups a recovery step wrote first (unlock, prune, rollback, upgrade and uninstall each take
+    one); [] when it wrote none (check mode, or nothing to do)."""
+    if not isinstance(step, t.Mapping):
+        raise AnsibleFilterError(f"backup_files expects a module result, got {type(step).__name__}")
+    files = [step.get("backup_file"), *(step.get("backup_files") or [])]
+    files += [path for release in step.get("releases") or [] for path in release.get("backup_files") or []]
+    return [str(path) for path in files if path and str(path).endswith(".json")]
+
+
+def _key_value(name: str, value: str) -> str:
+    """One key=value of an ad-hoc module's -a string, quoted as Ansible's parse_kv reads it back."""
+    if not any(c.isspace() or c in "'\"\\=" for c in value):
+        return f"{name}={value}"
+    quote = '"' if '"' not in value else "'"
+    if quote in value or "\\" in value:
+        raise ValueError(f"cannot quote {name} for an ad-hoc command: {value!r}")
+    return f"{name}={quote}{value}{quote}"
+
+
+def restore_command(files: t.Sequence[str], kubeconfig: t.Any = "", context: t.Any = "") -> str:
+    """The helm_release_restore command that puts back what the backups held before the first of them:
+    the oldest copy of each record, the revisions written since deleted. In check mode; '' without backups."""
+    if isinstance(files, (str, bytes)) or not isinstance(files, t.Sequence):
+        raise AnsibleFilterError("restore_command expects a list of backup files")
+    if not files:
+        return ""
+    try:
+        arguments = [_key_value("path", ",".join(files)), "pick=oldest", "overwrite=true", "discard_newer=true"]
+        for name, value in (("kubeconfig", kubeconfig), ("context", context)):
+            if isinstance(value, str) and value:  # a kubeconfig given inline (a dict) is not printed
+                arguments.append(_key_value(name, value))
+    except ValueError:
+        return ""  # a path holding both kinds of quote: the backups are still named, the command is not
+    command = "ansible localhost -m helmops.recovery.helm_release_restore -a " + shlex.quote(" ".join(arguments))
+    return f"{command} --check --diff"
+
+
 class FilterModule:
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
         return {
             "at_rest": at_rest,
+            "backup_files": backup_files,
+            "restore_command": restore_command,
             "chart_for": chart_for,
             "remediation_plan": remediation_plan,
             "triage_row": triage_row,

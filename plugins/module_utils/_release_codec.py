@@ -142,6 +142,25 @@ def parse_kube_time(value: str | None) -> float | None:
         return None
 
 
+# Helm's own times (info.first_deployed, info.last_deployed): RFC 3339 with up to nanoseconds and an offset.
+_HELM_TIME_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
+
+
+def parse_helm_time(value: t.Any) -> float | None:
+    """Seconds since the epoch, to the microsecond, of a time in a Helm release record, or None."""
+    match = _HELM_TIME_RE.match(value) if isinstance(value, str) else None
+    if not match:
+        return None
+    try:
+        seconds = float(calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S")))
+    except ValueError:
+        return None
+    fraction = float(f"0.{match.group(2)}") if match.group(2) else 0.0
+    zone = match.group(3)
+    offset = 0 if zone == "Z" else (1 if zone[0] == "+" else -1) * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    return seconds + fraction - offset
+
+
 class RawNumber(str):
     """A JSON number kept as the exact text Helm wrote, so re-encoding is lossless."""
 

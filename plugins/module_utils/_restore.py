@@ -17,9 +17,11 @@ release's workloads: Helm itself converges the cluster afterwards.
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import re
+import time
 import typing as t
 from dataclasses import dataclass, field
 
@@ -37,6 +39,7 @@ from ._release_codec import (
     ReleaseRecordError,
     decode_record,
     history_name,
+    parse_helm_time,
     parse_object_name,
     record_meta_from_object,
     utc_now,
@@ -71,6 +74,8 @@ class Backup:
     driver: Driver
     records: dict[int, BackupRecord]
     files: list[str]
+    taken_at: float | None = None  # when the state restored was backed up (the file's name says), if known
+    pick: str = "newest"  # which copy of a record several files hold is restored
 
     @property
     def newest(self) -> int:
@@ -79,7 +84,8 @@ class Backup:
 
 @dataclass
 class RestoreOptions:
-    path: str
+    paths: list[str]
+    pick: str = "newest"
     release: str | None = None
     namespace: str | None = None
     driver: Driver | None = None  # only when the user set it: it must then match the backup
@@ -142,21 +148,31 @@ class RestorePlan:
 # --- reading backups ----------------------------------------------------------
 
 
-def load_backup(path: str) -> Backup:
-    """One backup file, or every backup file of one release in a directory (the newest copy of each
-    record wins; the backups a restore takes of what it replaced are left out, so restoring a
-    directory twice does the same thing twice). Anything else is refused, naming the file."""
-    path = os.path.expanduser(path)
-    if os.path.isdir(path):
-        files = _backup_files(path)
-    elif os.path.isfile(path):
-        files = [path]
-    else:
-        raise ModuleError(f"backup {path}: no such file or directory")
+def load_backup(paths: t.Sequence[str], pick: str = "newest") -> Backup:
+    """Backup files, and every backup file of one release in each directory given, read oldest first. When
+    several hold a record, ``pick`` says which copy is restored: the newest (undo the last step) or the oldest
+    (go back to before the first). The backups a restore takes of what it replaced are left out of a
+    directory, so restoring one twice does the same thing twice. Anything else is refused, naming the file."""
+    if pick not in ("newest", "oldest"):
+        raise ModuleError(f"pick must be newest or oldest, not {pick!r}")
+    files: list[str] = []
+    for given in paths:
+        path = os.path.expanduser(given)
+        if os.path.isdir(path):
+            files += _backup_files(path)
+        elif os.path.isfile(path):
+            files.append(path)
+        else:
+            raise ModuleError(f"backup {path}: no such file or directory")
+    if not files:
+        raise ModuleError("no backup was given (path is empty)")
+    files = sorted(dict.fromkeys(files), key=lambda file: (_written_at(file) or 0.0, file))
     read = [record for file in files for record in _read_file(file)]
-    namespace, release, driver = _one_release(path, read)
-    records = {record.meta.revision: record for record in read}  # files are read oldest first: the newest wins
-    return Backup(namespace=namespace, release=release, driver=driver, records=records, files=files)
+    namespace, release, driver = _one_release(", ".join(paths), read)
+    ordered = read if pick == "newest" else read[::-1]  # the last copy of a revision wins
+    records = {record.meta.revision: record for record in ordered}
+    taken_at = _written_at(files[-1] if pick == "newest" else files[0])
+    return Backup(namespace, release, driver, records, files, taken_at=taken_at, pick=pick)
 
 
 def _backup_files(directory: str) -> list[str]:
@@ -168,12 +184,15 @@ def _backup_files(directory: str) -> list[str]:
         files.append(full)
     if not files:
         raise ModuleError(f"backup directory {directory} holds no backup files (<record name>.<time>.json)")
+    return files
 
-    def written(file: str) -> tuple[str, str]:
-        match = _STAMP_RE.search(file)
-        return (match.group("stamp") if match else "", file)
 
-    return sorted(files, key=written)
+def _written_at(file: str) -> float | None:
+    match = _STAMP_RE.search(file)
+    if not match:
+        return None
+    stamp = match.group("stamp")
+    return calendar.timegm(time.strptime(stamp[:15], "%Y%m%dT%H%M%S")) + int(stamp[16:22]) / 1e6
 
 
 def _read_file(file: str) -> list[BackupRecord]:
@@ -245,10 +264,13 @@ def plan_restore(client: KubeClient, backup: Backup, options: RestoreOptions, no
     live = _live_records(storage, backup)
     steps = [_step_for_backup(revision, record, live.get(revision)) for revision, record in backup.records.items()]
     steps += [
-        Step(revision, "delete", entry.status, None, live=entry)
+        Step(revision, "delete" if _written_since(entry, backup) else "keep", entry.status, None, live=entry)
         for revision, entry in live.items()
         if revision > backup.newest
     ]
+    for step in steps:
+        if step.action == "keep" and step.record is None:
+            step.after = step.before  # a record the backup never held (a prune keeps the newest): left alone
     steps.sort(key=lambda step: step.revision)
     plan = RestorePlan(backup, steps)
     _refuse_unasked(plan, options)
@@ -284,6 +306,22 @@ def _live_records(storage: ReleaseStorage, backup: Backup) -> dict[int, Live]:
         labels = (obj.get("metadata") or {}).get("labels") or {}
         live[parsed[1]] = Live(obj, None if isinstance(meta, ReleaseRecordError) else meta, labels.get("status"))
     return live
+
+
+def _written_since(entry: Live, backup: Backup) -> bool:
+    """Whether Helm wrote this revision after the backup was taken: history that moved on. A prune's backup
+    holds only the old records it deleted, so the newer revisions it kept are not "newer than the backup".
+    Helm stamps a revision's info.last_deployed when the operation starts (pkg/action/upgrade.go and
+    rollback.go, Helm 3 and 4), to the nanosecond; the object's own times are whole seconds, and a rollback
+    often runs in the second its backup was taken. Unknown either way counts as newer: it is refused."""
+    if backup.taken_at is None or entry.meta is None:
+        return True
+    try:
+        info = decode_record(entry.obj, backup.driver, entry.meta).info
+    except ReleaseRecordError:
+        return True
+    written = parse_helm_time(info.get("last_deployed"))
+    return written is None or written >= backup.taken_at
 
 
 def _step_for_backup(revision: int, record: BackupRecord, live: Live | None) -> Step:
@@ -434,7 +472,8 @@ def record_event(client: KubeClient, plan: RestorePlan) -> str | None:
     actions = {action: [s.revision for s in plan.writes if s.action == action] for action in ("create", "replace")}
     deleted = [s.revision for s in plan.writes if s.action == "delete"]
     note = (
-        f"helmops.recovery restore of release {backup.release} from {os.path.basename(backup.files[-1])}: "
+        f"helmops.recovery restore of release {backup.release} from {len(backup.files)} backup file(s) "
+        f"({backup.pick} copy of each record): "
         f"created revision(s) {actions['create'] or 'none'}, replaced {actions['replace'] or 'none'}, "
         f"deleted newer {deleted or 'none'}"
     )

@@ -14,15 +14,16 @@ description:
     prune, rollback, uninstall), or by an export of M(helmops.recovery.helm_release_backup) from another cluster.
   - Restores Helm's records only. It does not re-apply the release's workloads; the result's RV(next_step) says what
     to run to converge the cluster on the restored history (usually C(helm rollback) or C(helm upgrade)).
-  - O(path) is one backup file, or the directory of one release's backups
-    (C(<backup_dir>/<namespace>/<release>/)); from a directory every backup file is read and the newest copy of each
-    record wins. The backups a restore takes of what it replaced are left out of a directory (give one as O(path)
-    to undo that restore). Every file is validated (a Kubernetes C(List) of Helm release records of one release,
-    whose payload agrees with its labels and name); anything else fails naming the file and the problem, and
-    nothing is written.
+  - O(path) names backup files, or directories of one release's backups (C(<backup_dir>/<namespace>/<release>/),
+    every backup file in it). When several hold the same record, O(pick) says which copy is restored. The backups a
+    restore takes of what it replaced are left out of a directory (give one as O(path) to undo that restore).
+  - Every file is validated (a Kubernetes C(List) of Helm release records of one release, whose payloads agree
+    with their labels and names); anything else fails naming the file and the problem, and nothing is written.
   - Record by record, a missing record is created; one that is the same as the backup is left alone; one that
-    differs is replaced only with O(overwrite=true). A revision newer than the backup's newest is deleted only with
-    O(discard_newer=true); otherwise the restore is refused, so newer history is never overwritten silently.
+    differs is replaced only with O(overwrite=true). A revision above the backup's newest that Helm wrote after the
+    backup was taken (its C(info.last_deployed) says when) is deleted only with O(discard_newer=true); otherwise the
+    restore is refused, so newer history is never overwritten silently. Newer revisions that existed when the
+    backup was taken (a prune saves only the old records it deletes) are left alone.
   - What is replaced or deleted is first saved under O(backup_dir) as a backup of its own
     (C(<release history>.before-restore.<time>.json), mode 0600), so a restore can be undone.
   - Writes as M(helmops.recovery.helm_release_unlock) does. Creates fail if the record appeared since it was read;
@@ -51,9 +52,21 @@ attributes:
     support: full
 options:
   path:
-    description: A backup file, or the directory holding one release's backups.
-    type: path
+    description:
+      - Backup files, or directories holding one release's backups; all of them of one release.
+      - A comma-separated string is read as a list, so a path that contains a comma must be given in a list.
+    type: list
+    elements: path
     required: true
+  pick:
+    description:
+      - Which copy of a record is restored when several backups hold it.
+      - V(newest) undoes the last step that took a backup; V(oldest) goes back to before the first of them (give the
+        backups one remediation took to undo all of its steps), and counts the revisions Helm wrote since the
+        oldest backup as newer.
+    type: str
+    choices: [newest, oldest]
+    default: newest
   release:
     description: The release the backup must hold; a guard against restoring the wrong file.
     type: str
@@ -97,6 +110,15 @@ EXAMPLES = r"""
     namespace: team-a
   check_mode: true
   diff: true
+
+- name: Undo a remediation that unlocked, then upgraded (its report names these backups)
+  helmops.recovery.helm_release_restore:
+    path:
+      - ~/.helmops-recovery/backups/team-a/web/sh.helm.release.v1.web.v7.20261124T084512.000000Z.json
+      - ~/.helmops-recovery/backups/team-a/web/sh.helm.release.v1.web.20261124T084513.000000Z.json
+    pick: oldest
+    overwrite: true
+    discard_newer: true
 
 - name: Undo an unlock (the unlock backed up the record it rewrote)
   helmops.recovery.helm_release_restore:
@@ -191,7 +213,8 @@ from ansible_collections.helmops.recovery.plugins.module_utils._restore import (
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     **LOCK_ARGUMENT_SPEC,
-    "path": {"type": "path", "required": True},
+    "path": {"type": "list", "elements": "path", "required": True},
+    "pick": {"type": "str", "choices": ["newest", "oldest"], "default": "newest"},
     "release": {"type": "str", "aliases": ["name"]},
     "namespace": {"type": "str"},
     "overwrite": {"type": "bool", "default": False},
@@ -204,7 +227,8 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 def run(context: Context) -> dict[str, t.Any]:
     params = context.params
     options = RestoreOptions(
-        path=params["path"],
+        paths=params["path"],
+        pick=params["pick"],
         release=params["release"],
         namespace=params["namespace"],
         driver=params["driver"],
@@ -215,7 +239,7 @@ def run(context: Context) -> dict[str, t.Any]:
         client_timeout=params["client_timeout"],
         backup_dir=params["backup_dir"],
     )
-    backup = load_backup(options.path)
+    backup = load_backup(options.paths, options.pick)
     plan = plan_restore(context.client, backup, options, time.time())
     result: dict[str, t.Any] = {
         "changed": bool(plan.writes),

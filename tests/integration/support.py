@@ -218,7 +218,8 @@ EXTRA_SCENARIOS = (
     + GUARD_SCENARIOS
 )
 
-AUDIT_LOG = ROOT / ".cluster" / "audit.log"
+# The audit log of the control plane under test (hack/cluster keeps it in its CLUSTER_DIR).
+AUDIT_LOG = Path(os.environ.get("CLUSTER_DIR") or ROOT / ".cluster") / "audit.log"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 

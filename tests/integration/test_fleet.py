@@ -1,7 +1,9 @@
 """A fleet: two real control planes (this one and a second started for the
 test) plus a cluster that cannot be reached, as three inventory hosts. One
 triage run produces one fleet summary; the unreachable cluster is reported
-and fails alone; remediate recovers both live clusters in one run."""
+and fails alone; remediate recovers both live clusters in one run. A release
+exported from one cluster is imported into the other, where real Helm then
+upgrades it."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import BIN, KUBECONFIG, ROOT, run_playbook, write_kubeconfig
+from .support import BIN, CHART, KUBECONFIG, ROOT, run_collection_module, run_playbook, write_kubeconfig
 from .test_playbooks import recap
 
 # The ports a control plane listens on lie in the kernel's ephemeral range, so a client's connection can hold
@@ -146,3 +148,59 @@ def test_one_triage_for_the_fleet_and_one_remediation(second_cluster: str, tmp_p
 def recap_of(output: str, host: str) -> dict[str, int]:
     line = next(line for line in output.splitlines() if line.startswith(host) and "ok=" in line)
     return recap(line)
+
+
+IMPORTS = [("3", "secret"), ("4", "configmap")]
+
+
+@pytest.mark.parametrize(("major", "driver"), IMPORTS, ids=[f"helm{m}-{d}" for m, d in IMPORTS])
+def test_a_release_exported_here_imports_into_the_second_cluster_where_helm_upgrades_it(
+    second_cluster: str, major: str, driver: str, tmp_path: Path
+) -> None:
+    namespace = f"move-{uuid.uuid4().hex[:5]}"
+    command = [str(ROOT / "hack" / "scenario"), "deployed", "--release", "web", "--namespace", namespace]
+    subprocess.run(
+        [*command, "--helm", major, "--driver", driver, "--kubeconfig", KUBECONFIG], check=True, capture_output=True
+    )
+    exported = run_collection_module(
+        "helm_release_backup",
+        {"release": "web", "namespace": namespace, "driver": driver, "backup_dir": str(tmp_path), "export": True},
+    )
+    path = exported["files"][0]
+
+    def helm_there(kubeconfig: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / f"helm{major}"), *args, "-n", namespace, "--kubeconfig", kubeconfig],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "HELM_DRIVER": driver},
+        )
+
+    def history(kubeconfig: str) -> list[dict[str, t.Any]]:
+        return t.cast(list[dict[str, t.Any]], json.loads(helm_there(kubeconfig, "history", "web", "-o", "json").stdout))
+
+    missing = run_collection_module("helm_release_restore", {"path": path}, kubeconfig=second_cluster)
+    assert missing.get("failed") and f"namespace {namespace} does not exist" in missing["msg"], missing
+    other = "secret" if driver == "configmap" else "configmap"
+    wrong = run_collection_module("helm_release_restore", {"path": path, "driver": other}, kubeconfig=second_cluster)
+    assert wrong.get("failed") and "same namespace and driver" in wrong["msg"], wrong
+    subprocess.run(
+        [str(BIN / "kubectl"), "--kubeconfig", second_cluster, "create", "namespace", namespace],
+        check=True,
+        capture_output=True,
+    )
+    imported = run_collection_module("helm_release_restore", {"path": path}, kubeconfig=second_cluster)
+    assert imported.get("changed") is True, imported.get("msg")
+    assert [r["action"] for r in imported["restored"]] == ["create", "create", "create"]
+    assert history(second_cluster) == history(KUBECONFIG)
+    upgraded = helm_there(second_cluster, "upgrade", "web", CHART, "--set", "revisionNote=moved", "--wait")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert [h["status"] for h in history(second_cluster)] == ["superseded", "superseded", "superseded", "deployed"]
+    deployment = subprocess.run(
+        [str(BIN / "kubectl"), "--kubeconfig", second_cluster, "get", "deployment", "web-web", "-n", namespace],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert deployment.returncode == 0, deployment.stderr

@@ -1,7 +1,8 @@
 """The hostile and broken input corpus (tests/hostile): every entry, through
 every module. One table-driven test: records are loaded into one namespace next
 to releases installed by real Helm; facts (bulk and single), unlock and prune
-run against each; invalid names and unusable kubeconfigs go to every module.
+run against each; invalid names and unusable kubeconfigs go to every module;
+broken, foreign and hand-edited backup files go to helm_release_restore.
 Each gives a clear error on that release (the good ones are still returned in
 bulk), never a traceback, and nothing is written (audit log)."""
 
@@ -177,6 +178,20 @@ def check_connection(entry: dict[str, t.Any], namespace: str, tmp_path: Path) ->
         assert token not in json.dumps(result), f"{case}: the token is in the output"
 
 
+def check_backup(entry: dict[str, t.Any], tmp_path: Path) -> None:
+    """A hostile file given to helm_release_restore as a backup, with every write it could make allowed."""
+    case = entry["name"]
+    path = tmp_path / "given" / f"{case}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(entry["text"])
+    args = {"path": str(path), "overwrite": True, "discard_newer": True, "force": True, "backup_dir": str(tmp_path)}
+    result = run_collection_module("helm_release_restore", args)
+    assert_clear(result, case)
+    assert result.get("failed") and entry["message"] in result["msg"] and str(path) in result["msg"], (
+        f"{case}: {result}"
+    )
+
+
 def test_every_corpus_entry_fails_clearly_and_writes_nothing(cluster: str, tmp_path: Path) -> None:
     entries = load_corpus()
     documented = documented_count()
@@ -220,6 +235,8 @@ def test_every_corpus_entry_fails_clearly_and_writes_nothing(cluster: str, tmp_p
             check_names(entry, namespace)
         elif entry["kind"] == "connections":
             check_connection(entry, namespace, tmp_path)
+        elif entry["kind"] == "backups":
+            check_backup(entry, tmp_path)
         else:
             pytest.fail(f"unknown corpus kind {entry['kind']!r} in {entry['name']}")
         exercised.append(entry["name"])
@@ -228,6 +245,7 @@ def test_every_corpus_entry_fails_clearly_and_writes_nothing(cluster: str, tmp_p
     assert events, "the audit log must show the modules' requests, or the no-write check proves nothing"
     assert [e for e in events if e["verb"] in WRITE_VERBS] == []
     assert not (tmp_path / "backups").exists(), "no backup: nothing was about to be written"
+    assert not list(tmp_path.glob("fixture-*")), "no backup of what a restore replaces: nothing was"
     assert len(exercised) == len(entries) >= documented, (len(exercised), documented)
     print(f"hostile corpus: {len(exercised)} entries exercised (documented: {documented})")
     kubectl("delete", "namespace", namespace, "--wait=false")

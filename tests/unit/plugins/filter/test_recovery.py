@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import shlex
 import typing as t
 
 import pytest
 from ansible.errors import AnsibleFilterError
+from ansible.parsing.splitter import parse_kv
 from ansible_collections.helmops.recovery.plugins.filter.recovery import (
     at_rest,
+    backup_files,
     chart_for,
     outcome_line,
     remediation_plan,
+    restore_command,
     triage_row,
 )
 
@@ -392,3 +396,41 @@ def test_at_rest_gives_the_outcome_of_a_release_with_nothing_to_do(
     for outcome in split["resting"]:
         assert outcome["outcome"] == "healthy" and outcome["action"] == "none"
         assert outcome["status_after"] == outcome["status_before"] == release["status"]
+
+
+BACKUP_STEPS = [
+    # (case, a module's result, the record backups it names)
+    ("unlock", {"changed": True, "backup_file": "/b/ns/web/sh.helm.release.v1.web.v2.1.json"}, ["v2.1"]),
+    (
+        "rollback (records, values, manifest)",
+        {"backup_files": ["/b/ns/web/sh.helm.release.v1.web.2.json", "/b/ns/web/values.2.yaml", "/b/m.2.yaml"]},
+        ["web.2"],
+    ),
+    ("prune", {"releases": [{"backup_files": ["/b/a.v1.json", "/b/a.v2.json"]}, {"deleted": []}]}, ["v1", "v2"]),
+    ("check mode or skipped", {"changed": True, "skipped": True}, []),
+]
+
+
+@pytest.mark.parametrize("case", BACKUP_STEPS, ids=[c[0] for c in BACKUP_STEPS])
+def test_backup_files_are_the_record_backups_a_step_wrote(case: tuple[str, dict[str, t.Any], list[str]]) -> None:
+    _name, step, wanted = case
+    found = backup_files(step)
+    assert len(found) == len(wanted) and all(f.endswith(".json") and w in f for f, w in zip(found, wanted, strict=True))
+
+
+def test_the_restore_command_goes_back_before_the_first_backup_and_quotes_what_it_is_given() -> None:
+    files = ["/b/team a/web/sh.helm.release.v1.web.v2.1.json", "/b/team a/web/sh.helm.release.v1.web.2.json"]
+    command = shlex.split(restore_command(files, kubeconfig="/k/it's.yaml", context={"not": "text"}))
+    assert command[:4] == ["ansible", "localhost", "-m", "helmops.recovery.helm_release_restore"]
+    assert command[-2:] == ["--check", "--diff"]
+    assert parse_kv(command[5]) == {  # as ansible reads the -a string
+        "path": ",".join(files),
+        "pick": "oldest",
+        "overwrite": "true",
+        "discard_newer": "true",
+        "kubeconfig": "/k/it's.yaml",
+    }
+    assert restore_command([]) == ""
+    assert restore_command(["/b/a'b\"c.json"]) == ""  # no quoting reads back: no command rather than a wrong one
+    with pytest.raises(AnsibleFilterError):
+        restore_command("/b/one.json")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import typing as t
 from pathlib import Path
@@ -38,11 +39,16 @@ def with_status(obj: dict[str, t.Any], driver: codec.Driver, status: str) -> dic
     return changed
 
 
-def next_revision(obj: dict[str, t.Any], driver: codec.Driver) -> dict[str, t.Any]:
-    """A newer revision of the same release (what a rollback after the backup writes)."""
-    release = dict(codec.decode_record(obj, driver).release)
+def next_revision(obj: dict[str, t.Any], driver: codec.Driver, *, after_the_backup: bool) -> dict[str, t.Any]:
+    """A newer revision of the same release: one a rollback wrote after the backup (Helm stamps its
+    info.last_deployed as it starts; a minute ahead here, so it is after any backup the test takes), or one
+    the backup never held though it is older (the newest revisions a prune keeps)."""
+    release = copy.deepcopy(codec.decode_record(obj, driver).release)
     revision = int(release["version"]) + 1
     release["version"] = revision
+    if after_the_backup:
+        ahead = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=1)
+        release["info"]["last_deployed"] = ahead.strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
     newer = copy.deepcopy(obj)
     newer["metadata"]["name"] = codec.object_name(release["name"], revision)
     newer["metadata"]["labels"]["version"] = str(revision)
@@ -65,7 +71,7 @@ def test_a_hostile_backup_is_refused_naming_the_file_and_the_problem(path: Path,
     file = tmp_path / f"{path.stem}.json"
     file.write_text(entry["text"])
     with pytest.raises(ModuleError) as refused:
-        load_backup(str(file))
+        load_backup([str(file)])
     assert entry["message"] in str(refused.value) and str(file) in str(refused.value)
 
 
@@ -85,7 +91,7 @@ def test_a_path_that_holds_no_backup_is_refused(
     case: str, make: t.Callable[[Path], Path], message: str, tmp_path: Path
 ) -> None:
     with pytest.raises(ModuleError, match=message):
-        load_backup(str(make(tmp_path)))
+        load_backup([str(make(tmp_path))])
 
 
 def _sparse(path: Path) -> Path:
@@ -101,7 +107,7 @@ def test_a_directory_merges_its_backups_newest_copy_first_and_leaves_out_restore
     newer = backup_file(tmp_path, [with_status(objects[1], driver, "failed")])
     (directory / "values.20261124T000000.000000Z.yaml").write_text("secret: x\n")
     save_records(str(tmp_path / "b"), objects[0]["metadata"]["namespace"], "fx-pending-upgrade", "x.before-restore", [])
-    backup = load_backup(str(directory))
+    backup = load_backup([str(directory)])
     assert backup.files == [older, newer]
     assert {r: record.status for r, record in backup.records.items()} == {1: "deployed", 2: "failed"}
     assert (backup.release, backup.driver, backup.newest) == ("fx-pending-upgrade", driver, 2)
@@ -121,7 +127,9 @@ def live_and_backup(fixture: str, change: str) -> tuple[codec.Driver, list[dict[
     elif change == "newest rewritten (unlock, mark_deployed)":
         live[-1] = with_status(live[-1], driver, "failed")
     elif change == "a newer revision written (rollback)":
-        live.append(next_revision(live[-1], driver))
+        live.append(next_revision(live[-1], driver, after_the_backup=True))
+    elif change == "a newer revision the backup never held (prune)":
+        live.append(next_revision(live[-1], driver, after_the_backup=False))
     elif change == "the release gone (uninstall)":
         live = []
     return driver, objects, live
@@ -136,6 +144,7 @@ PLANS = [
     ("newest rewritten (unlock, mark_deployed)", {"overwrite": True}, ["keep", "replace"], None),
     ("a newer revision written (rollback)", {}, None, "newer than the backup's newest"),
     ("a newer revision written (rollback)", {"discard_newer": True}, ["keep", "keep", "delete"], None),
+    ("a newer revision the backup never held (prune)", {}, ["keep", "keep", "keep"], None),
     ("nothing", {"release": "another"}, None, "not release 'another'"),
     ("nothing", {"namespace": "elsewhere"}, None, "not namespace 'elsewhere'"),
 ]
@@ -148,9 +157,9 @@ def test_the_plan_creates_what_is_missing_and_touches_nothing_else_unasked(
 ) -> None:
     change, options, actions, refusal = case
     _driver, objects, live = live_and_backup(fixture, change)
-    backup = load_backup(backup_file(tmp_path, objects))
+    backup = load_backup([backup_file(tmp_path, objects)])
     api = FakeApi(live, namespaces=[objects[0]["metadata"]["namespace"]])
-    wanted = RestoreOptions(path="", **options)
+    wanted = RestoreOptions(paths=[], **options)
     if refusal:
         with pytest.raises(ModuleError, match=refusal):
             plan_restore(api, backup, wanted, NOW)  # type: ignore[arg-type]
@@ -164,17 +173,17 @@ def test_the_plan_creates_what_is_missing_and_touches_nothing_else_unasked(
 
 def test_a_driver_other_than_the_backups_is_refused(tmp_path: Path) -> None:
     _driver, objects = recorded("helm3-secret-pending-upgrade")
-    backup = load_backup(backup_file(tmp_path, objects))
+    backup = load_backup([backup_file(tmp_path, objects)])
     with pytest.raises(ModuleError, match="restored to the same namespace and driver"):
-        plan_restore(FakeApi([]), backup, RestoreOptions(path="", driver="configmap"), NOW)  # type: ignore[arg-type]
+        plan_restore(FakeApi([]), backup, RestoreOptions(paths=[], driver="configmap"), NOW)  # type: ignore[arg-type]
 
 
 def test_an_import_into_a_cluster_without_the_namespace_is_refused_before_any_write(tmp_path: Path) -> None:
     _driver, objects = recorded("helm4-configmap-deployed")
-    backup = load_backup(backup_file(tmp_path, objects))
+    backup = load_backup([backup_file(tmp_path, objects)])
     api = FakeApi([])
     with pytest.raises(ModuleError, match="create it first"):
-        plan_restore(api, backup, RestoreOptions(path=""), NOW)  # type: ignore[arg-type]
+        plan_restore(api, backup, RestoreOptions(paths=[]), NOW)  # type: ignore[arg-type]
     assert api.requests == ["LIST owner=helm,name=fx-deployed", "GET namespace fixture-h4-configmap-deployed"]
 
 
@@ -197,8 +206,8 @@ def test_a_restore_brings_back_what_helm_reads_and_a_second_run_changes_nothing(
     path = backup_file(tmp_path, objects)
     namespace = objects[0]["metadata"]["namespace"]
     api = FakeApi(copy.deepcopy(live), namespaces=[namespace])
-    wanted = RestoreOptions(path=path, backup_dir=str(tmp_path / "b"), **options)
-    plan = plan_restore(api, load_backup(path), wanted, NOW)  # type: ignore[arg-type]
+    wanted = RestoreOptions(paths=[path], backup_dir=str(tmp_path / "b"), **options)
+    plan = plan_restore(api, load_backup([path]), wanted, NOW)  # type: ignore[arg-type]
     replaced = backup_replaced(plan, wanted.backup_dir)
     apply_restore(api, plan)  # type: ignore[arg-type]
     assert record_event(api, plan) is None  # type: ignore[arg-type]
@@ -222,7 +231,7 @@ def test_a_restore_brings_back_what_helm_reads_and_a_second_run_changes_nothing(
     assert api.events[0]["reason"] == "HelmReleaseRestored" and api.events[0]["regarding"]["kind"] == (
         "Secret" if driver == "secret" else "ConfigMap"
     )
-    again = plan_restore(api, load_backup(path), wanted, NOW)  # type: ignore[arg-type]
+    again = plan_restore(api, load_backup([path]), wanted, NOW)  # type: ignore[arg-type]
     assert again.writes == []
 
 
@@ -230,7 +239,7 @@ def test_a_record_changed_after_the_plan_read_it_is_never_overwritten(tmp_path: 
     driver, objects, live = live_and_backup("helm3-secret-pending-upgrade", "newest rewritten (unlock, mark_deployed)")
     api = FakeApi(copy.deepcopy(live))
     path = backup_file(tmp_path, objects)
-    plan = plan_restore(api, load_backup(path), RestoreOptions(path=path, overwrite=True), NOW)  # type: ignore[arg-type]
+    plan = plan_restore(api, load_backup([path]), RestoreOptions(paths=[path], overwrite=True), NOW)  # type: ignore[arg-type]
     api.objects[1] = with_status(api.objects[1], driver, "superseded")  # Helm wrote it meanwhile
     with pytest.raises(KubeConflict):
         apply_restore(api, plan)  # type: ignore[arg-type]
@@ -247,6 +256,27 @@ def test_an_export_holds_the_records_without_this_clusters_identity_and_imports(
         set(i["metadata"]) <= {"name", "namespace", "labels", "annotations"} for i in items
     )
     api = FakeApi([], namespaces=[namespace])  # the other cluster
-    plan = plan_restore(api, load_backup(path), RestoreOptions(path=path), NOW)  # type: ignore[arg-type]
+    plan = plan_restore(api, load_backup([path]), RestoreOptions(paths=[path]), NOW)  # type: ignore[arg-type]
     apply_restore(api, plan)  # type: ignore[arg-type]
     assert [o["metadata"]["name"] for o in api.objects] == [o["metadata"]["name"] for o in objects]
+
+
+def test_pick_oldest_goes_back_to_before_the_first_of_several_steps(tmp_path: Path) -> None:
+    """An unlock (its backup: revision 2 pending-upgrade), then an upgrade (its backup: every record, revision 2
+    failed) that wrote revision 3: the oldest copies, and revision 3 counted as newer than the first backup."""
+    driver, objects = recorded("helm3-secret-pending-upgrade")
+    first = backup_file(tmp_path, [objects[1]])
+    unlocked = with_status(objects[1], driver, "failed")
+    second = backup_file(tmp_path, [objects[0], unlocked])
+    upgraded = next_revision(unlocked, driver, after_the_backup=True)
+    api = FakeApi([with_status(objects[0], driver, "superseded"), unlocked, upgraded])
+    newest = load_backup([first, second])
+    assert newest.records[2].status == "failed" and newest.pick == "newest"
+    oldest = load_backup([second, first], pick="oldest")
+    assert [oldest.records[r].status for r in (1, 2)] == ["deployed", "pending-upgrade"]
+    plan = plan_restore(api, oldest, RestoreOptions(paths=[], overwrite=True, discard_newer=True), NOW)  # type: ignore[arg-type]
+    assert [(s.revision, s.action, s.after) for s in plan.steps] == [
+        (1, "replace", "deployed"),
+        (2, "replace", "pending-upgrade"),
+        (3, "delete", None),
+    ]

@@ -55,6 +55,7 @@ def unlocked(tmp_path: Path) -> tuple[str, list[dict[str, t.Any]], list[dict[str
 CASES = [
     # (case, extra arguments, check mode, failed, words in msg or next_step)
     ("the path is required", {"path": None}, False, True, "missing required arguments: path"),
+    ("pick is newest or oldest", {"pick": "latest"}, False, True, "value of pick must be one of: newest, oldest"),
     ("a record that differs needs overwrite", {}, False, True, "set overwrite: true"),
     ("check mode writes nothing", {"overwrite": True}, True, False, "pending-upgrade, the lock it had before"),
     ("the wrong release is refused", {"release": "web"}, False, True, "not release 'web'"),
@@ -101,6 +102,7 @@ def test_main_restores_backs_up_what_it_replaces_and_reports_no_change_the_secon
     args = {"path": path, "overwrite": True, "backup_dir": str(tmp_path / "before")}
     first = run_main(args, api, monkeypatch, capsys)
     assert first["changed"] is True and first["driver"] == "secret" and first["files"] == [path]
+    assert api.events[0]["note"].endswith("created revision(s) none, replaced [2], deleted newer none")
     saved = json.loads(Path(first["backup_file"]).read_text())["items"]
     assert [o["metadata"]["labels"]["status"] for o in saved] == ["failed"]
     assert api.objects[1]["metadata"]["labels"] == objects[1]["metadata"]["labels"]
