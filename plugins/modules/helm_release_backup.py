@@ -11,8 +11,8 @@ short_description: Save a release's values, manifest and every release record be
 version_added: 0.1.0
 description:
   - Writes, under C(<backup_dir>/<namespace>/<release>/), every release record of the release exactly as the API
-    returns it (a Kubernetes C(List) that C(kubectl apply) restores), and the newest revision's user-supplied values
-    and manifest - what C(helm get values) and C(helm get manifest) print.
+    returns it (a Kubernetes C(List) that M(helmops.recovery.helm_release_restore) restores), and the newest
+    revision's user-supplied values and manifest - what C(helm get values) and C(helm get manifest) print.
   - Directories are created with mode 0700 and files with mode 0600, never overwriting an earlier backup.
   - With O(export=true), writes the records alone, without the identity this API server gave them (uid,
     resourceVersion, creation time, managed fields), as one file that M(helmops.recovery.helm_release_restore) imports
