@@ -351,17 +351,23 @@ def _key_value(name: str, value: str) -> str:
     return f"{name}={quote}{value}{quote}"
 
 
-def restore_command(files: t.Sequence[str], kubeconfig: t.Any = "", context: t.Any = "") -> str:
-    """The helm_release_restore command that puts back what the backups held before the first of them:
-    the oldest copy of each record, the revisions written since deleted. In check mode; '' without backups."""
+def restore_command(
+    files: t.Sequence[str], kubeconfig: t.Any = "", context: t.Any = "", discard_newer: bool = False
+) -> str:
+    """The helm_release_restore command that puts back what the backups held before the first of them (the
+    oldest copy of each record), in check mode. ``discard_newer``: the steps wrote revisions (a rollback, an
+    upgrade) that the restore must delete; not for a prune, whose undo never needs to delete anything.
+    '' without backups, and when the command could not name them or the cluster exactly: a kubeconfig given
+    inline (a dict) would leave the command acting on whatever cluster the shell has."""
     if isinstance(files, (str, bytes)) or not isinstance(files, t.Sequence):
         raise AnsibleFilterError("restore_command expects a list of backup files")
-    if not files:
+    if not files or any("," in path for path in files) or not isinstance(kubeconfig, str):
         return ""
+    options = ["pick=oldest", "overwrite=true", *(["discard_newer=true"] if discard_newer else [])]
     try:
-        arguments = [_key_value("path", ",".join(files)), "pick=oldest", "overwrite=true", "discard_newer=true"]
+        arguments = [_key_value("path", ",".join(files)), *options]
         for name, value in (("kubeconfig", kubeconfig), ("context", context)):
-            if isinstance(value, str) and value:  # a kubeconfig given inline (a dict) is not printed
+            if isinstance(value, str) and value:
                 arguments.append(_key_value(name, value))
     except ValueError:
         return ""  # a path holding both kinds of quote: the backups are still named, the command is not

@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import typing as t
+from dataclasses import dataclass
 
 from ._release_codec import RawNumber, history_name, utc_now
 
@@ -64,14 +65,51 @@ def backup_directory(backup_dir: str, namespace: str, release: str) -> str:
     return directory
 
 
-def save_records(backup_dir: str, namespace: str, release: str, name: str, objects: list[dict[str, t.Any]]) -> str:
-    """Write the API objects as a Kubernetes List; return the file's path."""
+# The key of a backup's own header, next to the List's items: where and when it was taken, and which records the
+# release had then (names and uids), so a restore knows the history it goes back to and what came after.
+HEADER = "helmopsRecovery"
+
+
+@dataclass(frozen=True)
+class Taken:
+    """Where a backup is taken: the API server, and the release's records there at that moment."""
+
+    cluster: str
+    history: tuple[tuple[str, str], ...]  # (object name, uid) of every record of the release
+    export: bool = False
+
+
+def taken_from(cluster: str, objects: t.Iterable[t.Mapping[str, t.Any]], export: bool = False) -> Taken:
+    """The Taken of a release whose records are the given API objects."""
+    history = []
+    for obj in objects:
+        metadata = obj.get("metadata") or {}
+        history.append((str(metadata.get("name") or ""), str(metadata.get("uid") or "")))
+    return Taken(cluster=cluster, history=tuple(sorted(history)), export=export)
+
+
+def save_records(
+    backup_dir: str, namespace: str, release: str, name: str, objects: list[dict[str, t.Any]], *, taken: Taken
+) -> str:
+    """Write the API objects as a Kubernetes List with this collection's header; return the file's path.
+    Written whole under a temporary name, then linked to its own (never over another file), so an
+    interrupted write leaves no half file that a restore would meet."""
     directory = backup_directory(backup_dir, namespace, release)
     stamp = utc_now("%Y%m%dT%H%M%S.%fZ")
     path = os.path.join(directory, f"{name}.{stamp}.json")
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump({"apiVersion": "v1", "kind": "List", "items": objects}, handle, indent=1)
+    header = {
+        "cluster": taken.cluster,
+        "takenAt": f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:{stamp[13:]}",
+        "export": taken.export,
+        "history": [{"name": object_name, "uid": uid} for object_name, uid in taken.history],
+    }
+    descriptor, partial = tempfile.mkstemp(prefix=".partial-", suffix=".json", dir=directory)  # mode 0600
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump({"apiVersion": "v1", "kind": "List", HEADER: header, "items": objects}, handle, indent=1)
+        os.link(partial, path)  # fails if the name exists: a backup is never overwritten
+    finally:
+        os.unlink(partial)
     return path
 
 
@@ -103,7 +141,7 @@ def private_values_file(workdir: str, values: t.Any) -> str:
     return path
 
 
-def export_release(backup_dir: str, namespace: str, release: str, records: t.Sequence[_Stored]) -> str:
+def export_release(backup_dir: str, namespace: str, release: str, records: t.Sequence[_Stored], cluster: str) -> str:
     """Save every record without this API server's identity for it (uid, resourceVersion, times, managed
     fields), for helm_release_restore to import on another cluster."""
     objects = []
@@ -111,15 +149,20 @@ def export_release(backup_dir: str, namespace: str, release: str, records: t.Seq
         metadata = stored.obj.get("metadata") or {}
         kept = {key: metadata[key] for key in ("name", "namespace", "labels", "annotations") if key in metadata}
         objects.append({**{k: v for k, v in stored.obj.items() if k != "metadata"}, "metadata": kept})
-    return save_records(backup_dir, namespace, release, f"{history_name(release)}.{EXPORT}", objects)
+    taken = taken_from(cluster, [stored.obj for stored in records], export=True)
+    return save_records(backup_dir, namespace, release, f"{history_name(release)}.{EXPORT}", objects, taken=taken)
 
 
-def backup_release(backup_dir: str, namespace: str, release: str, records: t.Sequence[_Stored]) -> list[str]:
+def backup_release(
+    backup_dir: str, namespace: str, release: str, records: t.Sequence[_Stored], cluster: str
+) -> list[str]:
     """Save every record as read, and the newest revision's values and manifest (what `helm get` shows)."""
     if not records:
         return []
     newest = records[-1].record.release
-    paths = [save_records(backup_dir, namespace, release, history_name(release), [r.obj for r in records])]
+    objects = [r.obj for r in records]
+    taken = taken_from(cluster, objects)
+    paths = [save_records(backup_dir, namespace, release, history_name(release), objects, taken=taken)]
     paths.append(save_text(backup_dir, namespace, release, "values.yaml", values_yaml(newest.get("config") or {})))
     paths.append(save_text(backup_dir, namespace, release, "manifest.yaml", str(newest.get("manifest") or "")))
     return paths

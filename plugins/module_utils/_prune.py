@@ -22,7 +22,7 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ._backup import save_records
+from ._backup import Taken, save_records
 from ._errors import ModuleError
 from ._history import KNOWN_GOOD_STATUSES, ROLLBACK_STATUSES, rollback_target
 from ._k8s import KubeClient, KubeConflict, KubeError, KubeNotFound, KubeUnreachable
@@ -85,6 +85,7 @@ class ReleasePlan:
     deleted: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     backup_files: list[str] = field(default_factory=list)
+    history: tuple[tuple[str, str], ...] = ()  # (name, uid) of every record when planned, for the backups
 
     @property
     def before(self) -> list[int]:
@@ -198,6 +199,7 @@ def _protections(ordered: list[_Entry]) -> dict[int, list[str]]:
 
 def _plan_release(namespace: str, release: str, ordered: list[_Entry], options: PruneOptions) -> ReleasePlan:
     plan = ReleasePlan(namespace, release)
+    plan.history = tuple(sorted((e.meta.name, e.meta.uid) for e in ordered))
     protections = _protections(ordered)
     newest = {e.meta.revision for e in ordered[-options.keep :]} if options.keep > 0 else set()
     for entry in ordered:
@@ -227,9 +229,11 @@ def apply_prune(client: KubeClient, driver: Driver, plans: list[ReleasePlan], op
     if options.backup_dir:
         for plan in plans:
             for entry in plan.delete:
-                plan.backup_files.append(
-                    save_records(options.backup_dir, plan.namespace, plan.release, entry.meta.name, [entry.obj or {}])
-                )
+                taken = Taken(cluster=client.host, history=plan.history)
+                objects = [entry.obj or {}]
+                name = entry.meta.name
+                path = save_records(options.backup_dir, plan.namespace, plan.release, name, objects, taken=taken)
+                plan.backup_files.append(path)
     unreachable = threading.Event()  # the API server is gone: every release stops
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(lambda plan: _delete_release(storage, plan, unreachable), plans))

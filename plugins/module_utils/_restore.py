@@ -7,34 +7,40 @@ PRIVATE: this module util is for the collection's own use and may change at
 any time without notice.
 
 ``load_backup`` reads and validates backup files (a Kubernetes ``List`` of
-release records, as _backup.py writes them); ``plan_restore`` compares them
-with the records the cluster has now and decides, record by record, to create,
-replace, delete or keep; ``apply_restore`` writes that plan: creates that fail
-if the record appeared meanwhile, and updates and deletes guarded by the
-resourceVersion the plan read. Only Helm's records are restored, never the
-release's workloads: Helm itself converges the cluster afterwards.
+release records with this collection's header, as _backup.py writes them:
+the cluster, the time, and the release's records at that time);
+``plan_restore`` compares them with the records the cluster has now and
+decides, record by record, to create, replace, delete or keep; ``apply_restore``
+writes that plan: creates that fail if the record appeared meanwhile, and
+updates and deletes guarded by the resourceVersion the plan read. Only Helm's
+records are restored, never the release's workloads: Helm itself converges the
+cluster afterwards.
+
+The point in time restored is one backup's (the newest given, or the oldest):
+a record the cluster has now counts as the same history only if that backup's
+header lists it (name and uid); any other is history written since, replaced
+or deleted only when asked to.
 """
 
 from __future__ import annotations
 
-import calendar
 import json
 import os
-import re
-import time
+import shlex
 import typing as t
 from dataclasses import dataclass, field
 
-from ._backup import BEFORE_RESTORE, save_records
+from ._backup import BEFORE_RESTORE, HEADER, save_records, taken_from
 from ._errors import ModuleError
 from ._events import ReleaseEvent, post_event
-from ._k8s import KubeClient, KubeForbidden, KubeNotFound, path_quote
+from ._k8s import KubeClient, KubeError, KubeForbidden, KubeNotFound, path_quote
 from ._live import Discovery, LiveIndex
-from ._lock import LockOptions, lock_verdict, newest_record
+from ._lock import LOCKING_STATUSES, LockOptions, lock_verdict, newest_record
 from ._release_codec import (
     PENDING_STATUSES,
     SECRET_TYPE,
     Driver,
+    InvalidNameError,
     RecordMeta,
     ReleaseRecordError,
     decode_record,
@@ -43,16 +49,18 @@ from ._release_codec import (
     parse_object_name,
     record_meta_from_object,
     utc_now,
+    validate_namespace_name,
+    validate_release_name,
 )
 from ._storage import ReleaseStorage
 
-# A backup holds at most a release's history: 128 MiB is over a hundred records at Kubernetes' 1 MiB object
-# limit. A larger file is refused before it is read, so a wrong path cannot exhaust memory.
-MAX_BACKUP_FILE_BYTES = 128 * 1024 * 1024
+# A backup holds one release's history: with records at Kubernetes' 1 MiB object limit, 256 MiB is a history of
+# over 250 revisions (ten times Helm's usual --history-max). Files are refused before they are read beyond these
+# bounds, so a wrong path cannot exhaust memory.
+MAX_BACKUP_FILE_BYTES = 256 * 1024 * 1024
+MAX_BACKUP_TOTAL_BYTES = 512 * 1024 * 1024
 ANNOTATION_PREFIX = "helmops.recovery"
 _KINDS: dict[str, Driver] = {"Secret": "secret", "ConfigMap": "configmap"}
-# <name>.<UTC time>.json, as _backup.save_records names its files.
-_STAMP_RE = re.compile(r"\.(?P<stamp>\d{8}T\d{6}\.\d{6}Z)\.json$")
 
 
 @dataclass(frozen=True)
@@ -66,16 +74,31 @@ class BackupRecord:
 
 
 @dataclass
+class BackupFile:
+    """One backup file: its header (where and when it was taken, the release's records then) and records."""
+
+    path: str
+    cluster: str
+    taken_at: float
+    export: bool
+    history: frozenset[tuple[str, str]]  # (name, uid) of every record the release had when it was taken
+    records: list[BackupRecord]
+
+
+@dataclass
 class Backup:
-    """The records of one release, read from one backup file or merged from a directory of them."""
+    """The records restored: each revision's copy from the backup files of one point in time."""
 
     namespace: str
     release: str
     driver: Driver
     records: dict[int, BackupRecord]
     files: list[str]
-    taken_at: float | None = None  # when the state restored was backed up (the file's name says), if known
-    pick: str = "newest"  # which copy of a record several files hold is restored
+    cluster: str
+    export: bool
+    history: frozenset[tuple[str, str]]  # the release's records at the point in time restored
+    pick: str = "newest"
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def newest(self) -> int:
@@ -91,6 +114,7 @@ class RestoreOptions:
     driver: Driver | None = None  # only when the user set it: it must then match the backup
     overwrite: bool = False
     discard_newer: bool = False
+    other_cluster: bool = False
     force: bool = False
     stale_after: int = 600
     client_timeout: int = 900
@@ -104,6 +128,7 @@ class Live:
     obj: dict[str, t.Any]
     meta: RecordMeta | None
     status: str | None  # its status label
+    since: bool  # written since the point in time restored (its name and uid are not in that backup's header)
 
 
 @dataclass
@@ -117,8 +142,19 @@ class Step:
     record: BackupRecord | None = None
     live: Live | None = None
 
+    @property
+    def newer(self) -> bool:
+        """The cluster's record here was written after the backup: replacing or deleting it loses newer history."""
+        return self.live is not None and self.live.since and self.action in ("replace", "delete")
+
     def summary(self) -> dict[str, t.Any]:
-        return {"revision": self.revision, "action": self.action, "status_before": self.before, "status": self.after}
+        return {
+            "revision": self.revision,
+            "action": self.action,
+            "status_before": self.before,
+            "status": self.after,
+            "written_since_backup": bool(self.live and self.live.since),
+        }
 
 
 @dataclass
@@ -127,14 +163,14 @@ class RestorePlan:
     steps: list[Step]
     lock: dict[str, t.Any] = field(default_factory=dict)
     overridden: list[str] = field(default_factory=list)
+    done: list[dict[str, t.Any]] = field(default_factory=list)
 
     @property
     def writes(self) -> list[Step]:
         return [step for step in self.steps if step.action != "keep"]
 
     def diff(self) -> dict[str, t.Any]:
-        """The status of every revision the restore looks at, before and after ("absent": no record);
-        never values or manifests."""
+        """Every revision's status before and after ("absent": no record); never values or manifests."""
 
         def state(status: str | None) -> str:
             return status or "absent"
@@ -149,108 +185,191 @@ class RestorePlan:
 
 
 def load_backup(paths: t.Sequence[str], pick: str = "newest") -> Backup:
-    """Backup files, and every backup file of one release in each directory given, read oldest first. When
-    several hold a record, ``pick`` says which copy is restored: the newest (undo the last step) or the oldest
-    (go back to before the first). The backups a restore takes of what it replaced are left out of a
-    directory, so restoring one twice does the same thing twice. Anything else is refused, naming the file."""
+    """The backups given: files, and in each directory given the newest backup step (its newest file, with
+    the files taken with it: a prune saves each record it deletes in a file of its own). The backups a restore
+    takes of what it replaced are left out of a directory, so restoring one twice does the same thing twice.
+
+    The point in time restored is the newest file's (``pick=newest``: undo the last step) or the oldest's
+    (``pick=oldest``: undo every step of the files given); each record comes from the copy nearest to it."""
     if pick not in ("newest", "oldest"):
         raise ModuleError(f"pick must be newest or oldest, not {pick!r}")
-    files: list[str] = []
+    files: list[BackupFile] = []
+    budget = [MAX_BACKUP_TOTAL_BYTES]
     for given in paths:
         path = os.path.expanduser(given)
         if os.path.isdir(path):
-            files += _backup_files(path)
+            files += _newest_step(path, budget)
         elif os.path.isfile(path):
-            files.append(path)
+            files.append(_read_file(path, budget))
         else:
             raise ModuleError(f"backup {path}: no such file or directory")
     if not files:
         raise ModuleError("no backup was given (path is empty)")
-    files = sorted(dict.fromkeys(files), key=lambda file: (_written_at(file) or 0.0, file))
-    read = [record for file in files for record in _read_file(file)]
-    namespace, release, driver = _one_release(", ".join(paths), read)
-    ordered = read if pick == "newest" else read[::-1]  # the last copy of a revision wins
-    records = {record.meta.revision: record for record in ordered}
-    taken_at = _written_at(files[-1] if pick == "newest" else files[0])
-    return Backup(namespace, release, driver, records, files, taken_at=taken_at, pick=pick)
+    files = sorted({f.path: f for f in files}.values(), key=lambda f: (f.taken_at, f.path))
+    identity = _one_release(", ".join(paths), files)
+    point = files[-1] if pick == "newest" else files[0]
+    chosen = _copies(files, point, pick)
+    if not chosen:
+        raise ModuleError(f"backup {point.path}: it holds no record of the release as it was then")
+    warnings = [
+        f"revision {r.meta.revision} ({os.path.basename(r.file)}): its status label says {r.meta.status_label!r}, "
+        f"its payload {r.status!r}; restored as saved (Helm reads the payload)"
+        for r in chosen.values()
+        if r.meta.status_label != r.status
+    ]
+    namespace, release, driver = identity
+    return Backup(
+        namespace=namespace,
+        release=release,
+        driver=driver,
+        records=chosen,
+        files=[f.path for f in files],
+        cluster=point.cluster,
+        export=point.export,
+        history=point.history,
+        pick=pick,
+        warnings=warnings,
+    )
 
 
-def _backup_files(directory: str) -> list[str]:
-    files = []
-    for name in os.listdir(directory):
-        full = os.path.join(directory, name)
-        if not name.endswith(".json") or not os.path.isfile(full) or f".{BEFORE_RESTORE}." in name:
-            continue  # values and manifest files (.yaml) sit next to the records
-        files.append(full)
-    if not files:
+def _copies(files: list[BackupFile], point: BackupFile, pick: str) -> dict[int, BackupRecord]:
+    """Each record the release had at the point in time, from the copy nearest to it. Going back to the
+    newest backup, that is its step's files alone (files with the same history: records the step did not save
+    were not changed by it); going back to the oldest, the oldest copy in any file given (every step saved what
+    it was about to change before changing it)."""
+    if pick == "newest":
+        candidates = [f for f in files if f.history == point.history and f.cluster == point.cluster]
+    else:
+        candidates = files[::-1]  # the last copy of a revision wins: the oldest file's
+    chosen: dict[int, BackupRecord] = {}
+    for file in candidates:
+        for record in file.records:
+            if (record.meta.name, str(record.obj["metadata"].get("uid") or "")) in point.history or point.export:
+                chosen[record.meta.revision] = record
+    return chosen
+
+
+def _newest_step(directory: str, budget: list[int]) -> list[BackupFile]:
+    """The newest backup file of a directory and the files taken with it (the same cluster and history)."""
+    names = sorted(
+        (
+            name
+            for name in os.listdir(directory)
+            if name.endswith(".json") and f".{BEFORE_RESTORE}." not in name and not name.startswith(".")
+        ),
+        key=lambda name: (name.rsplit(".", 3)[-3:-1], name),  # <name>.<date>T<time>.<micro>Z.json
+        reverse=True,
+    )
+    names = [name for name in names if os.path.isfile(os.path.join(directory, name))]
+    if not names:
         raise ModuleError(f"backup directory {directory} holds no backup files (<record name>.<time>.json)")
-    return files
+    newest = _read_file(os.path.join(directory, names[0]), budget)
+    step = [newest]
+    for name in names[1:]:
+        file = _read_file(os.path.join(directory, name), budget)
+        if (file.cluster, file.history) != (newest.cluster, newest.history):
+            break
+        step.append(file)
+    return step
 
 
-def _written_at(file: str) -> float | None:
-    match = _STAMP_RE.search(file)
-    if not match:
-        return None
-    stamp = match.group("stamp")
-    return calendar.timegm(time.strptime(stamp[:15], "%Y%m%dT%H%M%S")) + int(stamp[16:22]) / 1e6
-
-
-def _read_file(file: str) -> list[BackupRecord]:
-    size = os.path.getsize(file)
-    if size > MAX_BACKUP_FILE_BYTES:
+def _read_file(path: str, budget: list[int]) -> BackupFile:
+    size = os.path.getsize(path)
+    if size > MAX_BACKUP_FILE_BYTES or size > budget[0]:
         raise ModuleError(
-            f"backup {file}: {size} bytes, more than any release history ({MAX_BACKUP_FILE_BYTES} at most); "
-            "it is not a backup of one release"
+            f"backup {path}: {size} bytes, more than a restore reads ({MAX_BACKUP_FILE_BYTES} per file, "
+            f"{MAX_BACKUP_TOTAL_BYTES} in all); give fewer files, or not a release's backup"
         )
+    budget[0] -= size
     try:
-        with open(file, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle:
             document = json.load(handle)
+    except RecursionError as exc:
+        raise ModuleError(f"backup {path}: nested too deeply to be a backup") from exc
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ModuleError(f"backup {file}: not readable as JSON ({exc}); it is truncated or not a backup") from exc
+        raise ModuleError(f"backup {path}: not readable as JSON ({exc}); it is truncated or not a backup") from exc
     if not isinstance(document, dict) or document.get("kind") != "List" or document.get("apiVersion") != "v1":
-        raise ModuleError(f"backup {file}: not a backup written by helmops.recovery (a Kubernetes v1 List)")
+        raise ModuleError(f"backup {path}: not a backup written by helmops.recovery (a Kubernetes v1 List)")
+    cluster, taken_at, export, history = _header(path, document.get(HEADER))
     items = document.get("items")
     if not isinstance(items, list) or not items:
-        raise ModuleError(f"backup {file}: the List holds no release records")
+        raise ModuleError(f"backup {path}: the List holds no release records")
     records: dict[str, BackupRecord] = {}
     for index, item in enumerate(items):
-        record = _record(file, index, item)
+        record = _record(path, index, item)
         if record.meta.ref in records:
-            raise ModuleError(f"backup {file}: revision {record.meta.revision} appears twice")
+            raise ModuleError(f"backup {path}: revision {record.meta.revision} appears twice")
         records[record.meta.ref] = record
-    _one_release(file, list(records.values()))
-    return list(records.values())
+    file = BackupFile(path, cluster, taken_at, export, history, list(records.values()))
+    _one_release(path, [file])
+    return file
 
 
-def _record(file: str, index: int, item: t.Any) -> BackupRecord:
-    where = f"backup {file}, item {index}"
+def _header(path: str, header: t.Any) -> tuple[str, float, bool, frozenset[tuple[str, str]]]:
+    """Where and when the backup was taken, and the release's records then; without it a file is not ours."""
+    where = f"backup {path}"
+    if not isinstance(header, dict):
+        raise ModuleError(
+            f"{where}: it has no {HEADER} header, so it is not a backup written by helmops.recovery (a List of "
+            "records from kubectl is not: its history and cluster are unknown)"
+        )
+    cluster, taken_at, export, history = (header.get(k) for k in ("cluster", "takenAt", "export", "history"))
+    when = parse_helm_time(taken_at)
+    entries = history if isinstance(history, list) else None
+    if not isinstance(cluster, str) or when is None or not isinstance(export, bool) or entries is None:
+        raise ModuleError(f"{where}: its {HEADER} header is not one helmops.recovery writes (edited by hand?)")
+    names = set()
+    for entry in entries:
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("name", "uid")):
+            raise ModuleError(f"{where}: its {HEADER} header lists a record without a name and uid")
+        names.add((entry["name"], entry["uid"]))
+    return cluster, when, export, frozenset(names)
+
+
+def _record(path: str, index: int, item: t.Any) -> BackupRecord:
+    where = f"backup {path}, item {index}"
     if not isinstance(item, dict) or item.get("apiVersion") != "v1" or item.get("kind") not in _KINDS:
         raise ModuleError(f"{where}: not a Secret or ConfigMap, so not a Helm release record")
+    _check_shape(where, item)
     driver = _KINDS[item["kind"]]
     try:
         meta = record_meta_from_object(item, driver)
+        validate_release_name(meta.release)
+        validate_namespace_name(meta.namespace)
         decoded = decode_record(item, driver, meta)
-    except ReleaseRecordError as exc:
+    except (ReleaseRecordError, InvalidNameError) as exc:
         raise ModuleError(f"{where}: {exc}") from exc
-    if decoded.meta.status_label != decoded.status:
-        raise ModuleError(
-            f"{where} ({meta.ref}): its status label says {meta.status_label!r} but its payload says "
-            f"{decoded.status!r}; the file was edited, so it is not restored"
-        )
     payload_namespace = decoded.release.get("namespace")
     if payload_namespace != meta.namespace:
         raise ModuleError(
             f"{where} ({meta.ref}): the record is stored in namespace {meta.namespace!r} but describes a release "
             f"in {payload_namespace!r}; the file was edited, so it is not restored"
         )
-    return BackupRecord(obj=item, meta=meta, status=decoded.status, file=file)
+    return BackupRecord(obj=item, meta=meta, status=decoded.status, file=path)
 
 
-def _one_release(path: str, records: list[BackupRecord]) -> tuple[str, str, Driver]:
-    identities = sorted({(r.meta.namespace, r.meta.release, r.meta.driver) for r in records})
+def _check_shape(where: str, item: dict[str, t.Any]) -> None:
+    """The fields a restore writes back must have the types the API server takes (strings everywhere)."""
+    metadata = item.get("metadata")
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+        raise ModuleError(f"{where}: its metadata has no name")
+    for key in ("labels", "annotations"):
+        value = metadata.get(key) or {}
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ModuleError(f"{where}: metadata.{key} is not a map of strings")
+    data = item.get("data")
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise ModuleError(f"{where}: data is not a map of strings")
+
+
+def _one_release(path: str, files: list[BackupFile]) -> tuple[str, str, Driver]:
+    identities = sorted({(r.meta.namespace, r.meta.release, r.meta.driver) for f in files for r in f.records})
     if len(identities) != 1:
         found = ", ".join(f"{driver} records of {namespace}/{release}" for namespace, release, driver in identities)
         raise ModuleError(f"backup {path} holds {found}; a restore takes one release's backups")
+    clusters = sorted({f.cluster for f in files})
+    if len(clusters) != 1:
+        raise ModuleError(f"backup {path} holds backups of several clusters ({', '.join(clusters)})")
     return identities[0]
 
 
@@ -259,31 +378,24 @@ def _one_release(path: str, records: list[BackupRecord]) -> tuple[str, str, Driv
 
 def plan_restore(client: KubeClient, backup: Backup, options: RestoreOptions, now: float) -> RestorePlan:
     """Decide, record by record; raise ModuleError when a guard refuses."""
-    _check_target(backup, options)
+    _check_target(client, backup, options)
     storage = ReleaseStorage(client, backup.driver)
     live = _live_records(storage, backup)
-    steps = [_step_for_backup(revision, record, live.get(revision)) for revision, record in backup.records.items()]
-    steps += [
-        Step(revision, "delete" if _written_since(entry, backup) else "keep", entry.status, None, live=entry)
-        for revision, entry in live.items()
-        if revision > backup.newest
-    ]
-    for step in steps:
-        if step.action == "keep" and step.record is None:
-            step.after = step.before  # a record the backup never held (a prune keeps the newest): left alone
-    steps.sort(key=lambda step: step.revision)
+    _refuse_other_driver(client, backup)
+    revisions = sorted(set(backup.records) | set(live))
+    steps = [_step(revision, backup.records.get(revision), live.get(revision)) for revision in revisions]
     plan = RestorePlan(backup, steps)
     _refuse_unasked(plan, options)
-    if not live and plan.writes:
-        _require_namespace(client, backup.namespace)
     if plan.writes:
+        _check_creates(client, storage, plan)
         _check_lock(client, plan, live, options, now)
     return plan
 
 
-def _check_target(backup: Backup, options: RestoreOptions) -> None:
+def _check_target(client: KubeClient, backup: Backup, options: RestoreOptions) -> None:
     """Helm records name their namespace inside the payload and are read by one driver: the backup is restored
-    where it came from, as it was stored, and a stated release, namespace or driver must be the backup's."""
+    where it came from, as it was stored, and a stated release, namespace or driver must be the backup's. A
+    backup of another cluster is restored only as an import (an export, or other_cluster: true)."""
     for option, wanted, held in (
         ("release", options.release, backup.release),
         ("namespace", options.namespace, backup.namespace),
@@ -295,39 +407,49 @@ def _check_target(backup: Backup, options: RestoreOptions) -> None:
                 f"{backup.namespace}, not {option} {wanted!r}: a release's records name their namespace inside "
                 "them and Helm reads them with one driver, so they are restored to the same namespace and driver"
             )
+    if backup.cluster != client.host and not (backup.export or options.other_cluster):
+        raise ModuleError(
+            f"the backup was taken on the cluster at {backup.cluster}, and this is {client.host}: restoring it "
+            "here would put another cluster's history (and values) on this release. To move a release, export it "
+            "(helm_release_backup export: true); if this is the same cluster under another address, set "
+            "other_cluster: true"
+        )
 
 
 def _live_records(storage: ReleaseStorage, backup: Backup) -> dict[int, Live]:
     live: dict[int, Live] = {}
     for meta, obj in storage.list_objects(backup.namespace, backup.release):
-        parsed = parse_object_name(str((obj.get("metadata") or {}).get("name") or ""))
+        metadata = obj.get("metadata") or {}
+        parsed = parse_object_name(str(metadata.get("name") or ""))
         if parsed is None or parsed[0] != backup.release:
             continue  # labelled name=<release> but not one of its records: not ours to touch
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        live[parsed[1]] = Live(obj, None if isinstance(meta, ReleaseRecordError) else meta, labels.get("status"))
+        identity = (str(metadata.get("name")), str(metadata.get("uid") or ""))
+        valid = None if isinstance(meta, ReleaseRecordError) else meta
+        status = (metadata.get("labels") or {}).get("status")
+        live[parsed[1]] = Live(obj, valid, status, since=identity not in backup.history)
     return live
 
 
-def _written_since(entry: Live, backup: Backup) -> bool:
-    """Whether Helm wrote this revision after the backup was taken: history that moved on. A prune's backup
-    holds only the old records it deleted, so the newer revisions it kept are not "newer than the backup".
-    Helm stamps a revision's info.last_deployed when the operation starts (pkg/action/upgrade.go and
-    rollback.go, Helm 3 and 4), to the nanosecond; the object's own times are whole seconds, and a rollback
-    often runs in the second its backup was taken. Unknown either way counts as newer: it is refused."""
-    if backup.taken_at is None or entry.meta is None:
-        return True
-    try:
-        info = decode_record(entry.obj, backup.driver, entry.meta).info
-    except ReleaseRecordError:
-        return True
-    written = parse_helm_time(info.get("last_deployed"))
-    return written is None or written >= backup.taken_at
+def _refuse_other_driver(client: KubeClient, backup: Backup) -> None:
+    """Records of the release under the other driver would make two histories, each seen by one HELM_DRIVER."""
+    other: Driver = "configmap" if backup.driver == "secret" else "secret"
+    found = next(iter(ReleaseStorage(client, other).list_meta(backup.namespace, backup.release)), None)
+    if found is not None:
+        raise ModuleError(
+            f"release {backup.release} in {backup.namespace} has {other} records here, and the backup holds "
+            f"{backup.driver} records: restoring them would give it two histories; restore with the driver it uses"
+        )
 
 
-def _step_for_backup(revision: int, record: BackupRecord, live: Live | None) -> Step:
+def _step(revision: int, record: BackupRecord | None, live: Live | None) -> Step:
+    if record is None:  # only the cluster has this revision
+        assert live is not None
+        if live.since:
+            return Step(revision, "delete", live.status, None, live=live)
+        return Step(revision, "keep", live.status, live.status, live=live)  # unchanged by the steps backed up
     if live is None:
         return Step(revision, "create", None, record.status, record=record)
-    action = "keep" if _same_record(record.obj, live.obj) else "replace"
+    action = "keep" if _same_record(record.obj, live.obj) else "replace"  # the same content: nothing to do
     return Step(revision, action, live.status, record.status, record=record, live=live)
 
 
@@ -342,20 +464,19 @@ def _same_record(saved: dict[str, t.Any], live: dict[str, t.Any]) -> bool:
 
 def _refuse_unasked(plan: RestorePlan, options: RestoreOptions) -> None:
     refusals = []
-    replaced = [s for s in plan.steps if s.action == "replace"]
+    newer = [s for s in plan.steps if s.newer]
+    if newer and not options.discard_newer:
+        listed = ", ".join(f"{s.revision} ({s.before})" for s in newer)
+        refusals.append(
+            f"revision(s) {listed} were written after the backup was taken: restoring would replace or delete "
+            "newer history; set discard_newer: true to do it (after a backup of them), or restore a newer backup"
+        )
+    replaced = [s for s in plan.steps if s.action == "replace" and not s.newer]
     if replaced and not options.overwrite:
         listed = ", ".join(f"{s.revision} (now {s.before}, the backup says {s.after})" for s in replaced)
         refusals.append(
             f"revision(s) {listed} exist and differ from the backup; set overwrite: true to replace them (what they "
             "hold now is backed up first)"
-        )
-    newer = [s for s in plan.steps if s.action == "delete"]
-    if newer and not options.discard_newer:
-        listed = ", ".join(f"{s.revision} ({s.before})" for s in newer)
-        refusals.append(
-            f"the release has revision(s) {listed}, newer than the backup's newest ({plan.backup.newest}): restoring "
-            "would put older history under newer history; set discard_newer: true to delete them (after a backup of "
-            "them), or restore a newer backup"
         )
     if refusals:
         raise ModuleError(
@@ -364,15 +485,32 @@ def _refuse_unasked(plan: RestorePlan, options: RestoreOptions) -> None:
         )
 
 
+def _check_creates(client: KubeClient, storage: ReleaseStorage, plan: RestorePlan) -> None:
+    """A record to create must not exist under its name (an object the label selector did not list, its
+    labels changed by hand): the create would fail after other writes were made. An import also needs the
+    namespace: say so before any write (Helm's --create-namespace is not ours to imitate)."""
+    creates = [step for step in plan.writes if step.action == "create" and step.record is not None]
+    if creates and not any(step.live for step in plan.steps):
+        _require_namespace(client, plan.backup.namespace)
+    for step in creates:
+        assert step.record is not None
+        try:
+            storage.get_object(plan.backup.namespace, step.record.meta.name)
+        except KubeNotFound:
+            continue
+        raise ModuleError(
+            f"{step.record.meta.ref} exists but is not listed as a record of {plan.backup.release} (its labels "
+            "were changed); look at it and delete or relabel it before restoring"
+        )
+
+
 def _require_namespace(client: KubeClient, namespace: str) -> None:
-    """An import into a cluster that lacks the namespace: say so before any write (Helm's
-    --create-namespace is not ours to imitate: its labels and policies are the cluster's own)."""
     try:
         client.request("GET", f"/api/v1/namespaces/{path_quote(namespace)}", target=f"namespace {namespace}")
     except KubeNotFound as exc:
         raise ModuleError(
             f"namespace {namespace} does not exist on this cluster; create it first (kubectl create namespace "
-            f"{namespace}), then restore"
+            f"{shlex.quote(namespace)}), then restore"
         ) from exc
     except KubeForbidden:
         return  # a namespaced Role cannot read Namespace objects; the create says it if the namespace is missing
@@ -382,20 +520,29 @@ def _check_lock(
     client: KubeClient, plan: RestorePlan, live: dict[int, Live], options: RestoreOptions, now: float
 ) -> None:
     """Writing under a Helm client that is still working would lose its work or ours: a release whose newest
-    record is pending is restored only once the lock verdict says stale (the verdict unlock uses)."""
+    record locks it (pending, or uninstalling: Helm deletes the history it read once the uninstall is done,
+    pkg/action/uninstall.go) is restored only once the lock verdict says stale (the verdict unlock uses).
+    A newest record that cannot be read gives no verdict: only force restores under it."""
     if not live:
         return
     newest = live[max(live)]
-    if newest.status not in PENDING_STATUSES or newest.meta is None:
+    if newest.meta is not None and newest.status not in LOCKING_STATUSES:
         return
-    record = decode_record(newest.obj, plan.backup.driver, newest.meta)
-    written_at = record.meta.written_at
-    verdict = lock_verdict(
-        newest_record(plan.backup.namespace, record.release, written_at, now),
-        LiveIndex(client, Discovery(client)),
-        LockOptions(options.stale_after, options.client_timeout),
-        now,
-    )
+    verdict: dict[str, t.Any] = {"verdict": "unknown", "evidence": ["the newest record cannot be read"]}
+    if newest.meta is not None:
+        try:
+            record = decode_record(newest.obj, plan.backup.driver, newest.meta)
+        except ReleaseRecordError as exc:
+            verdict["evidence"] = [f"the newest record cannot be read: {exc}"]
+        else:
+            if record.status not in LOCKING_STATUSES:
+                return
+            verdict = lock_verdict(
+                newest_record(plan.backup.namespace, record.release, record.meta.written_at, now),
+                LiveIndex(client, Discovery(client)),
+                LockOptions(options.stale_after, options.client_timeout),
+                now,
+            )
     plan.lock = verdict
     if verdict.get("verdict") == "stale":
         return
@@ -403,7 +550,7 @@ def _check_lock(
     if not options.force:
         raise ModuleError(
             f"refusing to restore {plan.backup.namespace}/{plan.backup.release}: its newest revision "
-            f"{record.revision} is {record.status} and an operation may still be running: {'; '.join(evidence)}. "
+            f"{max(live)} is {newest.status} and an operation may still be running: {'; '.join(evidence)}. "
             "Wait, or set force: true if you are sure no Helm client is working on it.",
             lock=verdict,
         )
@@ -413,32 +560,45 @@ def _check_lock(
 # --- writing --------------------------------------------------------------------
 
 
-def backup_replaced(plan: RestorePlan, backup_dir: str) -> str | None:
+def backup_replaced(client: KubeClient, plan: RestorePlan, backup_dir: str) -> str | None:
     """Save what the restore replaces or deletes, as the API returned it (restorable in turn)."""
     objects = [step.live.obj for step in plan.writes if step.live is not None]
     if not objects:
         return None
     name = f"{history_name(plan.backup.release)}.{BEFORE_RESTORE}"
-    return save_records(backup_dir, plan.backup.namespace, plan.backup.release, name, objects)
+    taken = taken_from(client.host, [step.live.obj for step in plan.steps if step.live is not None])
+    return save_records(backup_dir, plan.backup.namespace, plan.backup.release, name, objects, taken=taken)
 
 
 def apply_restore(client: KubeClient, plan: RestorePlan) -> None:
     """Newer revisions go first (newest first), so Helm never sees restored history under them; then the
-    replaced records, then the created ones, oldest first. A second run finishes an interrupted one."""
+    replaced records, then the created ones, oldest first. A second run finishes an interrupted one; a
+    failure says what was done before it (``plan.done``)."""
     storage = ReleaseStorage(client, plan.backup.driver)
     restored_at = utc_now()
-    for step in sorted(plan.writes, key=lambda s: -s.revision):
-        if step.action == "delete" and step.live is not None:
-            storage.delete_object(step.live.obj)
-    for action in ("replace", "create"):
-        for step in plan.writes:
-            if step.action != action or step.record is None:
-                continue
-            body = restorable(step.record, restored_at)
-            if step.live is None:
-                storage.create_object(body)
-            else:
-                storage.update_object(body, str((step.live.obj.get("metadata") or {}).get("resourceVersion") or ""))
+    order = sorted((s for s in plan.writes if s.action == "delete"), key=lambda s: -s.revision)
+    order += [s for s in plan.writes if s.action == "replace"] + [s for s in plan.writes if s.action == "create"]
+    for step in order:
+        try:
+            _write(storage, step, restored_at)
+        except KubeError as exc:
+            raise ModuleError(
+                f"the restore of {plan.backup.namespace}/{plan.backup.release} stopped at revision {step.revision} "
+                f"({step.action}): {exc}. Done before it: {plan.done or 'nothing'}; running it again continues",
+                done=plan.done,
+            ) from exc
+        plan.done.append({"revision": step.revision, "action": step.action})
+
+
+def _write(storage: ReleaseStorage, step: Step, restored_at: str) -> None:
+    if step.action == "delete" and step.live is not None:
+        storage.delete_object(step.live.obj)
+    elif step.record is not None:
+        body = restorable(step.record, restored_at)
+        if step.live is None:
+            storage.create_object(body)
+        else:
+            storage.update_object(body, str((step.live.obj.get("metadata") or {}).get("resourceVersion") or ""))
 
 
 def restorable(record: BackupRecord, restored_at: str) -> dict[str, t.Any]:
@@ -473,7 +633,7 @@ def record_event(client: KubeClient, plan: RestorePlan) -> str | None:
     deleted = [s.revision for s in plan.writes if s.action == "delete"]
     note = (
         f"helmops.recovery restore of release {backup.release} from {len(backup.files)} backup file(s) "
-        f"({backup.pick} copy of each record): "
+        f"({backup.pick} point in time): "
         f"created revision(s) {actions['create'] or 'none'}, replaced {actions['replace'] or 'none'}, "
         f"deleted newer {deleted or 'none'}"
     )
@@ -495,7 +655,7 @@ def next_step(plan: RestorePlan) -> str:
     """What to run next: the records are back, the workloads are as the last Helm run left them."""
     backup = plan.backup
     newest = backup.records[backup.newest]
-    where = f"{backup.release} -n {backup.namespace}"
+    where = f"{shlex.quote(backup.release)} -n {shlex.quote(backup.namespace)}"
     env = "HELM_DRIVER=configmap " if backup.driver == "configmap" else ""
     if newest.status in PENDING_STATUSES:
         return (

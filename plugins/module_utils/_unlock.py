@@ -17,7 +17,7 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass, field
 
-from ._backup import save_records
+from ._backup import save_records, taken_from
 from ._errors import ModuleError
 from ._events import ReleaseEvent, post_event
 from ._k8s import KubeClient
@@ -54,6 +54,7 @@ class UnlockPlan:
     overridden: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     resume: bool = False  # finish an interrupted mark_deployed (supersede older deployed records)
+    history: list[StoredRecord] = field(default_factory=list)  # every record as read, for the backup's header
 
     @property
     def previous_status(self) -> str | None:
@@ -106,6 +107,7 @@ def plan_unlock(client: KubeClient, driver: Driver, options: UnlockOptions, now:
             f"release {options.release!r} not found in namespace {options.namespace} ({storage.kind} records){detail}"
         )
     stuck = records[-1]
+    history = records
     if errors and any(_revision_of(e.object_ref) > stuck.record.revision for e in errors):
         raise ModuleError(
             f"a newer record of {options.release!r} is corrupt, so the newest revision is unknown: "
@@ -116,10 +118,10 @@ def plan_unlock(client: KubeClient, driver: Driver, options: UnlockOptions, now:
             f"release {options.release} is not locked: "
             f"its newest revision {stuck.record.revision} is {stuck.record.status}"
         )
-        plan = UnlockPlan(options, locked=False, reason=reason, stuck=stuck)
+        plan = UnlockPlan(options, locked=False, reason=reason, stuck=stuck, history=history)
         _resume_mark_deployed(plan, records)
         return plan
-    plan = UnlockPlan(options, locked=True, reason="", stuck=stuck)
+    plan = UnlockPlan(options, locked=True, reason="", stuck=stuck, history=history)
     if stuck.record.status_label_mismatch and not options.force:
         raise ModuleError(
             f"refusing to unlock {options.release} revision {stuck.record.revision}: its status label says "
@@ -207,14 +209,15 @@ def _stuck(plan: UnlockPlan) -> StoredRecord:
     return plan.stuck
 
 
-def backup(plan: UnlockPlan) -> str:
+def backup(plan: UnlockPlan, cluster: str) -> str:
     """Save the records about to change, as the API returned them (mode 0600)."""
     stuck = _stuck_record(plan) if plan.resume else _stuck(plan)
     objects = [] if plan.resume else [stuck.obj]
     objects += [r.obj for r in plan.previously_deployed if plan.options.method == "mark_deployed"]
-    return save_records(
-        plan.options.backup_dir, plan.options.namespace, plan.options.release, stuck.record.meta.name, objects
-    )
+    taken = taken_from(cluster, [r.obj for r in plan.history])
+    options = plan.options
+    name = stuck.record.meta.name
+    return save_records(options.backup_dir, options.namespace, options.release, name, objects, taken=taken)
 
 
 def apply_unlock(client: KubeClient, driver: Driver, plan: UnlockPlan) -> None:

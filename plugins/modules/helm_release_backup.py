@@ -124,9 +124,9 @@ def run(context: Context) -> dict[str, t.Any]:
     if not records:
         raise ModuleError(f"release {release!r} not found in namespace {namespace}; nothing to back up")
     if params["export"]:
-        result["files"] = [export_release(params["backup_dir"], namespace, release, records)]
+        result["files"] = [export_release(params["backup_dir"], namespace, release, records, context.client.host)]
     else:
-        result["files"] = backup_release(params["backup_dir"], namespace, release, records)
+        result["files"] = backup_release(params["backup_dir"], namespace, release, records, context.client.host)
     return result
 
 

@@ -442,7 +442,9 @@ def run(context: Context) -> dict[str, t.Any]:
     result = _result(context, plan)
     if not plan.act or context.check_mode:
         return result
-    result["backup_files"] = backup_release(options.backup_dir, options.namespace, options.release, plan.records)
+    result["backup_files"] = backup_release(
+        options.backup_dir, options.namespace, options.release, plan.records, context.client.host
+    )
     recheck(context.client, context.driver, plan)
     result["helm_output"] = output_without_notes(run_helm(plan, _runner(context), env))
     if plan.stuck:

@@ -14,21 +14,29 @@ description:
     prune, rollback, uninstall), or by an export of M(helmops.recovery.helm_release_backup) from another cluster.
   - Restores Helm's records only. It does not re-apply the release's workloads; the result's RV(next_step) says what
     to run to converge the cluster on the restored history (usually C(helm rollback) or C(helm upgrade)).
-  - O(path) names backup files, or directories of one release's backups (C(<backup_dir>/<namespace>/<release>/),
-    every backup file in it). When several hold the same record, O(pick) says which copy is restored. The backups a
-    restore takes of what it replaced are left out of a directory (give one as O(path) to undo that restore).
-  - Every file is validated (a Kubernetes C(List) of Helm release records of one release, whose payloads agree
-    with their labels and names); anything else fails naming the file and the problem, and nothing is written.
+  - O(path) names backup files, or directories of one release's backups (C(<backup_dir>/<namespace>/<release>/));
+    from a directory the newest backup step is read (its newest file, with the files taken with it, as a prune saves
+    each record it deletes in a file of its own). The backups a restore takes of what it replaced are left out of a
+    directory (give one as O(path) to undo that restore).
+  - Every backup file carries where and when it was taken and which records the release had then (names and uids).
+    The point in time restored is one file's, chosen by O(pick). Every file is validated (this collection's header,
+    and a Kubernetes C(List) of Helm release records of one release whose payloads agree with their names, labels and
+    namespace); anything else fails naming the file and the problem, and nothing is written.
   - Record by record, a missing record is created; one that is the same as the backup is left alone; one that
-    differs is replaced only with O(overwrite=true). A revision above the backup's newest that Helm wrote after the
-    backup was taken (its C(info.last_deployed) says when) is deleted only with O(discard_newer=true); otherwise the
-    restore is refused, so newer history is never overwritten silently. Newer revisions that existed when the
-    backup was taken (a prune saves only the old records it deletes) are left alone.
+    differs is replaced only with O(overwrite=true). A record the cluster has that the backup's header does not list
+    was written after the backup was taken (an upgrade's or rollback's new revision, a new install under the same
+    name): replacing or deleting it needs O(discard_newer=true); otherwise the restore is refused, so newer history
+    is never lost silently. Records the header lists that the backup does not hold (a prune keeps the newest) are left
+    alone.
+  - A backup taken on another cluster (another API server address) is refused unless it is an export of
+    M(helmops.recovery.helm_release_backup), or O(other_cluster=true).
   - What is replaced or deleted is first saved under O(backup_dir) as a backup of its own
-    (C(<release history>.before-restore.<time>.json), mode 0600), so a restore can be undone.
+    (C(<release history>.before-restore.<time>.json), mode 0600); restoring that file undoes the replacements and
+    deletions (records the restore created are not in it).
   - Writes as M(helmops.recovery.helm_release_unlock) does. Creates fail if the record appeared since it was read;
     updates carry the resourceVersion that was read, deletes uid and resourceVersion preconditions. A release whose
-    newest record is pending is restored only when the lock verdict says stale (or O(force=true)).
+    newest record is pending or uninstalling (or cannot be read) is restored only when the lock verdict says stale
+    (or O(force=true)). A failure part way says what was done before it; running the restore again continues.
   - Records what it did in annotations on the restored records (C(helmops.recovery/restored-at),
     C(helmops.recovery/restored-from)) and in a Kubernetes Event on the newest restored record.
   - The release is restored to the namespace it was backed up from, with the same driver. A Helm release record names
@@ -60,10 +68,10 @@ options:
     required: true
   pick:
     description:
-      - Which copy of a record is restored when several backups hold it.
-      - V(newest) undoes the last step that took a backup; V(oldest) goes back to before the first of them (give the
-        backups one remediation took to undo all of its steps), and counts the revisions Helm wrote since the
-        oldest backup as newer.
+      - The point in time restored when several backup files are given.
+      - V(newest) undoes the last step that took a backup (the files of that step). V(oldest) goes back to before the
+        first of them, with each record's oldest copy (give the backups one remediation took to undo all of its
+        steps; its report prints the command).
     type: str
     choices: [newest, oldest]
     default: newest
@@ -86,8 +94,16 @@ options:
         so the history is the backup's again. Destructive.
     type: bool
     default: false
+  other_cluster:
+    description:
+      - Restore a backup taken on another cluster, or on this one under another API server address. An export
+        needs no such opt-in.
+    type: bool
+    default: false
   force:
-    description: Restore even if the release's newest record is pending and an operation may still be running on it.
+    description:
+      - Restore even if the release's newest record is pending or uninstalling and an operation may still be running
+        on it, or cannot be read.
     type: bool
     default: false
   backup_dir:
@@ -175,9 +191,12 @@ restored:
     status:
       description: The status afterwards (null when the record is deleted).
       type: str
+    written_since_backup:
+      description: The cluster's record was written after the backup was taken (the backup's header does not list it).
+      type: bool
   sample:
-    - {revision: 1, action: keep, status_before: superseded, status: superseded}
-    - {revision: 2, action: replace, status_before: failed, status: pending-upgrade}
+    - {revision: 1, action: keep, status_before: superseded, status: superseded, written_since_backup: false}
+    - {revision: 2, action: replace, status_before: failed, status: pending-upgrade, written_since_backup: false}
 backup_file:
   description: Where the records that were replaced or deleted were saved first.
   returned: when records were replaced or deleted (never in check mode)
@@ -219,6 +238,7 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "namespace": {"type": "str"},
     "overwrite": {"type": "bool", "default": False},
     "discard_newer": {"type": "bool", "default": False},
+    "other_cluster": {"type": "bool", "default": False},
     "force": {"type": "bool", "default": False},
     "backup_dir": {"type": "path", "default": "~/.helmops-recovery/backups"},
 }
@@ -234,6 +254,7 @@ def run(context: Context) -> dict[str, t.Any]:
         driver=params["driver"],
         overwrite=params["overwrite"],
         discard_newer=params["discard_newer"],
+        other_cluster=params["other_cluster"],
         force=params["force"],
         stale_after=params["stale_after"],
         client_timeout=params["client_timeout"],
@@ -255,11 +276,13 @@ def run(context: Context) -> dict[str, t.Any]:
         result["lock"] = plan.lock
     if context.module._diff:
         result["diff"] = plan.diff()
+    for warning in backup.warnings:
+        context.module.warn(warning)
     if plan.overridden:
         context.module.warn("force overrode signs of a running operation: " + "; ".join(plan.overridden))
     if not plan.writes or context.check_mode:
         return result
-    backup_file = backup_replaced(plan, options.backup_dir)
+    backup_file = backup_replaced(context.client, plan, options.backup_dir)
     if backup_file:
         result["backup_file"] = backup_file
     apply_restore(context.client, plan)

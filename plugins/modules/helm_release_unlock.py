@@ -228,7 +228,7 @@ def run(context: Context) -> dict[str, t.Any]:
         context.module.warn("force overrode signs of a running operation: " + "; ".join(plan.overridden))
     if not (plan.locked or plan.resume) or context.check_mode:
         return result
-    result["backup_file"] = backup(plan)
+    result["backup_file"] = backup(plan, context.client.host)
     if plan.resume:
         supersede_older(context.client, context.driver, plan)
         return result

@@ -413,20 +413,26 @@ def cases() -> dict[str, dict[str, t.Any]]:
 
 def backup_cases() -> dict[str, dict[str, t.Any]]:
     """Files given to helm_release_restore as backups: broken, foreign or edited by hand. Each starts from the
-    recorded records as a backup holds them (a v1 List, namespace and identity included)."""
+    recorded records as a backup holds them (a v1 List with the collection's header: cluster, time, history)."""
     recorded = json.loads(SOURCE.read_text())["objects"]
     namespace = recorded[0]["metadata"]["namespace"]
+    header = {
+        "cluster": "https://127.0.0.1:36443",
+        "takenAt": "2026-11-24T08:30:00.000000Z",
+        "export": False,
+        "history": [{"name": o["metadata"]["name"], "uid": o["metadata"]["uid"]} for o in recorded],
+    }
 
-    def listing(items: list[dict[str, t.Any]]) -> str:
-        return json.dumps({"apiVersion": "v1", "kind": "List", "items": items}, indent=1)
+    def listing(items: list[dict[str, t.Any]], head: t.Any = header) -> str:
+        document = {"apiVersion": "v1", "kind": "List", "items": items}
+        if head is not None:
+            document["helmopsRecovery"] = head
+        return json.dumps(document, indent=1)
 
     def edited(index: int, change: t.Callable[[dict[str, t.Any]], None]) -> str:
         items = copy.deepcopy(recorded)
         change(items[index])
         return listing(items)
-
-    def relabel(obj: dict[str, t.Any]) -> None:
-        obj["metadata"]["labels"]["status"] = "deployed"
 
     def rename(obj: dict[str, t.Any]) -> None:
         obj["metadata"]["name"] = obj["metadata"]["name"][:-1] + "9"
@@ -438,9 +444,16 @@ def backup_cases() -> dict[str, dict[str, t.Any]]:
     def corrupt(obj: dict[str, t.Any]) -> None:
         obj["data"]["release"] = base64.b64encode(b"H4sI" + b"\x00" * 64).decode("ascii")
 
+    def labels_as_list(obj: dict[str, t.Any]) -> None:
+        obj["metadata"]["labels"] = [["owner", "helm"]]
+
+    def path_like_namespace(obj: dict[str, t.Any]) -> None:
+        obj["metadata"]["namespace"] = "x$(id)"
+
     other = json.loads((SOURCE.parent / "helm3-secret-pending-upgrade.json").read_text())["objects"][0]
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": namespace}}
     good = listing(recorded)
+    deep = '{"a":' * 5000 + "{}" + "}" * 5000
     cases = {
         "truncated": ("a backup cut off half way", good[: len(good) // 2], "not readable as JSON"),
         "not-json": ("a values file given as a backup", "replicaCount: 2\nimage: web\n", "not readable as JSON"),
@@ -449,13 +462,25 @@ def backup_cases() -> dict[str, dict[str, t.Any]]:
             json.dumps(recorded[0]),
             "not a backup written by helmops.recovery",
         ),
+        "kubectl-list": (
+            "records listed by kubectl: no header, so no history or cluster",
+            listing(recorded, head=None),
+            "has no helmopsRecovery header",
+        ),
+        "header-edited": (
+            "a header whose history is not a list",
+            listing(recorded, head={**header, "history": "all of them"}),
+            "header is not one helmops.recovery writes",
+        ),
+        "deep-json": ("JSON nested 5,000 levels deep", deep, "nested too deeply"),
         "empty-list": ("a List with no items", listing([]), "holds no release records"),
         "foreign-objects": ("a List of a Deployment", listing([deployment]), "not a Secret or ConfigMap"),
         "corrupt-payload": ("a record whose payload is not gzip'd JSON", edited(1, corrupt), "item 1"),
-        "status-edited": (
-            "a status label changed by hand (payload says superseded)",
-            edited(0, relabel),
-            "the file was edited",
+        "labels-not-a-map": ("labels given as a list", edited(0, labels_as_list), "metadata.labels is not a map"),
+        "namespace-not-a-name": (
+            "a namespace that is not a Kubernetes name (a shell command)",
+            edited(0, path_like_namespace),
+            "invalid namespace name",
         ),
         "revision-edited": (
             "an object name and version label changed by hand",

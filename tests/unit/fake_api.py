@@ -26,6 +26,7 @@ class FakeApi:
     every request is recorded."""
 
     retries_done = 0
+    host = "https://fake-api.example:6443"
 
     def __init__(self, objects: list[dict[str, t.Any]], namespaces: t.Iterable[str] | None = None) -> None:
         self.objects = objects

@@ -420,7 +420,9 @@ def test_backup_files_are_the_record_backups_a_step_wrote(case: tuple[str, dict[
 
 def test_the_restore_command_goes_back_before_the_first_backup_and_quotes_what_it_is_given() -> None:
     files = ["/b/team a/web/sh.helm.release.v1.web.v2.1.json", "/b/team a/web/sh.helm.release.v1.web.2.json"]
-    command = shlex.split(restore_command(files, kubeconfig="/k/it's.yaml", context={"not": "text"}))
+    command = shlex.split(
+        restore_command(files, kubeconfig="/k/it's.yaml", context={"not": "text"}, discard_newer=True)
+    )
     assert command[:4] == ["ansible", "localhost", "-m", "helmops.recovery.helm_release_restore"]
     assert command[-2:] == ["--check", "--diff"]
     assert parse_kv(command[5]) == {  # as ansible reads the -a string
@@ -430,7 +432,10 @@ def test_the_restore_command_goes_back_before_the_first_backup_and_quotes_what_i
         "discard_newer": "true",
         "kubeconfig": "/k/it's.yaml",
     }
+    assert "discard_newer" not in restore_command(files)  # a prune's undo never deletes anything
     assert restore_command([]) == ""
+    assert restore_command(files, kubeconfig={"clusters": []}) == ""  # inline: the command could not name it
+    assert restore_command(["/b/a,b.json"]) == ""  # a comma would split the path in two
     assert restore_command(["/b/a'b\"c.json"]) == ""  # no quoting reads back: no command rather than a wrong one
     with pytest.raises(AnsibleFilterError):
         restore_command("/b/one.json")

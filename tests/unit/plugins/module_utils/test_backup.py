@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.helmops.recovery.plugins.module_utils._backup import save_records, save_text, values_yaml
+from ansible_collections.helmops.recovery.plugins.module_utils._backup import (
+    Taken,
+    save_records,
+    save_text,
+    values_yaml,
+)
 from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import _loads
 
 VALUES = [
@@ -39,11 +44,21 @@ def test_numbers_keep_their_exact_text() -> None:
 def test_backups_are_private_files_named_by_the_time_they_were_taken(tmp_path: t.Any) -> None:
     """Each backup is a new 0600 file, stamped in UTC to the microsecond (two in one second never collide),
     in a 0700 <namespace>/<release> directory; on every Python the modules support (3.10 has no datetime.UTC)."""
-    records = save_records(str(tmp_path), "team-a", "web", "sh.helm.release.v1.web.v3", [{"kind": "Secret"}])
+    taken = Taken(cluster="https://k8s.example:6443", history=(("sh.helm.release.v1.web.v3", "uid-3"),))
+    records = save_records(
+        str(tmp_path), "team-a", "web", "sh.helm.release.v1.web.v3", [{"kind": "Secret"}], taken=taken
+    )
     values = save_text(str(tmp_path), "team-a", "web", "values.yaml", "replicas: 2\n")
     assert re.fullmatch(r"sh\.helm\.release\.v1\.web\.v3\.\d{8}T\d{6}\.\d{6}Z\.json", os.path.basename(records))
     assert re.fullmatch(r"values\.\d{8}T\d{6}\.\d{6}Z\.yaml", os.path.basename(values))
-    assert json.loads(Path(records).read_text())["items"] == [{"kind": "Secret"}]
+    saved = json.loads(Path(records).read_text())
+    assert saved["items"] == [{"kind": "Secret"}]
+    header = saved["helmopsRecovery"]  # where, when, and the release's records then: what a restore goes back to
+    assert header["cluster"] == "https://k8s.example:6443" and header["export"] is False
+    assert header["history"] == [{"name": "sh.helm.release.v1.web.v3", "uid": "uid-3"}]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", header["takenAt"])
+    assert header["takenAt"].replace("-", "").replace(":", "") in os.path.basename(records)
+    assert sorted(os.listdir(os.path.dirname(records))) == sorted(map(os.path.basename, (records, values)))
     for path in (records, values):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(os.path.dirname(records)).st_mode) == 0o700

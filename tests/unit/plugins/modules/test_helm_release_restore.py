@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from ansible.module_utils import basic
 from ansible_collections.helmops.recovery.plugins.module_utils import _module
-from ansible_collections.helmops.recovery.plugins.module_utils._backup import save_records
+from ansible_collections.helmops.recovery.plugins.module_utils._backup import save_records, taken_from
 from ansible_collections.helmops.recovery.plugins.modules import helm_release_restore
 from fake_api import FakeApi, recorded
 
@@ -25,6 +25,7 @@ KUBECONFIG = {
     "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
 }
 WRITES = ("POST", "PUT", "DELETE")
+OLD = {"written_since_backup": False}
 
 
 def run_main(
@@ -46,7 +47,8 @@ def unlocked(tmp_path: Path) -> tuple[str, list[dict[str, t.Any]], list[dict[str
     """A backup of a pending-upgrade release (Helm 3, Secrets), and the records after an unlock marked it failed."""
     _driver, objects = recorded("helm3-secret-pending-upgrade")
     namespace = objects[0]["metadata"]["namespace"]
-    path = save_records(str(tmp_path / "b"), namespace, "fx-pending-upgrade", "backup", objects)
+    taken = taken_from(FakeApi.host, objects)  # taken on this (fake) cluster
+    path = save_records(str(tmp_path / "b"), namespace, "fx-pending-upgrade", "backup", objects, taken=taken)
     live = copy.deepcopy(objects)
     live[1]["metadata"]["labels"]["status"] = "failed"  # what the status label says now (the payload is checked too)
     return path, objects, live
@@ -81,8 +83,8 @@ def test_main_refuses_clearly_and_check_mode_writes_nothing(
     if not failed:
         assert result["changed"] is True
         assert result["restored"] == [
-            {"revision": 1, "action": "keep", "status_before": "deployed", "status": "deployed"},
-            {"revision": 2, "action": "replace", "status_before": "failed", "status": "pending-upgrade"},
+            {"revision": 1, "action": "keep", "status_before": "deployed", "status": "deployed", **OLD},
+            {"revision": 2, "action": "replace", "status_before": "failed", "status": "pending-upgrade", **OLD},
         ]
         assert result["diff"] == {
             "before": {"revision 1": "deployed", "revision 2": "failed"},
