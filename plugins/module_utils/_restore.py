@@ -382,8 +382,9 @@ def plan_restore(client: KubeClient, backup: Backup, options: RestoreOptions, no
     storage = ReleaseStorage(client, backup.driver)
     live = _live_records(storage, backup)
     _refuse_other_driver(client, backup)
-    revisions = sorted(set(backup.records) | set(live))
-    steps = [_step(revision, backup.records.get(revision), live.get(revision)) for revision in revisions]
+    steps = [_backup_step(revision, record, live.get(revision)) for revision, record in backup.records.items()]
+    steps += [_live_step(revision, entry) for revision, entry in live.items() if revision not in backup.records]
+    steps.sort(key=lambda step: step.revision)
     plan = RestorePlan(backup, steps)
     _refuse_unasked(plan, options)
     if plan.writes:
@@ -441,16 +442,18 @@ def _refuse_other_driver(client: KubeClient, backup: Backup) -> None:
         )
 
 
-def _step(revision: int, record: BackupRecord | None, live: Live | None) -> Step:
-    if record is None:  # only the cluster has this revision
-        assert live is not None
-        if live.since:
-            return Step(revision, "delete", live.status, None, live=live)
-        return Step(revision, "keep", live.status, live.status, live=live)  # unchanged by the steps backed up
+def _backup_step(revision: int, record: BackupRecord, live: Live | None) -> Step:
     if live is None:
         return Step(revision, "create", None, record.status, record=record)
     action = "keep" if _same_record(record.obj, live.obj) else "replace"  # the same content: nothing to do
     return Step(revision, action, live.status, record.status, record=record, live=live)
+
+
+def _live_step(revision: int, live: Live) -> Step:
+    """A revision only the cluster has: newer history, or one the backed-up steps never changed."""
+    if live.since:
+        return Step(revision, "delete", live.status, None, live=live)
+    return Step(revision, "keep", live.status, live.status, live=live)
 
 
 def _same_record(saved: dict[str, t.Any], live: dict[str, t.Any]) -> bool:
@@ -489,17 +492,16 @@ def _check_creates(client: KubeClient, storage: ReleaseStorage, plan: RestorePla
     """A record to create must not exist under its name (an object the label selector did not list, its
     labels changed by hand): the create would fail after other writes were made. An import also needs the
     namespace: say so before any write (Helm's --create-namespace is not ours to imitate)."""
-    creates = [step for step in plan.writes if step.action == "create" and step.record is not None]
+    creates = [step.record for step in plan.writes if step.action == "create" and step.record is not None]
     if creates and not any(step.live for step in plan.steps):
         _require_namespace(client, plan.backup.namespace)
-    for step in creates:
-        assert step.record is not None
+    for record in creates:
         try:
-            storage.get_object(plan.backup.namespace, step.record.meta.name)
+            storage.get_object(plan.backup.namespace, record.meta.name)
         except KubeNotFound:
             continue
         raise ModuleError(
-            f"{step.record.meta.ref} exists but is not listed as a record of {plan.backup.release} (its labels "
+            f"{record.meta.ref} exists but is not listed as a record of {plan.backup.release} (its labels "
             "were changed); look at it and delete or relabel it before restoring"
         )
 

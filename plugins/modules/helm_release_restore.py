@@ -25,7 +25,7 @@ description:
   - Record by record, a missing record is created; one that is the same as the backup is left alone; one that
     differs is replaced only with O(overwrite=true). A record the cluster has that the backup's header does not list
     was written after the backup was taken (an upgrade's or rollback's new revision, a new install under the same
-    name): replacing or deleting it needs O(discard_newer=true); otherwise the restore is refused, so newer history
+    name); replacing or deleting it needs O(discard_newer=true); otherwise the restore is refused, so newer history
     is never lost silently. Records the header lists that the backup does not hold (a prune keeps the newest) are left
     alone.
   - A backup taken on another cluster (another API server address) is refused unless it is an export of

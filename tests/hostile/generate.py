@@ -423,10 +423,10 @@ def backup_cases() -> dict[str, dict[str, t.Any]]:
         "history": [{"name": o["metadata"]["name"], "uid": o["metadata"]["uid"]} for o in recorded],
     }
 
-    def listing(items: list[dict[str, t.Any]], head: t.Any = header) -> str:
+    def listing(items: list[dict[str, t.Any]], head: t.Any = "ours") -> str:
         document = {"apiVersion": "v1", "kind": "List", "items": items}
         if head is not None:
-            document["helmopsRecovery"] = head
+            document["helmopsRecovery"] = header if head == "ours" else head
         return json.dumps(document, indent=1)
 
     def edited(index: int, change: t.Callable[[dict[str, t.Any]], None]) -> str:

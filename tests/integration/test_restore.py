@@ -71,9 +71,9 @@ STEPS = [
         {"overwrite": True, "discard_newer": True},
     ),
 ]
-# Each step with two of the four Helm x driver pairs; across the steps every pair is used.
-PAIRS = [[("3", "secret"), ("4", "configmap")], [("4", "secret"), ("3", "configmap")]]
-CASES = [(step, *pair) for index, step in enumerate(STEPS) for pair in PAIRS[index % 2]]
+# Each step with one of the four Helm x driver pairs, in turn: every pair is used, each major with both drivers.
+PAIRS = [("3", "secret"), ("4", "configmap"), ("4", "secret"), ("3", "configmap")]
+CASES = [(step, *PAIRS[index % len(PAIRS)]) for index, step in enumerate(STEPS)]
 
 
 @dataclass(frozen=True)

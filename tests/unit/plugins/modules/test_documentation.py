@@ -22,11 +22,19 @@ from ansible_collections.helmops.recovery.plugins.modules import (
     helm_release_backup,
     helm_release_facts,
     helm_release_recover,
+    helm_release_restore,
     helm_release_unlock,
 )
 
 ROOT = Path(__file__).resolve().parents[4]
-MODULES = [helm_history_prune, helm_release_facts, helm_release_unlock, helm_release_recover, helm_release_backup]
+MODULES = [
+    helm_history_prune,
+    helm_release_facts,
+    helm_release_unlock,
+    helm_release_recover,
+    helm_release_backup,
+    helm_release_restore,
+]
 FRAGMENT_OPTIONS = {
     "helmops.recovery.release": yaml.safe_load(ReleaseFragment.DOCUMENTATION)["options"],
     "helmops.recovery.lock": yaml.safe_load(LockFragment.DOCUMENTATION)["options"],
