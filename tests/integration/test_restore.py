@@ -23,6 +23,7 @@ from .support import (
     CHART,
     KUBECONFIG,
     ROOT,
+    WORKER_ACCOUNT,
     helm,
     kubectl,
     run_collection_module,
@@ -193,12 +194,14 @@ def test_the_shipped_restore_role_restores_and_the_triage_role_alone_cannot(tmp_
     act(STEPS[0], release, backups)  # unlock: revision 2 pending-upgrade -> failed
     kubectl("apply", "-f", str(ROOT / "docs" / "rbac"))
     directory = backups / release.namespace / release.name
-    reader = identity(release.namespace, "reader", ["helmops-triage"], tmp_path)
+    # Named as a worker's identities (support.WORKER_ACCOUNT): this file runs beside the main run, whose audit-log
+    # witnesses must not count these requests as its own.
+    reader = identity(release.namespace, f"{WORKER_ACCOUNT}restore-reader", ["helmops-triage"], tmp_path)
     refused = run_collection_module(
         "helm_release_restore", {"path": str(directory), "overwrite": True, "stale_after": 1}, kubeconfig=reader
     )
     assert refused.get("failed") and "forbidden (403) to update Secret" in refused["msg"], refused
-    restorer = identity(release.namespace, "restorer", ["helmops-triage", "helmops-restore"], tmp_path)
+    restorer = identity(release.namespace, f"{WORKER_ACCOUNT}restorer", ["helmops-triage", "helmops-restore"], tmp_path)
     done = run_collection_module(
         "helm_release_restore",
         {"path": str(directory), "overwrite": True, "stale_after": 1, "backup_dir": str(tmp_path / "undo")},
