@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from ._deletions import DeletionSet, uninstall_deletions, update_deletions
 from ._diagnosis import LARGE_RECORD_BYTES, UserContext, diagnose
 from ._history import KNOWN_GOOD_STATUSES, ROLLBACK_STATUSES, rollback_target
-from ._k8s import KubeClient, KubeError, KubeForbidden, KubeNotFound, path_quote
+from ._k8s import KubeClient, KubeError, KubeNotFound, namespace_exists
 from ._live import (
     INSTANCE_LABEL,
     RELEASE_NAME_ANNOTATION,
@@ -186,7 +186,7 @@ def gather(client: KubeClient, driver: Driver, options: GatherOptions) -> tuple[
     storage = ReleaseStorage(client, driver)
     releases, stray = _collect(storage, options)
     scope_errors = [error.args[0] for error in stray]
-    if not releases and options.namespace and not _namespace_exists(client, options.namespace):
+    if not releases and options.namespace and not namespace_exists(client, options.namespace):
         raise KubeNotFound(f"namespace {options.namespace!r} does not exist", 404, "NotFound", options.namespace)
     for wanted in options.releases or []:
         namespaces = {ns for ns, name in releases if name == wanted}
@@ -519,16 +519,6 @@ def _check_summary(meta: RecordMeta, summary: dict[str, t.Any]) -> None:
     info = summary["info"]
     if info["status"] not in STATUSES:
         raise ReleaseRecordError(meta.ref, "unknown-status", f"payload status {info['status']!r} is not one of Helm's")
-
-
-def _namespace_exists(client: KubeClient, namespace: str) -> bool:
-    try:
-        client.request("GET", f"/api/v1/namespaces/{path_quote(namespace)}", target=f"namespace {namespace}")
-    except KubeNotFound:
-        return False
-    except KubeForbidden:
-        return True  # cannot tell; a namespaced Role cannot read Namespace objects
-    return True
 
 
 # --- one release ------------------------------------------------------------------

@@ -331,6 +331,18 @@ class KubeClient:
         raise _api_error(method, target, status, text, response)
 
 
+def namespace_exists(client: KubeClient, namespace: str) -> bool:
+    """Whether the namespace exists; True when that cannot be told (a namespaced Role cannot read Namespace
+    objects): callers then meet the API server's own answer."""
+    try:
+        client.request("GET", f"/api/v1/namespaces/{path_quote(namespace)}", target=f"namespace {namespace}")
+    except KubeNotFound:
+        return False
+    except KubeForbidden:
+        return True
+    return True
+
+
 def delete_options(uid: str, resource_version: str, dry_run: bool = False) -> dict[str, t.Any]:
     """A DELETE body that deletes the object only if it is still exactly the one that was read."""
     body: dict[str, t.Any] = {

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from ._backup import BEFORE_RESTORE, HEADER, save_records, taken_from
 from ._errors import ModuleError
 from ._events import ReleaseEvent, post_event
-from ._k8s import KubeClient, KubeError, KubeForbidden, KubeNotFound, path_quote
+from ._k8s import KubeClient, KubeError, KubeNotFound, namespace_exists
 from ._live import Discovery, LiveIndex
 from ._lock import LOCKING_STATUSES, LockOptions, lock_verdict, newest_record
 from ._release_codec import (
@@ -507,15 +507,11 @@ def _check_creates(client: KubeClient, storage: ReleaseStorage, plan: RestorePla
 
 
 def _require_namespace(client: KubeClient, namespace: str) -> None:
-    try:
-        client.request("GET", f"/api/v1/namespaces/{path_quote(namespace)}", target=f"namespace {namespace}")
-    except KubeNotFound as exc:
+    if not namespace_exists(client, namespace):
         raise ModuleError(
             f"namespace {namespace} does not exist on this cluster; create it first (kubectl create namespace "
             f"{shlex.quote(namespace)}), then restore"
-        ) from exc
-    except KubeForbidden:
-        return  # a namespaced Role cannot read Namespace objects; the create says it if the namespace is missing
+        )
 
 
 def _check_lock(
