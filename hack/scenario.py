@@ -208,10 +208,6 @@ class Helm:
     def wait_rollout(self) -> None:
         self.kubectl("rollout", "status", f"deployment/{self.release}-web", "--timeout=120s")
 
-    def status(self) -> dict[str, Any]:
-        done = self.run("status", self.release, "-o", "json")
-        return json.loads(done.stdout)
-
     def history(self) -> list[dict[str, Any]]:
         done = self.run("history", self.release, "-o", "json", "--max", "1000")
         return json.loads(done.stdout)
@@ -554,6 +550,127 @@ def database_owned_elsewhere(helm: Helm) -> str:
     return "failed"
 
 
+# --- API versions the cluster stops serving (see docs/scenarios.md) -----------------------------------------------
+
+
+def widget_crd(helm: Helm, old_served: bool) -> None:
+    """The Widget CRD of the release's namespace (a group of its own, so parallel workers never share one), applied
+    out of band as cert-manager's CRDs are: v1 stored, v1alpha1 served until a newer CRD stops serving it."""
+    group = f"{helm.namespace}.widgets.helmops.test"
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {
+            "group": group,
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+            "scope": "Namespaced",
+            "versions": [
+                {"name": "v1alpha1", "served": old_served, "storage": False, "schema": schema},
+                {"name": "v1", "served": True, "storage": True, "schema": schema},
+            ],
+        },
+    }
+    path = helm.workdir / "widget-crd.json"
+    path.write_text(json.dumps(crd))
+    helm.kubectl("apply", "-f", str(path))
+    helm.kubectl("wait", "--for=condition=Established", f"crd/widgets.{group}", "--timeout=60s")
+    deadline = time.monotonic() + 60  # discovery catches up with the served versions a moment later
+    while time.monotonic() < deadline:
+        served = helm.kubectl("get", "--raw", f"/apis/{group}", check=False)
+        if ('"v1alpha1"' in served) == old_served and '"v1"' in served:
+            return
+        time.sleep(0.2)
+    raise ScenarioError(f"discovery of {group} never showed v1alpha1 served={old_served}")
+
+
+def old_widget(helm: Helm, note: str, **values: Any) -> dict[str, Any]:
+    return {
+        "revisionNote": note,
+        "widget": True,
+        "widgetApiVersion": f"{helm.namespace}.widgets.helmops.test/v1alpha1",
+        **values,
+    }
+
+
+def upgrade_blocked(helm: Helm, values: dict[str, Any]) -> None:
+    """The next upgrade fails before Helm stores anything: its current manifest names an API no longer served."""
+    helm.upgrade(values, "--wait", "--timeout", LONG_TIMEOUT, expect_failure=True)
+    if "no matches for kind" not in helm.errors[-1]:
+        raise ScenarioError(f"expected an unserved API version, Helm said: {helm.errors[-1]}")
+
+
+def removed_api_crd(helm: Helm) -> str:
+    """A custom resource on v1alpha1; the CRD then stops serving v1alpha1 (cert-manager's v1alpha2 removal)."""
+    widget_crd(helm, old_served=True)
+    helm.install(old_widget(helm, "r1"), "--wait", "--timeout", LONG_TIMEOUT)
+    helm.upgrade(old_widget(helm, "r2"), "--wait", "--timeout", LONG_TIMEOUT)
+    widget_crd(helm, old_served=False)
+    upgrade_blocked(helm, old_widget(helm, "r3"))
+    return "deployed"
+
+
+def removed_api_failed(helm: Helm) -> str:
+    """As removed-api-crd, with a newest revision that failed (pods never ready) before the CRD changed: an
+    upgrade reads the last deployed revision, a rollback the failed one and its target."""
+    widget_crd(helm, old_served=True)
+    helm.install(old_widget(helm, "r1"), "--wait", "--timeout", LONG_TIMEOUT)
+    helm.upgrade(old_widget(helm, "r2"), "--wait", "--timeout", LONG_TIMEOUT)
+    helm.upgrade(
+        old_widget(helm, "r3", behaviour="never-ready"), "--wait", "--timeout", SHORT_TIMEOUT, expect_failure=True
+    )
+    widget_crd(helm, old_served=False)
+    upgrade_blocked(helm, old_widget(helm, "r4"))
+    return "failed"
+
+
+def removed_api_pending(helm: Helm) -> str:
+    """As removed-api-crd, with an upgrade killed while it waited (pending-upgrade) before the CRD changed."""
+    widget_crd(helm, old_served=True)
+    helm.install(old_widget(helm, "r1"), "--wait", "--timeout", LONG_TIMEOUT)
+    values = old_widget(helm, "r2", behaviour="slow")
+    process = helm.start(
+        "upgrade", helm.release, str(CHART), "-f", helm.values_file(values), "--wait", "--timeout", LONG_TIMEOUT
+    )
+    helm.kill_when(process, "pending-upgrade", pods="slow")
+    helm.wait_rollout()
+    widget_crd(helm, old_served=False)
+    return "pending-upgrade"
+
+
+def hpa_v1(note: str) -> dict[str, Any]:
+    return {"revisionNote": note, "autoscaler": {"enabled": True, "apiVersion": "autoscaling/v1"}}
+
+
+TURNED_OFF = "autoscaling/v1=false"
+
+
+def removed_api_builtin(helm: Helm) -> str:
+    """A HorizontalPodAutoscaler on autoscaling/v1; the API server then restarts with that version turned off
+    (--runtime-config), as a cluster upgrade removes a version. It stays off until `hack/cluster
+    restart-apiserver` restores the default: the whole cluster serves HPAs at autoscaling/v2 only."""
+    helm.install(hpa_v1("r1"), "--wait", "--timeout", LONG_TIMEOUT)
+    helm.upgrade(hpa_v1("r2"), "--wait", "--timeout", LONG_TIMEOUT)
+    if "autoscaling/v1" in helm.kubectl("api-versions"):
+        restart_apiserver(helm, TURNED_OFF)
+    upgrade_blocked(helm, hpa_v1("r3"))
+    return "deployed"
+
+
+def restart_apiserver(helm: Helm, runtime_config: str) -> None:
+    """The control plane that serves the kubeconfig's API (hack/cluster: BASE+43)."""
+    server = helm.kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
+    env = {**os.environ, "CLUSTER_PORT_BASE": str(int(server.rsplit(":", 1)[1]) - 43)}
+    subprocess.run(
+        [str(ROOT / "hack" / "cluster"), "restart-apiserver", runtime_config],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
 OPERATOR = chart_path("operator")
 
 
@@ -609,6 +726,10 @@ STATES: dict[str, Callable[[Helm], str]] = {
     "database-flux-failed": database_flux_failed,
     "database-owned-elsewhere": database_owned_elsewhere,
     "operator-uninstalling": operator_uninstalling,
+    "removed-api-crd": removed_api_crd,
+    "removed-api-failed": removed_api_failed,
+    "removed-api-pending": removed_api_pending,
+    "removed-api-builtin": removed_api_builtin,
 }
 
 
@@ -650,10 +771,12 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     try:
         expected = drive(args.state, helm)
-        status = helm.status()["info"]["status"]
-        if status != expected:
-            raise ScenarioError(f"helm status shows {status!r}, the scenario promised {expected!r}")
+        # `helm history`, not `helm status`: Helm 4's status builds the manifest's objects, so it fails on a
+        # release whose manifest names an API version no longer served (the removed-api scenarios).
         history = helm.history()
+        status = history[-1]["status"]
+        if status != expected:
+            raise ScenarioError(f"helm history shows {status!r}, the scenario promised {expected!r}")
     except (ScenarioError, subprocess.TimeoutExpired) as exc:
         print(f"scenario {args.state}: {exc}", file=sys.stderr)
         return 1

@@ -1,5 +1,5 @@
 {{- if .Values.widget }}
-apiVersion: example.helmops.test/v1
+apiVersion: {{ .Values.widgetApiVersion }}
 kind: Widget
 metadata:
   name: {{ .Release.Name }}-widget
