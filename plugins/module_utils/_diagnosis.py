@@ -21,6 +21,7 @@ import shlex
 import typing as t
 from dataclasses import dataclass, field
 
+from ._apis import REMOVALS
 from ._release_codec import object_name
 
 ACTION_NAMES = (
@@ -34,6 +35,7 @@ ACTION_NAMES = (
     "delete_revision",
     "mark_deployed",
     "prune_history",
+    "map_apis",
     "escalate",
 )
 DESTRUCTIVE_ACTIONS = frozenset({"reinstall", "uninstall_no_hooks", "delete_revision", "mark_deployed"})
@@ -132,6 +134,22 @@ KNOWN_ERRORS: tuple[KnownError, ...] = (
         "Mark the stuck revision failed (unlock) so 'helm upgrade' can run, or reinstall.",
     ),
     KnownError(
+        # Helm's message is the same as for a missing CRD; the version is one Kubernetes removed (_apis.REMOVALS).
+        "removed-api",
+        re.compile(
+            "|".join(
+                re.escape(f'no matches for kind "{kind}" in version "{api_version}"')
+                for api_version, kind in sorted(REMOVALS)
+            )
+        ),
+        "critical",
+        "A stored manifest names an API version the cluster no longer serves (removed by a Kubernetes or CRD "
+        "upgrade): Helm cannot build the release's objects, so every upgrade, rollback and uninstall fails. The "
+        "objects themselves are still there, served at the newer version.",
+        "Map the stored manifests to the served versions (helm_release_map_apis), then upgrade with a chart that "
+        "renders them.",
+    ),
+    KnownError(
         "missing-crd",
         re.compile(r"no matches for kind|resource mapping not found|ensure CRDs are installed first"),
         "critical",
@@ -211,10 +229,12 @@ def recognise_errors(texts: t.Iterable[tuple[str, str]]) -> list[Finding]:
     for source, text in texts:
         if not text:
             continue
+        matched: set[str] = set()
         for known in KNOWN_ERRORS:
             match = known.pattern.search(text)
-            if not match:
+            if not match or (known.code == "missing-crd" and "removed-api" in matched):
                 continue
+            matched.add(known.code)
             quote = _excerpt(text, match.start(), match.end())
             finding = findings.get(known.code)
             if finding is None:
@@ -336,10 +356,12 @@ def diagnose(facts: t.Mapping[str, t.Any], context: UserContext | None = None) -
     context = context or UserContext()
     commands = _Commands(facts)
     findings = _merged(_error_findings(facts, context) + _risk_findings(facts) + _preventive_findings(facts))
+    findings = _removed_not_missing(facts, findings)
     status = str(facts.get("status") or "unknown")
     branch = _BRANCHES.get(status, _unknown)
     summary, actions = branch(facts, commands, findings, context)
     actions = _escalations(facts, commands, actions)
+    actions = _mapping_first(facts, commands, actions)
     for action in actions:
         _attach_deletions(action, (facts.get("risks") or {}).get("deletions"))
     if _history_is_bloated(facts) and not any(a.name == "prune_history" for a in actions):
@@ -358,8 +380,38 @@ _NOTHING_TO_RECOVER = frozenset({"deployed", "uninstalled", "superseded"})
 
 # Steps that delete no live object: records only, or nothing at all.
 _DELETES_NOTHING = frozenset(
-    {"none", "wait", "escalate", "unlock", "mark_deployed", "delete_revision", "prune_history"}
+    {"none", "wait", "escalate", "unlock", "mark_deployed", "delete_revision", "prune_history", "map_apis"}
 )
+
+
+def _removed_not_missing(facts: t.Mapping[str, t.Any], findings: list[Finding]) -> list[Finding]:
+    """Helm says "ensure CRDs are installed first" for a version that went away too: when the cluster shows the
+    kinds served at another version and no CRD is missing, the error text is evidence of removed-api."""
+    risks = facts.get("risks") or {}
+    by_code = {finding.code: finding for finding in findings}
+    if "removed-api" not in by_code or "missing-crd" not in by_code or risks.get("missing_crds"):
+        return findings
+    by_code["removed-api"].evidence += by_code["missing-crd"].evidence
+    return [finding for finding in findings if finding.code != "missing-crd"]
+
+
+def _mapping_first(facts: t.Mapping[str, t.Any], commands: _Commands, actions: list[Action]) -> list[Action]:
+    """Map the stored manifests before any step that makes Helm read them; after a wait or an escalation,
+    which come first whatever the manifests say."""
+    removed = (facts.get("risks") or {}).get("removed_apis") or []
+    if not removed or not all(item.get("served_as") for item in removed):
+        return actions
+    revisions = sorted({n for item in removed for n in item["revisions"]})
+    mapping = Action(
+        "map_apis",
+        commands.module("helm_release_map_apis"),
+        "Rewrite the apiVersion of "
+        + ", ".join(f"{item['kind']} {item['name']}" for item in removed)
+        + f" in the stored manifests of revision {', '.join(str(n) for n in revisions)} to the version the cluster "
+        "serves (a backup first; statuses and history unchanged), so Helm can build the release's objects again.",
+    )
+    first = next((i for i, action in enumerate(actions) if action.name not in ("wait", "escalate")), len(actions))
+    return [*actions[:first], mapping, *actions[first:]]
 
 
 def _attach_deletions(action: Action, deletions: t.Mapping[str, t.Any] | None) -> None:
@@ -400,7 +452,12 @@ def _deployed(
 ) -> tuple[str, list[Action]]:
     revision = facts.get("latest_revision")
     summary = f"Revision {revision} is deployed; no recovery is needed."
-    if any(f.code == "missing-crd" for f in findings):
+    if any(f.code == "removed-api" for f in findings):
+        summary += (
+            " Its stored manifest names API versions the cluster no longer serves: the next upgrade, rollback or "
+            "uninstall fails until they are mapped."
+        )
+    elif any(f.code == "missing-crd" for f in findings):
         summary += " The last attempted change failed because a CRD is missing: install the CRDs, then retry."
     if any(f.code == "atomic-rolled-back" for f in findings):
         summary += " An earlier upgrade failed and was rolled back automatically."
@@ -670,6 +727,28 @@ def _flag_findings(facts: t.Mapping[str, t.Any], context: UserContext, found: li
 def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
     risks = facts.get("risks") or {}
     findings: list[Finding] = _stuck_findings(facts)
+    removed = risks.get("removed_apis") or []
+    if removed:
+        findings.append(
+            Finding(
+                "removed-api",
+                "critical",
+                "The manifests Helm reads next name API versions the cluster no longer serves: every upgrade, "
+                "rollback and uninstall fails until they are mapped. The objects are still there.",
+                [
+                    f"{item['apiVersion']} {item['kind']} {item['name']} (revision "
+                    f"{', '.join(str(n) for n in item['revisions'])}): "
+                    + (f"served as {item['served_as']}" if item.get("served_as") else "no served version")
+                    + (f", removed in Kubernetes {item['removed_in']}" if item.get("removed_in") else "")
+                    for item in removed
+                ],
+                "Map them with helm_release_map_apis (a backup first, only the revisions Helm reads), then upgrade "
+                "with a chart that renders the served versions."
+                if all(item.get("served_as") for item in removed)
+                else "A kind with no served version (PodSecurityPolicy) cannot be mapped: remove it from the chart "
+                "and the stored manifests by hand, after a backup.",
+            )
+        )
     missing_crds = risks.get("missing_crds") or []
     if missing_crds:
         findings.append(

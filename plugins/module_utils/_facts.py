@@ -29,6 +29,7 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ._apis import revisions_helm_reads, unserved
 from ._deletions import DeletionSet, uninstall_deletions, update_deletions
 from ._diagnosis import LARGE_RECORD_BYTES, UserContext, diagnose
 from ._history import KNOWN_GOOD_STATUSES, ROLLBACK_STATUSES, rollback_target
@@ -750,8 +751,16 @@ def _live_facts(view: _View, live: LiveIndex) -> dict[str, t.Any]:
     for key in list(dict.fromkeys([*latest_by_key, *deployed_by_key])):
         obj = live.get(key)
         entry: dict[str, t.Any] = {"kind": key.kind, "name": key.name, "namespace": key.namespace}
-        matches_latest = _compare(entry, "latest", latest_by_key.get(key), obj, deployed_by_key.get(key))
-        matches_deployed = _compare(entry, "deployed", deployed_by_key.get(key), obj, latest_by_key.get(key))
+        desired_latest, desired_deployed = latest_by_key.get(key), deployed_by_key.get(key)
+        if obj is not None and obj.get("apiVersion") != key.api_version:
+            # Read through the version the API serves now (removed_apis): the same object, converted.
+            entry["served_as"] = obj.get("apiVersion")
+            desired_latest, desired_deployed = (
+                {**d, "apiVersion": obj.get("apiVersion")} if d is not None else None
+                for d in (desired_latest, desired_deployed)
+            )
+        matches_latest = _compare(entry, "latest", desired_latest, obj, desired_deployed)
+        matches_deployed = _compare(entry, "deployed", desired_deployed, obj, desired_latest)
         if latest_by_key.get(key) != deployed_by_key.get(key):
             new_votes += int(matches_latest and not matches_deployed)
             old_votes += int(matches_deployed and not matches_latest)
@@ -894,6 +903,7 @@ def _risks(
         "pvcs_deleted_on_uninstall": [],
         "kept_objects": [],
         "missing_crds": [],
+        "removed_apis": [],
         "deletions": {},
         "hooks": [
             {
@@ -925,7 +935,14 @@ def _risks(
         risks["history"]["sizes_unknown"] = sum(1 for r in ordered if r.meta.size is None)
     if not deep or view.manifests is None:
         # detail="brief", healthy release: no payload or manifest was read, so these are unknown, not empty.
-        risks.update(pvcs_deleted_on_uninstall=None, kept_objects=None, missing_crds=None, hooks=None, deletions=None)
+        risks.update(
+            pvcs_deleted_on_uninstall=None,
+            kept_objects=None,
+            missing_crds=None,
+            removed_apis=None,
+            hooks=None,
+            deletions=None,
+        )
         return risks
     looked_at = live if options.inspect_live else None
     uninstall = _uninstall_set(view, looked_at)
@@ -943,12 +960,43 @@ def _risks(
         annotations = (desired.get("metadata") or {}).get("annotations") or {}
         if str(annotations.get(RESOURCE_POLICY_ANNOTATION, "")).strip().lower() == "keep":
             risks["kept_objects"].append({"kind": key.kind, "name": key.name})
+    if options.inspect_live:
+        risks["removed_apis"] = _removed_apis(view, live)
+    removed = {(entry["apiVersion"], entry["kind"]) for entry in risks["removed_apis"]}
     for key, desired in dict([*view.latest_objects, *view.deployed_objects]).items():
-        if options.inspect_live and live.discovery.resource(key.api_version, key.kind) is None:
+        moved = unserved(live.discovery, key.api_version, key.kind) if options.inspect_live else None
+        if moved is not None and (key.api_version, key.kind) not in removed:
             risks["missing_crds"].append({"apiVersion": key.api_version, "kind": key.kind, "name": key.name})
         if not risks["managed_by"]:
             risks["managed_by"] = _managed_by_labels(desired)
     return risks
+
+
+def _removed_apis(view: _View, live: LiveIndex) -> list[dict[str, t.Any]]:
+    """The objects of the revisions Helm reads next (_apis.revisions_helm_reads) whose apiVersion the API no
+    longer serves: a version that went away, not a CRD never installed (that is missing_crds)."""
+    manifests = view.manifests
+    labelled = [r.meta.revision for r in view.ordered if r.meta.status_label == "deployed"]
+    found: dict[tuple[str, str, str, str], dict[str, t.Any]] = {}
+    for revision in revisions_helm_reads(view.release.history(), labelled):
+        for key, _document in manifests.objects(revision) if manifests else []:
+            moved = unserved(live.discovery, key.api_version, key.kind)
+            if moved is None or not moved.removed:
+                continue
+            entry = found.setdefault(
+                (key.api_version, key.kind, key.namespace, key.name),
+                {
+                    "apiVersion": key.api_version,
+                    "kind": key.kind,
+                    "namespace": key.namespace,
+                    "name": key.name,
+                    "served_as": moved.served_as,
+                    "removed_in": moved.removed_in,
+                    "revisions": [],
+                },
+            )
+            entry["revisions"].append(revision)
+    return list(found.values())
 
 
 def _uninstall_set(view: _View, live: LiveIndex | None) -> DeletionSet:

@@ -18,6 +18,7 @@ import shlex
 import typing as t
 from dataclasses import dataclass
 
+from ._apis import unserved
 from ._k8s import KubeClient, KubeError, KubeForbidden, KubeNotFound, path_quote
 from ._manifest import ObjectKey
 
@@ -56,6 +57,7 @@ class Discovery:
     def __init__(self, client: KubeClient) -> None:
         self.client = client
         self._groups: dict[str, dict[str, Resource] | None] = {}
+        self._versions: dict[str, list[str]] = {}
 
     def resource(self, api_version: str, kind: str) -> Resource | None:
         """The resource for apiVersion/kind, or None if the API does not serve it."""
@@ -63,6 +65,23 @@ class Discovery:
             self._groups[api_version] = self._load(api_version)
         kinds = self._groups[api_version]
         return kinds.get(kind) if kinds else None
+
+    def group_versions(self, group: str) -> list[str]:
+        """The versions the API serves of a group, its preferred one first; [] when the group is not served."""
+        if group not in self._versions:
+            path = "/api" if not group else f"/apis/{group}"
+            try:
+                listing = self.client.request("GET", path, target=f"API group {group or 'core'}")
+            except KubeNotFound:
+                listing = {}
+            if not group:
+                versions = [str(v) for v in listing.get("versions") or []]
+            else:
+                preferred = (listing.get("preferredVersion") or {}).get("groupVersion")
+                served = [str(v.get("groupVersion")) for v in listing.get("versions") or [] if v.get("groupVersion")]
+                versions = sorted(served, key=lambda version: version != preferred)
+            self._versions[group] = versions
+        return self._versions[group]
 
     def _load(self, api_version: str) -> dict[str, Resource] | None:
         path = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
@@ -94,9 +113,18 @@ class LiveIndex:
             return f"{prefix}/{resource.group_version}/namespaces/{path_quote(namespace)}/{resource.plural}"
         return f"{prefix}/{resource.group_version}/{resource.plural}"
 
+    def served(self, key: ObjectKey) -> Resource | None:
+        """The resource the API serves the key's kind as: its own apiVersion, else the version it moved to
+        (the API server converts a stored object to any version it serves); None when neither is served."""
+        resource = self.discovery.resource(key.api_version, key.kind)
+        if resource is not None:
+            return resource
+        moved = unserved(self.discovery, key.api_version, key.kind)
+        return self.discovery.resource(moved.served_as, key.kind) if moved and moved.served_as else None
+
     def get(self, key: ObjectKey) -> dict[str, t.Any] | None:
         """The live object, or None when it does not exist (or cannot be read)."""
-        resource = self.discovery.resource(key.api_version, key.kind)
+        resource = self.served(key)
         if resource is None:
             return None
         namespace = key.namespace if resource.namespaced else ""
@@ -118,7 +146,7 @@ class LiveIndex:
 
     def scoped(self, key: ObjectKey) -> ObjectKey:
         """The key as Helm builds it: cluster-scoped kinds have no namespace."""
-        resource = self.discovery.resource(key.api_version, key.kind)
+        resource = self.served(key)
         if resource is None or resource.namespaced or not key.namespace:
             return key
         return ObjectKey(key.api_version, key.kind, "", key.name)

@@ -187,6 +187,17 @@ def _add(stack: list[_Node], root: list[tuple[t.Any, int, int]], value: t.Any, s
             parent.value[key] = value
 
 
+def document_spans(manifest: str) -> list[tuple[int, int]]:
+    """(start, end) of each document between the separators releaseutil.SplitManifests cuts at, so that a
+    rewrite of one document keeps every other byte of the manifest."""
+    spans, start = [], 0
+    for separator in _DOCUMENT_SEPARATOR.finditer(manifest):
+        spans.append((start, separator.start()))
+        start = separator.end()
+    spans.append((start, len(manifest)))
+    return spans
+
+
 def split_documents(manifest: str) -> list[str]:
     """The documents of a manifest, as releaseutil.SplitManifests cuts them."""
     documents = _DOCUMENT_SEPARATOR.split(manifest.strip(_GO_SPACE))

@@ -98,7 +98,7 @@ options:
         evidence sections of the deep look - C(live), C(lock), C(risks), C(written_by) and C(pending_seconds) - are
         absent (what the records show of them reaches the findings - a long history, records near the size limit,
         a controller known from its HelmRelease or HelmChart object). Its diagnosis lacks what only the deep look
-        finds - C(missing-crd), C(pvc-without-keep), C(deployed-without-wait), failed or running hooks, a managing
+        finds - C(missing-crd), C(removed-api), C(pvc-without-keep), C(deployed-without-wait), failed or running hooks, a managing
         controller known only from manifest labels, and escalations for orphaned PVCs or objects owned by another
         release. Every other release (failed, pending, uninstalling, a label that disagrees with the payload, an
         invalid record) gets the deep look of V(full) (RV(ansible_facts.helm_releases[].detail=full)).
@@ -337,6 +337,8 @@ ansible_facts:
           description:
             - Live objects against the latest and the last deployed manifests (V(present), V(missing), V(differs) per object),
               whether the cluster is closer to the V(new) or V(old) revision, orphans and objects owned by another release.
+            - An object whose stored apiVersion the API no longer serves is read through the version it serves the
+              kind as, and its entry names it (C(served_as)).
             - C(checked=false) when O(inspect_live=false); absent from a V(brief) entry.
           type: dict
         risks:
@@ -349,6 +351,12 @@ ansible_facts:
               C(unverified) when the live object could not be read), C(data_loss), and C(unknown) (why C(objects) is
               null).
             - C(pvcs_deleted_on_uninstall) comes from the newest revision, which is what C(helm uninstall) deletes.
+            - C(removed_apis) lists the objects of the revisions Helm reads next (the newest, the one C(helm upgrade)
+              diffs against, the rollback target of a failed or pending release) whose apiVersion the API no longer
+              serves, although it serves the kind at another version or Kubernetes removed it - C(apiVersion),
+              C(kind), C(namespace), C(name), C(served_as) (null when no version serves the kind), C(removed_in)
+              (for built-in kinds) and C(revisions). A custom resource whose CRD is not installed at all is in
+              C(missing_crds) instead.
             - C(hooks) lists the newest revision's hooks with C(last_run_phase) (as the record says) and, when the live
               objects were read, C(live_phase) (V(Running), V(Succeeded), V(Failed), or V(absent)), which the
               C(hook-*) findings prefer.
@@ -368,9 +376,10 @@ ansible_facts:
           description:
             - The decision tree applied to these facts. C(actions) are ordered safest first; each has a C(name) from
               V(none), V(wait), V(rollback), V(unlock), V(upgrade), V(reinstall), V(uninstall_no_hooks),
-              V(delete_revision), V(mark_deployed), V(prune_history), V(escalate), whether it is C(destructive),
-              the C(command) a person would run (shell-quoted), its C(preconditions) and C(why); a V(rollback) also
-              names its target C(revision) (the last known-good one, or the one an interrupted rollback aimed at).
+              V(delete_revision), V(mark_deployed), V(prune_history), V(map_apis), V(escalate), whether it is
+              C(destructive), the C(command) a person would run (shell-quoted), its C(preconditions) and C(why); a
+              V(rollback) also names its target C(revision) (the last known-good one, or the one an interrupted
+              rollback aimed at).
             - Each action says what Helm would delete when it takes it - C(deletes) (as in C(risks.deletions), null when
               not known yet, for an upgrade until the chart is rendered), C(data_loss) (true when one of them holds data;
               the step then needs C(allow_data_loss)) and C(deletes_unknown).
