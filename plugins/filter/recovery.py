@@ -36,6 +36,18 @@ def _first_action(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     return dict(actions[0]) if actions else {"name": "escalate", "command": "", "destructive": False}
 
 
+def _mapping_action(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
+    actions = (facts.get("diagnosis") or {}).get("actions") or []
+    return next((dict(action) for action in actions if action.get("name") == "map_apis"), None)
+
+
+def _without(facts: t.Mapping[str, t.Any], action: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The facts with one action taken out of the diagnosis (the mapping, once it is planned)."""
+    diagnosis = dict(facts.get("diagnosis") or {})
+    diagnosis["actions"] = [a for a in diagnosis.get("actions") or [] if a.get("name") != action.get("name")]
+    return {**facts, "diagnosis": diagnosis}
+
+
 def _finding_codes(facts: t.Mapping[str, t.Any]) -> set[str]:
     return {str(f.get("code")) for f in (facts.get("diagnosis") or {}).get("findings") or []}
 
@@ -69,6 +81,14 @@ def remediation_plan(
     """
     if not isinstance(facts, t.Mapping) or "status" not in facts:
         raise AnsibleFilterError("remediation_plan expects one entry of helm_releases")
+    mapping = _mapping_action(facts)
+    if mapping is not None:
+        # The state's own plan, as it will be once the manifests are mapped; the mapping goes first unless that
+        # plan leaves the release alone (a controller, a running operation, a person).
+        then = remediation_plan(_without(facts, mapping), chart, include_controller_managed, unlock_method, force)
+        if then["branch"] in ("controller_managed", "possibly_running", "escalate"):
+            return then
+        return _plan("removed_api", "map_apis", then["promise"], str(mapping.get("why") or ""), then=then)
     first = _first_action(facts)
     if force and first["name"] == "wait":
         first = _forced_action(facts)
