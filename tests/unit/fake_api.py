@@ -28,8 +28,14 @@ class FakeApi:
     retries_done = 0
     host = "https://fake-api.example:6443"
 
-    def __init__(self, objects: list[dict[str, t.Any]], namespaces: t.Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        objects: list[dict[str, t.Any]],
+        namespaces: t.Iterable[str] | None = None,
+        served: dict[str, list[str]] | None = None,
+    ) -> None:
         self.objects = objects
+        self.served = served  # discovery: apiVersion -> the kinds it serves (None: no discovery)
         self.requests: list[str] = []
         self.events: list[dict[str, t.Any]] = []
         self.namespaces = set(namespaces or ()) | {o["metadata"].get("namespace", "") for o in objects}
@@ -51,6 +57,8 @@ class FakeApi:
         params = dict(query or [])
         metadata_only = bool(headers and "PartialObjectMetadata" in headers.get("Accept", ""))
         parts = path.strip("/").split("/")
+        if self.served is not None and len(parts) <= 3 and "namespaces" not in parts:
+            return self._discovery(parts, target)
         if len(parts) == 4 and parts[2] == "namespaces":
             self.requests.append(f"GET namespace {parts[3]}")
             if parts[3] in self.namespaces:
@@ -72,6 +80,26 @@ class FakeApi:
         if metadata_only:
             items = [{"metadata": o["metadata"]} for o in items]
         return {"metadata": {}, "items": items}
+
+    def _discovery(self, parts: list[str], target: str) -> dict[str, t.Any]:
+        """/api, /api/v1, /apis/<group> and /apis/<group>/<version>, as the API server answers them."""
+        self.requests.append(f"GET /{'/'.join(parts)}")
+        served = self.served or {}
+        core = parts[0] == "api"
+        group = "" if core else parts[1]
+        versions = [v for v in served if (v.rsplit("/", 1)[0] if "/" in v else "") == group]
+        if (core and len(parts) == 1) or (not core and len(parts) == 2):
+            if not versions:
+                raise KubeNotFound(f"{target} not found", 404, "NotFound", target)
+            if core:
+                return {"kind": "APIVersions", "versions": versions}
+            listed = [{"groupVersion": v, "version": v.rsplit("/", 1)[1]} for v in versions]
+            return {"kind": "APIGroup", "name": group, "versions": listed, "preferredVersion": listed[0]}
+        api_version = parts[1] if core else f"{parts[1]}/{parts[2]}"
+        if api_version not in served:
+            raise KubeNotFound(f"{target} not found", 404, "NotFound", target)
+        resources = [{"name": f"{k.lower()}s", "kind": k, "namespaced": True} for k in served[api_version]]
+        return {"kind": "APIResourceList", "groupVersion": api_version, "resources": resources}
 
     def _write(self, method: str, parts: list[str], target: str, body: t.Any) -> dict[str, t.Any]:
         if parts[-1] == "events":

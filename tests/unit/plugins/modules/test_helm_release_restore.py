@@ -9,37 +9,20 @@ import json
 import typing as t
 from pathlib import Path
 
+import module_main
 import pytest
-from ansible.module_utils import basic
-from ansible_collections.helmops.recovery.plugins.module_utils import _module
 from ansible_collections.helmops.recovery.plugins.module_utils._backup import save_records, taken_from
 from ansible_collections.helmops.recovery.plugins.modules import helm_release_restore
 from fake_api import FakeApi, recorded
+from module_main import WRITES
 
-KUBECONFIG = {
-    "apiVersion": "v1",
-    "kind": "Config",
-    "current-context": "c",
-    "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
-    "users": [{"name": "u", "user": {"token": "not-used"}}],
-    "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-}
-WRITES = ("POST", "PUT", "DELETE")
 OLD = {"written_since_backup": False}
 
 
 def run_main(
     args: dict[str, t.Any], api: FakeApi, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> dict[str, t.Any]:
-    """The module's main() as Ansible runs it, its API client replaced by the fake (nothing leaves the process)."""
-    monkeypatch.setattr(_module, "KubeClient", lambda *_args, **_kwargs: api)
-    payload = json.dumps({"ANSIBLE_MODULE_ARGS": {"kubeconfig": KUBECONFIG, **args}}).encode()
-    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", payload)
-    if hasattr(basic, "_ANSIBLE_PROFILE"):  # ansible-core 2.19 and later
-        monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
-    with pytest.raises(SystemExit):
-        helm_release_restore.main()
-    return t.cast(dict[str, t.Any], json.loads(capsys.readouterr().out))
+    return module_main.run_main(helm_release_restore, args, api, monkeypatch, capsys)
 
 
 @pytest.fixture
