@@ -21,6 +21,7 @@ from ansible_collections.helmops.recovery.plugins.modules import (
     helm_history_prune,
     helm_release_backup,
     helm_release_facts,
+    helm_release_map_apis,
     helm_release_recover,
     helm_release_restore,
     helm_release_unlock,
@@ -34,6 +35,7 @@ MODULES = [
     helm_release_recover,
     helm_release_backup,
     helm_release_restore,
+    helm_release_map_apis,
 ]
 FRAGMENT_OPTIONS = {
     "helmops.recovery.release": yaml.safe_load(ReleaseFragment.DOCUMENTATION)["options"],
