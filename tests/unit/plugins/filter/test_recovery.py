@@ -439,3 +439,51 @@ def test_the_restore_command_goes_back_before_the_first_backup_and_quotes_what_i
     assert restore_command(["/b/a'b\"c.json"]) == ""  # no quoting reads back: no command rather than a wrong one
     with pytest.raises(AnsibleFilterError):
         restore_command("/b/one.json")
+
+
+def mapped_first(base: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The facts with the diagnosis' map_apis step before the state's own (removed-api)."""
+    mapping = {"name": "map_apis", "command": "cmd-map", "destructive": False, "why": "why-map"}
+    return {**base, "diagnosis": {**base["diagnosis"], "actions": [mapping, *base["diagnosis"]["actions"]]}}
+
+
+# (case, facts, chart) -> (branch, action, the state's branch and action then, promise)
+MAPPING_CASES = [
+    (
+        "deployed: map only",
+        mapped_first(facts("deployed", "none")),
+        None,
+        ("removed_api", "map_apis", "deployed", "none", "deployed"),
+    ),
+    (
+        "failed: map, then roll back",
+        mapped_first(facts("failed", "rollback", revision=2)),
+        None,
+        ("removed_api", "map_apis", "failed", "rollback", "deployed"),
+    ),
+    (
+        "pending: map, then unlock and upgrade",
+        mapped_first(facts("pending-upgrade", "unlock", verdict="stale")),
+        "repo/app",
+        ("removed_api", "map_apis", "pending_upgrade", "unlock", "deployed"),
+    ),
+    (
+        "a controller's release is left alone",
+        mapped_first(facts("failed", "rollback", revision=2, managed_by=FLUX)),
+        None,
+        ("controller_managed", "none", None, None, "unchanged"),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", MAPPING_CASES, ids=[c[0] for c in MAPPING_CASES])
+def test_removed_api_maps_first_then_runs_the_branch_of_its_state(
+    case: tuple[str, dict[str, t.Any], str | None, tuple[str, str, str | None, str | None, str]],
+) -> None:
+    _name, release, chart, (branch, action, then_branch, then_action, promise) = case
+    plan = remediation_plan(release, chart)
+    assert (plan["branch"], plan["action"], plan["promise"]) == (branch, action, promise)
+    then = plan.get("then")
+    assert (then or {}).get("branch") == then_branch and (then or {}).get("action") == then_action
+    if then:  # triage shows the step remediate runs first
+        assert triage_row(release)["action"] == "map_apis"
