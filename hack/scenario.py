@@ -649,11 +649,13 @@ TURNED_OFF = "autoscaling/v1=false"
 def removed_api_builtin(helm: Helm) -> str:
     """A HorizontalPodAutoscaler on autoscaling/v1; the API server then restarts with that version turned off
     (--runtime-config), as a cluster upgrade removes a version. It stays off until `hack/cluster
-    restart-apiserver` restores the default: the whole cluster serves HPAs at autoscaling/v2 only."""
+    restart-apiserver` restores the default: the whole cluster serves HPAs at autoscaling/v2 only. (A second
+    release of this state turns it on again for its install first.)"""
+    if "autoscaling/v1" not in helm.kubectl("api-versions"):
+        restart_apiserver(helm, "")  # an earlier run turned it off: serve it again for the install
     helm.install(hpa_v1("r1"), "--wait", "--timeout", LONG_TIMEOUT)
     helm.upgrade(hpa_v1("r2"), "--wait", "--timeout", LONG_TIMEOUT)
-    if "autoscaling/v1" in helm.kubectl("api-versions"):
-        restart_apiserver(helm, TURNED_OFF)
+    restart_apiserver(helm, TURNED_OFF)
     upgrade_blocked(helm, hpa_v1("r3"))
     return "deployed"
 

@@ -1,0 +1,63 @@
+"""A built-in API version turned off after the install: the API server restarts with --runtime-config
+autoscaling/v1=false (as a cluster upgrade removes a version), so a release's HorizontalPodAutoscaler, stored at
+autoscaling/v1, is served only at autoscaling/v2. The checks are test_removed_api.py's.
+
+The API server restarts, so this file runs after every other (hack/integration: the last files, alone); the
+default API server is back when it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .support import ROOT, Outcome, Scenario, kubectl, run_scenarios
+from .test_removed_api import check_facts, check_mapping
+
+BUILTIN = [
+    Scenario("removed-api-builtin", "4", "secret", prefix="ra"),
+    Scenario("removed-api-builtin", "3", "configmap", prefix="ra"),
+]
+
+
+def restart_apiserver(runtime_config: str = "") -> None:
+    server = kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}").stdout
+    env = {**os.environ, "CLUSTER_PORT_BASE": str(int(server.rsplit(":", 1)[1]) - 43)}
+    subprocess.run(
+        [str(ROOT / "hack" / "cluster"), "restart-apiserver", runtime_config], env=env, check=True, capture_output=True
+    )
+
+
+@pytest.fixture(scope="module")
+def made(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[Scenario, Outcome]]:
+    """One at a time: each installs with autoscaling/v1 served, then restarts the API server without it."""
+    tmp = tmp_path_factory.mktemp("removed-builtin-api")
+    try:
+        outcomes: dict[Scenario, Outcome] = {}
+        for case in BUILTIN:
+            outcomes.update(run_scenarios([case], tmp))
+        yield outcomes
+    finally:
+        restart_apiserver()  # the default API server again, for whatever runs next
+
+
+@pytest.mark.parametrize("case", BUILTIN, ids=[s.id for s in BUILTIN])
+def test_facts_say_removed_api_for_a_version_the_api_server_turned_off(
+    made: dict[Scenario, Outcome], case: Scenario
+) -> None:
+    check_facts(made[case], "HorizontalPodAutoscaler", f"{case.release}-web", "autoscaling/v2", [2])
+
+
+@pytest.mark.parametrize("case", BUILTIN, ids=[s.id for s in BUILTIN])
+def test_the_mapping_lets_real_helm_upgrade_and_roll_back(
+    made: dict[Scenario, Outcome], case: Scenario, tmp_path: Path
+) -> None:
+    upgrade = {
+        "revisionNote": "r9",
+        "autoscaler": {"enabled": True, "apiVersion": "autoscaling/v2", "targetCPUPercent": 70},
+    }
+    check_mapping(made[case], tmp_path, [2], upgrade)
