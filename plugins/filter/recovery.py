@@ -276,6 +276,7 @@ PRESENT_PROBLEMS = frozenset(
         "corrupt-records",
         "statefulset-stuck",
         "missing-crd",
+        "removed-api",
         "atomic-rollback-failed",
     }
 )

@@ -16,17 +16,21 @@ import pytest
 from .support import (
     BIN,
     ROOT,
+    WORKER_ACCOUNT,
     Outcome,
     Scenario,
     audit_events_since,
     extra_vars,
     helm,
     helm_json,
+    kubectl,
     ready,
     run_collection_module,
     run_playbook,
     run_scenarios,
+    warnings_of,
 )
+from .test_rbac import identity
 
 # The two ways, each with both Helm majors and both drivers between its cases.
 DEPLOYED = Scenario("removed-api-crd", "3", "secret", prefix="ra")
@@ -180,3 +184,25 @@ def test_remediate_maps_then_runs_the_branch_of_the_state(made: dict[Scenario, O
         "deployed",
     ), result
     assert history(case)[-1][2] == "Rollback to 2"
+
+
+def test_the_shipped_unlock_role_maps_and_the_triage_role_alone_cannot(
+    made: dict[Scenario, Outcome], tmp_path: Path
+) -> None:
+    """The mapping writes records as an unlock does: helmops-triage + helmops-unlock, nothing more."""
+    case = Scenario("removed-api-crd", "4", "configmap", prefix="rc")
+    ready(run_scenarios([case], tmp_path)[case])
+    kubectl("apply", "-f", str(ROOT / "docs" / "rbac"))
+    # Named as a worker's identities (support.WORKER_ACCOUNT): this file runs beside the main run.
+    reader = identity(case.namespace, f"{WORKER_ACCOUNT}map-reader", ["helmops-triage"], tmp_path)
+    args = {"namespace": case.namespace, "release": case.release, "driver": case.driver, "stale_after": 1}
+    refused = run_collection_module(
+        "helm_release_map_apis", {**args, "backup_dir": str(tmp_path / "r")}, kubeconfig=reader
+    )
+    assert refused.get("failed") and "forbidden (403) to update ConfigMap" in refused["msg"], refused
+    mapper = identity(case.namespace, f"{WORKER_ACCOUNT}mapper", ["helmops-triage", "helmops-unlock"], tmp_path)
+    done = run_collection_module(
+        "helm_release_map_apis", {**args, "backup_dir": str(tmp_path / "m")}, kubeconfig=mapper
+    )
+    assert done.get("changed") is True, done.get("msg")
+    assert not warnings_of(done), warnings_of(done)  # the Event too was allowed
