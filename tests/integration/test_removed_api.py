@@ -154,7 +154,7 @@ def check_mapping(outcome: Outcome, tmp_path: Path, mapped: list[int], upgrade: 
     assert history(case)[-1][1] == "deployed"
 
 
-def test_remediate_maps_then_runs_the_branch_of_the_state(made: dict[Scenario, Outcome], tmp_path: Path) -> None:
+def test_remediate_maps_then_runs_the_branch_of_the_state(cluster: str, tmp_path: Path) -> None:
     """The failed release through the playbook a user runs: --check writes nothing, then it maps and rolls back."""
     case = Scenario("removed-api-failed", "3", "secret", prefix="rb")
     outcome = run_scenarios([case], tmp_path)[case]
@@ -186,9 +186,7 @@ def test_remediate_maps_then_runs_the_branch_of_the_state(made: dict[Scenario, O
     assert history(case)[-1][2] == "Rollback to 2"
 
 
-def test_the_shipped_unlock_role_maps_and_the_triage_role_alone_cannot(
-    made: dict[Scenario, Outcome], tmp_path: Path
-) -> None:
+def test_the_shipped_unlock_role_maps_and_the_triage_role_alone_cannot(cluster: str, tmp_path: Path) -> None:
     """The mapping writes records as an unlock does: helmops-triage + helmops-unlock, nothing more."""
     case = Scenario("removed-api-crd", "4", "configmap", prefix="rc")
     ready(run_scenarios([case], tmp_path)[case])
