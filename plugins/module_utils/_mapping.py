@@ -28,7 +28,7 @@ from ._live import Discovery, LiveIndex
 from ._lock import DEFAULT_CLIENT_TIMEOUT, LOCKING_STATUSES, LockOptions, lock_verdict, newest_record
 from ._manifest import ManifestError, parse_manifest
 from ._release_codec import Driver, utc_now
-from ._storage import ReleaseStorage, StoredRecord
+from ._storage import ReleaseStorage, StoredRecord, corrupt_newer
 
 ANNOTATION = "helmops.recovery/apis-mapped-at"
 
@@ -110,7 +110,7 @@ def plan_mapping(client: KubeClient, driver: Driver, options: MappingOptions, no
 def _check_newest(client: KubeClient, plan: MappingPlan, newest: StoredRecord, errors: list[t.Any], now: float) -> None:
     """A running Helm client may be about to write the records: refuse unless the lock is stale (as unlock)."""
     options = plan.options
-    if errors and any(_revision_of(e.object_ref) > newest.record.revision for e in errors):
+    if corrupt_newer(newest, errors):
         raise ModuleError(
             f"a newer record of {options.release!r} is corrupt, so the newest revision is unknown: "
             + "; ".join(str(error) for error in errors)
@@ -131,11 +131,6 @@ def _check_newest(client: KubeClient, plan: MappingPlan, newest: StoredRecord, e
             lock=plan.lock,
         )
     plan.overridden = list(evidence)
-
-
-def _revision_of(object_ref: str) -> int:
-    tail = object_ref.rsplit(".v", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
 
 
 def _rewrite(

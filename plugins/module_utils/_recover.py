@@ -51,7 +51,7 @@ from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, lock_verdict, newest_rec
 from ._manifest import ManifestError, ObjectKey, annotations_of, parse_manifest
 from ._release_codec import PENDING_STATUSES, Driver, ReleaseRecordError, utc_now, with_status
 from ._rollout import StuckPod, duration_seconds, stuck_pods
-from ._storage import ReleaseStorage, StoredRecord
+from ._storage import ReleaseStorage, StoredRecord, corrupt_newer
 
 ACTIONS = ("rollback", "upgrade", "uninstall")
 DESTRUCTIVE_ACTIONS = frozenset({"uninstall"})
@@ -174,17 +174,12 @@ def plan_recover(client: KubeClient, driver: Driver, options: RecoverOptions, no
 
 
 def _refuse_corrupt_newer(options: RecoverOptions, newest: StoredRecord, errors: list[ReleaseRecordError]) -> None:
-    newer = [error for error in errors if _revision_of(error.object_ref) > newest.record.revision]
+    newer = corrupt_newer(newest, errors)
     if newer:
         raise Refused(
             f"a newer record of {options.release!r} is corrupt, so the revision Helm would act on is unknown: "
             + "; ".join(str(error) for error in newer)
         )
-
-
-def _revision_of(object_ref: str) -> int:
-    tail = object_ref.rsplit(".v", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
 
 
 def _refuse_if_moved(plan: RecoverPlan) -> None:

@@ -63,6 +63,17 @@ class StoredRecord:
     obj: dict[str, t.Any]
 
 
+def corrupt_newer(newest: StoredRecord, errors: t.Iterable[ReleaseRecordError]) -> list[ReleaseRecordError]:
+    """The corrupt records of a release newer than its newest readable one: with any, the revision Helm would act
+    on is unknown, so a guard that reads the newest record refuses."""
+    return [error for error in errors if _revision_of_ref(error.object_ref) > newest.record.revision]
+
+
+def _revision_of_ref(object_ref: str) -> int:
+    tail = object_ref.rsplit(".v", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
 def selector(release: str | None = None, status: str | None = None) -> str:
     parts = [f"owner={OWNER}"]
     if release:

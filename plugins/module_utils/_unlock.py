@@ -24,7 +24,7 @@ from ._k8s import KubeClient
 from ._live import Discovery, LiveIndex
 from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, lock_verdict, newest_record
 from ._release_codec import PENDING_STATUSES, Driver, utc_now, with_status
-from ._storage import ReleaseStorage, StoredRecord
+from ._storage import ReleaseStorage, StoredRecord, corrupt_newer
 
 METHODS = ("mark_failed", "mark_deployed", "delete_revision")
 DESTRUCTIVE_METHODS = ("mark_deployed", "delete_revision")
@@ -108,7 +108,7 @@ def plan_unlock(client: KubeClient, driver: Driver, options: UnlockOptions, now:
         )
     stuck = records[-1]
     history = records
-    if errors and any(_revision_of(e.object_ref) > stuck.record.revision for e in errors):
+    if corrupt_newer(stuck, errors):
         raise ModuleError(
             f"a newer record of {options.release!r} is corrupt, so the newest revision is unknown: "
             + "; ".join(str(error) for error in errors)
@@ -196,11 +196,6 @@ def _stuck_record(plan: UnlockPlan) -> StoredRecord:
     if plan.stuck is None:
         raise ValueError("the plan has no record to act on")
     return plan.stuck
-
-
-def _revision_of(object_ref: str) -> int:
-    tail = object_ref.rsplit(".v", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
 
 
 def _stuck(plan: UnlockPlan) -> StoredRecord:
