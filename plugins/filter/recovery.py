@@ -41,10 +41,18 @@ def _mapping_action(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
     return next((dict(action) for action in actions if action.get("name") == "map_apis"), None)
 
 
-def _without(facts: t.Mapping[str, t.Any], action: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """The facts with one action taken out of the diagnosis (the mapping, once it is planned)."""
+def _forward_only(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The facts as the tree reads them once the manifests are mapped: without the mapping, and without a rollback
+    to a mapped revision. The mapping changes only the apiVersion, so a mapped revision keeps the fields of the
+    removed version (an extensions/v1beta1 Ingress's serviceName); Helm would apply them at the served version,
+    which rejects or drops them. Forward, an upgrade with a chart that renders the served versions."""
+    mapped = {n for item in (facts.get("risks") or {}).get("removed_apis") or [] for n in item.get("revisions") or []}
     diagnosis = dict(facts.get("diagnosis") or {})
-    diagnosis["actions"] = [a for a in diagnosis.get("actions") or [] if a.get("name") != action.get("name")]
+    diagnosis["actions"] = [
+        a
+        for a in diagnosis.get("actions") or []
+        if a.get("name") != "map_apis" and not (a.get("name") == "rollback" and a.get("revision") in mapped)
+    ]
     return {**facts, "diagnosis": diagnosis}
 
 
@@ -83,12 +91,21 @@ def remediation_plan(
         raise AnsibleFilterError("remediation_plan expects one entry of helm_releases")
     mapping = _mapping_action(facts)
     if mapping is not None:
-        # The state's own plan, as it will be once the manifests are mapped; the mapping goes first unless that
-        # plan leaves the release alone (a controller, a running operation, a person).
-        then = remediation_plan(_without(facts, mapping), chart, include_controller_managed, unlock_method, force)
+        # The state's own plan once the manifests are mapped; the mapping goes first unless that plan leaves the
+        # release alone (a controller, a running operation, a person).
+        then = remediation_plan(_forward_only(facts), chart, include_controller_managed, unlock_method, force)
         if then["branch"] in ("controller_managed", "possibly_running", "escalate"):
             return then
-        return _plan("removed_api", "map_apis", then["promise"], str(mapping.get("why") or ""), then=then)
+        why = str(mapping.get("why") or "")
+        return _plan(
+            "removed_api",
+            "map_apis",
+            then["promise"],
+            why,
+            then=then,
+            destructive=then["destructive"],
+            refusal=then["refusal"],
+        )
     first = _first_action(facts)
     if force and first["name"] == "wait":
         first = _forced_action(facts)
@@ -396,6 +413,15 @@ def restore_command(
     return f"{command} --check --diff"
 
 
+def mapped_action(mapping: t.Mapping[str, t.Any] | None, plan: t.Mapping[str, t.Any] | None) -> str:
+    """The action a release's outcome reports: its plan's, or in the removed_api branch the mapping and the step
+    planned after it ("map_apis, then upgrade")."""
+    if not mapping:
+        return str((plan or {}).get("action") or "none")
+    then = str((mapping.get("then") or {}).get("action") or "none")
+    return "map_apis" if then == "none" else f"map_apis, then {then}"
+
+
 class FilterModule:
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
         return {
@@ -407,4 +433,5 @@ class FilterModule:
             "triage_row": triage_row,
             "outcome_line": outcome_line,
             "object_line": object_line,
+            "mapped_action": mapped_action,
         }

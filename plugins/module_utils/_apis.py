@@ -163,6 +163,8 @@ def revisions_helm_reads(history: History, labelled_deployed: t.Sequence[int]) -
     if not ordered:
         return {}
     newest = ordered[-1]
+    if history[newest][0] == "uninstalled":
+        return {}  # helm uninstall says "already deleted", helm upgrade installs anew: neither builds it
     reads: dict[int, list[str]] = {newest: ["helm rollback (its current release)", "helm uninstall"]}
     base = upgrade_base(history[newest][0], labelled_deployed, newest)
     if base is not None:
@@ -177,7 +179,7 @@ def revisions_helm_reads(history: History, labelled_deployed: t.Sequence[int]) -
 # --- rewriting a stored manifest --------------------------------------------------------------------------------
 
 _TOP_LEVEL_API_VERSION = re.compile(
-    r"^apiVersion:[ \t]*(?P<quote>[\"']?)(?P<value>[^\"'\s#]+)(?P=quote)[ \t]*(?:#.*)?$", re.MULTILINE
+    r"^apiVersion:[ \t]*(?P<quote>[\"']?)(?P<value>[^\"'\s#]+)(?P=quote)[ \t]*(?:#[^\r\n]*)?\r?$", re.MULTILINE
 )
 _ANY_TOP_LEVEL_API_VERSION = re.compile(r"^[\"']?apiVersion[\"']?[ \t]*:", re.MULTILINE)
 
@@ -224,7 +226,7 @@ def map_manifest(text: str, mapping: t.Mapping[tuple[str, str], str], where: str
             raise MappingError(f"{what}: a document cannot be read, so it is not rewritten: {exc}") from exc
         if not isinstance(parsed, dict):
             continue
-        key = (str(parsed.get("apiVersion")), str(parsed.get("kind")))
+        key = (str(parsed.get("apiVersion") or ""), str(parsed.get("kind") or ""))  # as parse_manifest keys it
         if key not in mapping:
             continue
         name = str((parsed.get("metadata") or {}).get("name") or "")

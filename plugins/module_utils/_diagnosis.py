@@ -398,9 +398,10 @@ def _removed_not_missing(facts: t.Mapping[str, t.Any], findings: list[Finding]) 
 def _mapping_first(facts: t.Mapping[str, t.Any], commands: _Commands, actions: list[Action]) -> list[Action]:
     """Map the stored manifests before any step that makes Helm read them; after a wait or an escalation,
     which come first whatever the manifests say."""
-    removed = (facts.get("risks") or {}).get("removed_apis") or []
-    if not removed or not all(item.get("served_as") for item in removed):
-        return actions
+    risks = facts.get("risks") or {}
+    removed = risks.get("removed_apis") or []
+    if not removed or not all(item.get("served_as") for item in removed) or risks.get("missing_crds"):
+        return actions  # a kind served nowhere, or a CRD missing: the mapping would refuse; the finding says why
     revisions = sorted({n for item in removed for n in item["revisions"]})
     mapping = Action(
         "map_apis",

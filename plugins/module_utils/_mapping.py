@@ -68,6 +68,7 @@ class MappingPlan:
     rewrites: list[RevisionRewrite] = field(default_factory=list)
     lock: dict[str, t.Any] = field(default_factory=dict)
     overridden: list[str] = field(default_factory=list)
+    left_unmapped: list[str] = field(default_factory=list)  # hook objects served at no version, left as they are
 
     def diff(self) -> dict[str, t.Any]:
         """Each changed object's apiVersion before and after; never a manifest (it may hold Secrets)."""
@@ -101,7 +102,7 @@ def plan_mapping(client: KubeClient, driver: Driver, options: MappingOptions, no
     _check_newest(client, plan, records[-1], errors, now)
     discovery = Discovery(client)
     for revision, read_by in plan.read.items():
-        rewrite = _rewrite(by_revision[revision], discovery, options, read_by)
+        rewrite = _rewrite(by_revision[revision], discovery, options, read_by, plan.left_unmapped)
         if rewrite is not None:
             plan.rewrites.append(rewrite)
     return plan
@@ -134,7 +135,7 @@ def _check_newest(client: KubeClient, plan: MappingPlan, newest: StoredRecord, e
 
 
 def _rewrite(
-    stored: StoredRecord, discovery: Discovery, options: MappingOptions, read_by: list[str]
+    stored: StoredRecord, discovery: Discovery, options: MappingOptions, read_by: list[str], left: list[str]
 ) -> RevisionRewrite | None:
     """The record's release JSON with its manifests mapped; None when nothing in it needs mapping."""
     record = stored.record
@@ -144,7 +145,7 @@ def _rewrite(
         (f"hook {h.get('name')}", f"revision {record.revision}'s hook {h.get('name')}", str(h.get("manifest") or ""))
         for h in hooks
     ]
-    mapping = _mapping_for(texts, discovery, options.namespace)
+    mapping = _mapping_for(texts, discovery, options.namespace, left)
     if not mapping:
         return None
     if record.status_label_mismatch and not options.force:
@@ -174,11 +175,15 @@ def _rewrite(
     return RevisionRewrite(stored, release, changes, read_by) if changes else None
 
 
-def _mapping_for(texts: list[tuple[str, str, str]], discovery: Discovery, namespace: str) -> dict[tuple[str, str], str]:
-    """(apiVersion, kind) -> the served apiVersion, for every unserved object of these manifests; a kind the API
-    serves at no version refuses the whole mapping (there is nothing safe to write for it)."""
+def _mapping_for(
+    texts: list[tuple[str, str, str]], discovery: Discovery, namespace: str, left: list[str]
+) -> dict[tuple[str, str], str]:
+    """(apiVersion, kind) -> the served apiVersion, for every unserved object of these manifests. A kind the API
+    serves at no version refuses the whole mapping when the manifest has it (there is nothing safe to write for
+    it); in a hook it is left as it is and named in ``left`` (Helm builds a hook only when it runs it: a
+    PodSecurityPolicy pre-install hook never runs again)."""
     mapping: dict[tuple[str, str], str] = {}
-    for _where, what, text in texts:
+    for where, what, text in texts:
         try:
             objects = parse_manifest(text, namespace, what=what)
         except ManifestError as exc:
@@ -186,6 +191,9 @@ def _mapping_for(texts: list[tuple[str, str, str]], discovery: Discovery, namesp
         for key, _document in objects:
             moved = unserved(discovery, key.api_version, key.kind)
             if moved is None:
+                continue
+            if moved.served_as is None and where != "manifest":
+                left.append(f"{what}: {key.api_version} {key.kind} {key.name} (served at no version)")
                 continue
             if moved.served_as is None:
                 cause = (
@@ -217,7 +225,7 @@ def apply_mapping(client: KubeClient, driver: Driver, plan: MappingPlan) -> None
     storage = ReleaseStorage(client, driver)
     now = utc_now()
     for rewrite in plan.rewrites:
-        storage.replace(rewrite.stored, rewrite.release, annotations={ANNOTATION: now})
+        storage.replace(rewrite.stored, rewrite.release, annotations={ANNOTATION: now}, keep_status_label=True)
 
 
 def record_event(client: KubeClient, plan: MappingPlan) -> str | None:

@@ -269,6 +269,7 @@ class ReleaseStorage:
         *,
         annotations: dict[str, str] | None = None,
         dry_run: bool = False,
+        keep_status_label: bool = False,
     ) -> dict[str, t.Any]:
         """Rewrite a record's payload and status label, guarded by its resourceVersion.
 
@@ -282,7 +283,8 @@ class ReleaseStorage:
             meta.pop(volatile, None)
         meta["resourceVersion"] = stored.record.meta.resource_version
         labels = meta.setdefault("labels", {})
-        labels["status"] = str((release.get("info") or {}).get("status"))
+        if not keep_status_label:  # storage.Deployed selects by this label: a rewrite of the manifest alone keeps it
+            labels["status"] = str((release.get("info") or {}).get("status"))
         if annotations:
             meta.setdefault("annotations", {}).update(annotations)
         obj["data"] = dict(obj.get("data") or {})

@@ -25,7 +25,9 @@ description:
     with the same statuses. A pending or failed revision stays pending or failed.
   - A rewritten document is read again and must equal the original with only its C(apiVersion) changed; a document
     it cannot rewrite that way (flow style, a repeated key), or a kind the API serves at no version (PodSecurityPolicy,
-    a CRD not installed), refuses the whole mapping before any write.
+    a CRD not installed) in a manifest, refuses the whole mapping before any write. Such a kind in a hook is left as
+    it is, with a warning (Helm builds a hook only when it runs it).
+  - The status label of a rewritten record is kept as it is (C(helm upgrade) finds the deployed revision by it).
   - The guards of M(helmops.recovery.helm_release_unlock) - when the newest revision holds the lock (pending or
     uninstalling), only a stale lock; every write carries the record's resourceVersion; the records are saved to
     O(backup_dir) before any write (restore them with M(helmops.recovery.helm_release_restore)); a Kubernetes Event
@@ -206,6 +208,11 @@ def run(context: Context) -> dict[str, t.Any]:
         result["diff"] = plan.diff()
     if plan.overridden:
         context.module.warn("force overrode signs of a running operation: " + "; ".join(plan.overridden))
+    if plan.left_unmapped:
+        context.module.warn(
+            "left as they are (a hook is built only when it runs; remove them from the chart): "
+            + "; ".join(plan.left_unmapped)
+        )
     if not plan.rewrites or context.check_mode:
         return result
     result["backup_file"] = backup(plan, context.client.host)

@@ -154,11 +154,15 @@ def check_mapping(outcome: Outcome, tmp_path: Path, mapped: list[int], upgrade: 
     assert history(case)[-1][1] == "deployed"
 
 
-def test_remediate_maps_then_runs_the_branch_of_the_state(cluster: str, tmp_path: Path) -> None:
-    """The failed release through the playbook a user runs: --check writes nothing, then it maps and rolls back."""
+def test_remediate_maps_then_converges_forward(cluster: str, tmp_path: Path) -> None:
+    """The failed release through the playbook a user runs: never rolled back to a mapped revision (it keeps the
+    removed version's fields), so without the chart nothing is written; with the chart and a values file that
+    moves the custom resource to the served version, --check writes nothing, then it maps and upgrades."""
     case = Scenario("removed-api-failed", "3", "secret", prefix="rb")
-    outcome = run_scenarios([case], tmp_path)[case]
-    ready(outcome)
+    ready(run_scenarios([case], tmp_path)[case])
+    before = history(case)
+    fix = tmp_path / "served.json"
+    fix.write_text(json.dumps({"behaviour": "", "widgetApiVersion": f"{case.namespace}.widgets.helmops.test/v1"}))
     values = {
         "namespace": case.namespace,
         "release": case.release,
@@ -169,21 +173,28 @@ def test_remediate_maps_then_runs_the_branch_of_the_state(cluster: str, tmp_path
         "backup_dir": str(tmp_path / "backups"),
         "report_dir": str(tmp_path / "reports"),
     }
+    report = tmp_path / "reports" / "localhost" / "remediation.json"
     started = time.time()
-    looked = run_playbook("remediate.yml", "--check", *extra_vars(**values), env={"HELM_DRIVER": case.driver})
+    refused = run_playbook("remediate.yml", *extra_vars(**values), env={"HELM_DRIVER": case.driver})
+    (outcome,) = json.loads(report.read_text())["releases"]
+    assert (outcome["branch"], outcome["outcome"]) == ("removed_api", "refused"), outcome
+    assert "needs its chart" in outcome["message"] or "needs the chart" in outcome["message"], outcome
+    assert refused.returncode != 0 and history(case) == before
+    forward = {**values, "chart": str(ROOT / "tests" / "charts" / "app"), "values_files": [str(fix)]}
+    looked = run_playbook("remediate.yml", "--check", *extra_vars(**forward), env={"HELM_DRIVER": case.driver})
     assert looked.returncode == 0, looked.stdout[-3000:]
-    assert our_writes(case.namespace, started) == [], "check mode wrote"
-    done = run_playbook("remediate.yml", *extra_vars(**values), env={"HELM_DRIVER": case.driver})
+    assert our_writes(case.namespace, started) == [], "a refusal or check mode wrote"
+    done = run_playbook("remediate.yml", *extra_vars(**forward), env={"HELM_DRIVER": case.driver})
     assert done.returncode == 0, done.stdout[-3000:]
-    report = json.loads((tmp_path / "reports" / "localhost" / "remediation.json").read_text())
-    (result,) = report["releases"]
-    assert (result["branch"], result["action"], result["outcome"], result["status_after"]) == (
+    (outcome,) = json.loads(report.read_text())["releases"]
+    assert (outcome["branch"], outcome["action"], outcome["outcome"], outcome["status_after"]) == (
         "removed_api",
-        "map_apis, then rollback",
+        "map_apis, then upgrade",
         "recovered",
         "deployed",
-    ), result
-    assert history(case)[-1][2] == "Rollback to 2"
+    ), outcome
+    assert outcome["backups"], outcome
+    assert [h[:2] for h in history(case)] == [(1, "superseded"), (2, "superseded"), (3, "superseded"), (4, "deployed")]
 
 
 def test_the_shipped_unlock_role_maps_and_the_triage_role_alone_cannot(cluster: str, tmp_path: Path) -> None:

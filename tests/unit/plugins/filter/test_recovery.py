@@ -12,6 +12,7 @@ from ansible_collections.helmops.recovery.plugins.filter.recovery import (
     at_rest,
     backup_files,
     chart_for,
+    mapped_action,
     outcome_line,
     remediation_plan,
     restore_command,
@@ -487,3 +488,30 @@ def test_removed_api_maps_first_then_runs_the_branch_of_its_state(
     assert (then or {}).get("branch") == then_branch and (then or {}).get("action") == then_action
     if then:  # triage shows the step remediate runs first
         assert triage_row(release)["action"] == "map_apis"
+
+
+def test_a_rollback_to_a_mapped_revision_is_never_the_step_after_the_mapping() -> None:
+    """A mapped revision keeps the removed version's fields (an Ingress's serviceName): forward only, with the chart."""
+    release = mapped_first(facts("failed", "rollback", revision=2))
+    release["risks"]["removed_apis"] = [{"revisions": [2, 3], "served_as": "networking.k8s.io/v1"}]
+    release["diagnosis"]["actions"].append({"name": "upgrade", "command": "cmd-up", "destructive": False, "why": "w"})
+    without_chart = remediation_plan(release)
+    assert (without_chart["branch"], without_chart["then"]["action"]) == ("removed_api", "upgrade")
+    assert "needs the chart" in without_chart["refusal"]  # refused before anything is mapped
+    with_chart = remediation_plan(release, "repo/app")
+    assert (with_chart["then"]["action"], with_chart["refusal"]) == ("upgrade", "")
+
+
+MAPPED_ACTIONS = [
+    ({}, {"action": "rollback"}, "rollback"),
+    ({"then": {"action": "none"}}, {"action": "none"}, "map_apis"),
+    ({"then": {"action": "upgrade"}}, {"action": "upgrade"}, "map_apis, then upgrade"),
+]
+
+
+@pytest.mark.parametrize("case", MAPPED_ACTIONS, ids=[c[2] for c in MAPPED_ACTIONS])
+def test_the_reported_action_names_the_mapping_and_the_step_after_it(
+    case: tuple[dict[str, t.Any], dict[str, t.Any], str],
+) -> None:
+    mapping, plan, expected = case
+    assert mapped_action(mapping, plan) == expected
