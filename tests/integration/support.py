@@ -251,6 +251,16 @@ def audit_events_since(started: float, user_agent_prefix: str = "helmops.recover
     return events
 
 
+def writes_in_namespace(namespace: str, started: float) -> list[str]:
+    """The collection's writes (verb and URI) in one namespace since `started`, from the audit log."""
+    time.sleep(1)  # the audit log is written asynchronously
+    return [
+        f"{e['verb']} {e['requestURI']}"
+        for e in audit_events_since(started)
+        if e.get("verb") in WRITE_VERBS and f"/namespaces/{namespace}/" in e.get("requestURI", "")
+    ]
+
+
 def writes_by_user_since(started: float, username: str = TEST_USER) -> list[str]:
     """Every write request by that identity since `started`: our modules and Helm alike."""
     found = []

@@ -29,7 +29,6 @@ from .support import (
     ROOT,
     Outcome,
     Scenario,
-    audit_events_since,
     extra_vars,
     helm,
     helm_json,
@@ -39,6 +38,7 @@ from .support import (
     run_playbook,
     run_scenarios,
     scenario,
+    writes_in_namespace,
 )
 
 DATABASE = str(ROOT / "tests" / "charts" / "database")
@@ -62,7 +62,6 @@ LEFT_ALONE = (
     + both_helms("database-kept-claim")
 )
 BLOATED = both_helms("database-bloated")
-WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
 def chart(name: str) -> str:
@@ -95,15 +94,6 @@ def remediate(namespace: str, major: str, driver: str, tmp_path: Path, *args: st
         "report_dir": str(tmp_path / "reports"),
     }
     return run_playbook("remediate.yml", *args, *extra_vars(**{**common, **values}), env={"HELM_DRIVER": driver})
-
-
-def our_writes(namespace: str, started: float) -> list[str]:
-    time.sleep(1)  # the audit log is written asynchronously
-    return [
-        f"{e['verb']} {e['requestURI']}"
-        for e in audit_events_since(started)
-        if e.get("verb") in WRITE_VERBS and f"/namespaces/{namespace}/" in e.get("requestURI", "")
-    ]
 
 
 @pytest.mark.parametrize("case", MAJOR_UPGRADE, ids=[s.id for s in MAJOR_UPGRADE])
@@ -141,7 +131,7 @@ def test_the_forward_path_applies_what_the_interrupted_major_upgrade_meant(
     assert "would then run helm upgrade of" in looked.stdout and "values revision 2 recorded" in " ".join(
         looked.stdout.split()
     )
-    assert our_writes(namespace, started) == []
+    assert writes_in_namespace(namespace, started) == []
 
     done = remediate(namespace, case.helm, case.driver, tmp_path, **charts)
     assert done.returncode == 0, done.stdout[-4000:]
@@ -210,7 +200,7 @@ def test_a_chart_given_for_a_namespace_never_reaches_a_release_of_another_chart(
         },
     )
     assert direct.get("refused") is True and direct["release_charts"] == ["app"], direct
-    assert our_writes(namespace, started) == []
+    assert writes_in_namespace(namespace, started) == []
     assert not (tmp_path / "direct-backups").exists()
 
     fixed = remediate(namespace, "3", "secret", tmp_path, chart=database_2, charts={"app": CHART})
@@ -291,7 +281,7 @@ def test_an_uninstall_without_hooks_names_what_it_left_in_the_cluster(
     started = time.time()
     looked = remediate(namespace, case.helm, case.driver, tmp_path, "--check", **options)
     assert looked.returncode == 0, looked.stdout[-3000:]
-    assert our_writes(namespace, started) == []
+    assert writes_in_namespace(namespace, started) == []
 
     done = remediate(namespace, case.helm, case.driver, tmp_path, **options)
     assert done.returncode == 0, done.stdout[-4000:]
@@ -376,7 +366,7 @@ def test_a_rollback_of_a_statefulset_stuck_on_a_never_ready_pod_converges(
     refused = remediate(namespace, case.helm, case.driver, tmp_path)
     said = " ".join(refused.stdout.split())
     assert refused.returncode != 0 and "-> refused (" in said and "replace_stuck_pods: true" in said, said[-3000:]
-    assert our_writes(namespace, started) == []
+    assert writes_in_namespace(namespace, started) == []
     assert not (tmp_path / "backups").exists(), "a refused step writes no backup"
     assert [h["status"] for h in helm_json(case.helm, case.driver, "history", release, "-n", namespace)] == [
         "deployed",
@@ -421,7 +411,7 @@ def test_the_remaining_branches_check_act_and_stay_done(
     started = time.time()
     looked = remediate(namespace, case.helm, case.driver, tmp_path, "--check", **charts)
     assert looked.returncode == 0, looked.stdout[-3000:]
-    assert our_writes(namespace, started) == []
+    assert writes_in_namespace(namespace, started) == []
 
     done = remediate(namespace, case.helm, case.driver, tmp_path, **charts)
     assert done.returncode == 0, done.stdout[-4000:]
@@ -473,7 +463,7 @@ def test_the_branches_that_leave_the_release_alone_write_nothing(
         assert done.returncode == code, done.stdout[-3000:]
         line = " ".join(done.stdout.split())
         assert f"{namespace}/{release}: " in line and f"-> {outcome} (" in line and said in line, done.stdout[-3000:]
-    assert our_writes(namespace, started) == []
+    assert writes_in_namespace(namespace, started) == []
     assert not (tmp_path / "backups").exists()
     assert helm_json(case.helm, case.driver, "history", release, "-n", namespace) == before
 
@@ -510,14 +500,14 @@ def test_a_long_database_history_is_pruned_to_what_helm_needs(
     started = time.time()
     looked = remediate(namespace, case.helm, case.driver, tmp_path, "--check")
     assert looked.returncode == 0 and "bloated_history: prune_history" in " ".join(looked.stdout.split())
-    assert our_writes(namespace, started) == []
+    assert writes_in_namespace(namespace, started) == []
 
     done = remediate(namespace, case.helm, case.driver, tmp_path)
     assert done.returncode == 0, done.stdout[-4000:]
     after = helm_json(case.helm, case.driver, "history", release, "-n", namespace, "--max", "100")
     assert [h["revision"] for h in after] == [h["revision"] for h in before[-10:]], after
     assert after[-1]["status"] == "deployed" and claims(namespace) == bound
-    deleted = [w for w in our_writes(namespace, started) if w.startswith("delete")]
+    deleted = [w for w in writes_in_namespace(namespace, started) if w.startswith("delete")]
     assert len(deleted) == 14 and all(f".v1.{release}.v" in w for w in deleted), deleted
     assert len(list((tmp_path / "backups").rglob("sh.helm.release.v1.*.json"))) == 14, "each pruned record exported"
 

@@ -19,7 +19,6 @@ from .support import (
     WORKER_ACCOUNT,
     Outcome,
     Scenario,
-    audit_events_since,
     extra_vars,
     helm,
     helm_json,
@@ -29,6 +28,7 @@ from .support import (
     run_playbook,
     run_scenarios,
     warnings_of,
+    writes_in_namespace,
 )
 from .test_rbac import identity
 
@@ -43,7 +43,6 @@ BUILTIN = [
 ]
 # What each case maps by default: the revisions Helm reads next (_apis.revisions_helm_reads).
 MAPPED = {DEPLOYED: [2], FAILED: [2, 3], PENDING: [1, 2], BUILTIN[0]: [2], BUILTIN[1]: [2]}
-WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
 @pytest.fixture(scope="module")
@@ -77,15 +76,6 @@ def map_apis(case: Scenario, tmp_path: Path, *, check_mode: bool = False, **extr
 def history(case: Scenario) -> list[tuple[int, str, str]]:
     listed = helm_json(case.helm, case.driver, "history", case.release, "-n", case.namespace)
     return [(h["revision"], h["status"], h["description"]) for h in listed]
-
-
-def our_writes(namespace: str, started: float) -> list[str]:
-    time.sleep(1)  # the audit log is written asynchronously
-    return [
-        f"{e['verb']} {e['requestURI']}"
-        for e in audit_events_since(started)
-        if e.get("verb") in WRITE_VERBS and f"/namespaces/{namespace}/" in e.get("requestURI", "")
-    ]
 
 
 @pytest.mark.parametrize("case", CRD, ids=[s.id for s in CRD])
@@ -133,7 +123,7 @@ def check_mapping(outcome: Outcome, tmp_path: Path, mapped: list[int], upgrade: 
     looked = map_apis(case, tmp_path, check_mode=True)
     assert looked["changed"] is True and not looked.get("failed"), looked
     assert [m["revision"] for m in looked["mapped"]] == mapped
-    assert our_writes(case.namespace, started) == [], "check mode wrote"
+    assert writes_in_namespace(case.namespace, started) == [], "check mode wrote"
     assert not (tmp_path / "backups").exists()
 
     done = map_apis(case, tmp_path)
@@ -185,7 +175,7 @@ def test_remediate_maps_then_converges_forward(cluster: str, tmp_path: Path) -> 
     forward = {**values, "chart": str(ROOT / "tests" / "charts" / "app"), "values_files": [str(fix)]}
     looked = run_playbook("remediate.yml", "--check", *extra_vars(**forward), env={"HELM_DRIVER": case.driver})
     assert looked.returncode == 0, looked.stdout[-3000:]
-    assert our_writes(case.namespace, started) == [], "a refusal or check mode wrote"
+    assert writes_in_namespace(case.namespace, started) == [], "a refusal or check mode wrote"
     done = run_playbook("remediate.yml", *extra_vars(**forward), env={"HELM_DRIVER": case.driver})
     assert done.returncode == 0, done.stdout[-3000:]
     (outcome,) = json.loads(report.read_text())["releases"]
