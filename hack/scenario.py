@@ -646,15 +646,22 @@ def hpa_v1(note: str) -> dict[str, Any]:
 TURNED_OFF = "autoscaling/v1=false"
 
 
+def autoscaler_v1(helm: Helm) -> str:
+    """A HorizontalPodAutoscaler stored at autoscaling/v1, a version the next cluster upgrade may remove (the first
+    half of removed-api-builtin, for a release that a later removed-api-builtin run strands with it)."""
+    if "autoscaling/v1" not in helm.kubectl("api-versions"):
+        restart_apiserver(helm, "")  # an earlier run turned it off: serve it again for the install
+    helm.install(hpa_v1("r1"), "--wait", "--timeout", LONG_TIMEOUT)
+    helm.upgrade(hpa_v1("r2"), "--wait", "--timeout", LONG_TIMEOUT)
+    return "deployed"
+
+
 def removed_api_builtin(helm: Helm) -> str:
     """A HorizontalPodAutoscaler on autoscaling/v1; the API server then restarts with that version turned off
     (--runtime-config), as a cluster upgrade removes a version. It stays off until `hack/cluster
     restart-apiserver` restores the default: the whole cluster serves HPAs at autoscaling/v2 only. (A second
     release of this state turns it on again for its install first.)"""
-    if "autoscaling/v1" not in helm.kubectl("api-versions"):
-        restart_apiserver(helm, "")  # an earlier run turned it off: serve it again for the install
-    helm.install(hpa_v1("r1"), "--wait", "--timeout", LONG_TIMEOUT)
-    helm.upgrade(hpa_v1("r2"), "--wait", "--timeout", LONG_TIMEOUT)
+    autoscaler_v1(helm)
     restart_apiserver(helm, TURNED_OFF)
     upgrade_blocked(helm, hpa_v1("r3"))
     return "deployed"
@@ -731,6 +738,7 @@ STATES: dict[str, Callable[[Helm], str]] = {
     "removed-api-crd": removed_api_crd,
     "removed-api-failed": removed_api_failed,
     "removed-api-pending": removed_api_pending,
+    "autoscaler-v1": autoscaler_v1,
     "removed-api-builtin": removed_api_builtin,
 }
 
