@@ -964,8 +964,8 @@ def _risks(
         risks["removed_apis"] = _removed_apis(view, live)
     removed = {(entry["apiVersion"], entry["kind"]) for entry in risks["removed_apis"]}
     for key, desired in dict([*view.latest_objects, *view.deployed_objects]).items():
-        moved = unserved(live.discovery, key.api_version, key.kind) if options.inspect_live else None
-        if moved is not None and (key.api_version, key.kind) not in removed:
+        not_served = options.inspect_live and live.discovery.resource(key.api_version, key.kind) is None
+        if not_served and (key.api_version, key.kind) not in removed:
             risks["missing_crds"].append({"apiVersion": key.api_version, "kind": key.kind, "name": key.name})
         if not risks["managed_by"]:
             risks["managed_by"] = _managed_by_labels(desired)

@@ -36,7 +36,9 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
-from ._live import LiveIndex, pod_ready
+from ._errors import ModuleError
+from ._k8s import KubeClient
+from ._live import Discovery, LiveIndex, pod_ready
 from ._manifest import ManifestError, ObjectKey, parse_manifest
 from ._release_codec import PENDING_STATUSES, parse_kube_time
 
@@ -97,6 +99,34 @@ def newest_record(namespace: str, release: t.Mapping[str, t.Any], written_at: fl
     except ManifestError as exc:
         objects, unreadable = [], str(exc)
     return NewestRecord(namespace, status, now - (written_at or 0.0), release, objects, unreadable)
+
+
+def stale_or_refuse(
+    client: KubeClient,
+    namespace: str,
+    release: t.Mapping[str, t.Any],
+    written_at: float | None,
+    *,
+    options: LockOptions,
+    now: float,
+    force: bool,
+    refusing: str,
+) -> tuple[dict[str, t.Any], list[str]]:
+    """The verdict on a locking newest record, for a module about to write: (verdict, evidence force overrode).
+    Refuses (ModuleError, ``refusing`` first) unless the lock is stale or ``force`` is set. The caller reads the
+    record it then writes, so every write carries that read's resourceVersion."""
+    record = newest_record(namespace, release, written_at, now)
+    verdict = lock_verdict(record, LiveIndex(client, Discovery(client)), options, now)
+    if verdict.get("verdict") == "stale":
+        return verdict, []
+    evidence = list(verdict.get("evidence") or ["no verdict"])
+    if not force:
+        raise ModuleError(
+            f"{refusing}: an operation may still be running: {'; '.join(evidence)}. Wait, or set force: true if you "
+            "are sure no Helm client is working on it.",
+            lock=verdict,
+        )
+    return verdict, evidence
 
 
 def lock_verdict(record: NewestRecord, live: LiveIndex | None, options: LockOptions, now: float) -> dict[str, t.Any]:

@@ -24,8 +24,8 @@ from ._backup import save_records, taken_from
 from ._errors import ModuleError
 from ._events import ReleaseEvent, post_event
 from ._k8s import KubeClient
-from ._live import Discovery, LiveIndex
-from ._lock import DEFAULT_CLIENT_TIMEOUT, LOCKING_STATUSES, LockOptions, lock_verdict, newest_record
+from ._live import Discovery
+from ._lock import DEFAULT_CLIENT_TIMEOUT, LOCKING_STATUSES, LockOptions, stale_or_refuse
 from ._manifest import ManifestError, parse_manifest
 from ._release_codec import Driver, utc_now
 from ._storage import ReleaseStorage, StoredRecord, corrupt_newer
@@ -118,20 +118,17 @@ def _check_newest(client: KubeClient, plan: MappingPlan, newest: StoredRecord, e
         )
     if newest.record.status not in LOCKING_STATUSES:
         return
-    record = newest_record(options.namespace, newest.record.release, newest.record.meta.written_at, now)
-    live = LiveIndex(client, Discovery(client))
-    plan.lock = lock_verdict(record, live, LockOptions(options.stale_after, options.client_timeout), now)
-    if plan.lock.get("verdict") == "stale":
-        return
-    evidence = plan.lock.get("evidence") or ["no verdict"]
-    if not options.force:
-        raise ModuleError(
-            f"refusing to map {options.release}: its newest revision {newest.record.revision} is "
-            f"{newest.record.status} and an operation may still be running: {'; '.join(evidence)}. Wait, or set "
-            "force: true if you are sure no Helm client is working on it.",
-            lock=plan.lock,
-        )
-    plan.overridden = list(evidence)
+    plan.lock, plan.overridden = stale_or_refuse(
+        client,
+        options.namespace,
+        newest.record.release,
+        newest.record.meta.written_at,
+        options=LockOptions(options.stale_after, options.client_timeout),
+        now=now,
+        force=options.force,
+        refusing=f"refusing to map {options.release}: its newest revision {newest.record.revision} is "
+        f"{newest.record.status}",
+    )
 
 
 def _rewrite(

@@ -21,8 +21,7 @@ from ._backup import save_records, taken_from
 from ._errors import ModuleError
 from ._events import ReleaseEvent, post_event
 from ._k8s import KubeClient
-from ._live import Discovery, LiveIndex
-from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, lock_verdict, newest_record
+from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, stale_or_refuse
 from ._release_codec import PENDING_STATUSES, Driver, utc_now, with_status
 from ._storage import ReleaseStorage, StoredRecord, corrupt_newer
 
@@ -142,19 +141,16 @@ def plan_unlock(client: KubeClient, driver: Driver, options: UnlockOptions, now:
         )
     # The verdict reads the same records the plan acts on; every write then carries their
     # resourceVersion, so a record that moves after this read is never overwritten.
-    record = newest_record(options.namespace, stuck.record.release, stuck.record.meta.written_at, now)
-    live = LiveIndex(client, Discovery(client))
-    plan.lock = lock_verdict(record, live, LockOptions(options.stale_after, options.client_timeout), now)
-    if plan.lock.get("verdict") != "stale":
-        evidence = plan.lock.get("evidence") or ["no verdict"]
-        if not options.force:
-            raise ModuleError(
-                f"refusing to unlock {options.release} revision {stuck.record.revision} ({stuck.record.status}): "
-                f"an operation may still be running: {'; '.join(evidence)}. Wait, or set force: true if you are "
-                "sure no Helm client is working on it.",
-                lock=plan.lock,
-            )
-        plan.overridden = list(evidence)
+    plan.lock, plan.overridden = stale_or_refuse(
+        client,
+        options.namespace,
+        stuck.record.release,
+        stuck.record.meta.written_at,
+        options=LockOptions(options.stale_after, options.client_timeout),
+        now=now,
+        force=options.force,
+        refusing=f"refusing to unlock {options.release} revision {stuck.record.revision} ({stuck.record.status})",
+    )
     plan.previously_deployed = [r for r in records[:-1] if r.record.status == "deployed"]
     if options.method == "delete_revision" and len(records) == 1:
         plan.warnings.append(

@@ -391,3 +391,27 @@ def scenario(state: str, release: str, namespace: str, major: str = "3", *values
         capture_output=True,
         env={**os.environ, "KUBECONFIG": KUBECONFIG},
     )
+
+
+class ApiServer:
+    """Stops and starts the real kube-apiserver of the test cluster."""
+
+    def __init__(self) -> None:
+        server = kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}").stdout
+        self.env = {**os.environ, "CLUSTER_PORT_BASE": str(int(server.rsplit(":", 1)[1]) - 43)}
+        self.stops = 0
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([str(ROOT / "hack" / "cluster"), *args], env=self.env, check=True, capture_output=True)
+
+    def stop(self, *_request: object) -> None:
+        self.stops += 1
+        self._run("stop-apiserver")
+
+    def start(self) -> None:
+        self._run("start-apiserver")
+        subprocess.run([str(ROOT / "hack" / "cluster"), "status"], env=self.env, check=True)
+
+    def restart(self, runtime_config: str = "") -> None:
+        """Again, with --runtime-config set (a group/version turned off); without it, as the default cluster."""
+        self._run("restart-apiserver", runtime_config)

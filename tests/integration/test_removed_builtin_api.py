@@ -8,14 +8,12 @@ default API server is back when it ends.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .support import ROOT, Outcome, Scenario, kubectl, run_scenarios
+from .support import ApiServer, Outcome, Scenario, run_scenarios
 from .test_removed_api import check_facts, check_mapping
 
 # The first only installs (autoscaler-v1); the second installs, then restarts the API server without
@@ -24,14 +22,6 @@ BUILTIN = [
     Scenario("autoscaler-v1", "4", "secret", prefix="ra"),
     Scenario("removed-api-builtin", "3", "configmap", prefix="ra"),
 ]
-
-
-def restart_apiserver(runtime_config: str = "") -> None:
-    server = kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}").stdout
-    env = {**os.environ, "CLUSTER_PORT_BASE": str(int(server.rsplit(":", 1)[1]) - 43)}
-    subprocess.run(
-        [str(ROOT / "hack" / "cluster"), "restart-apiserver", runtime_config], env=env, check=True, capture_output=True
-    )
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +34,7 @@ def made(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
             outcomes.update(run_scenarios([case], tmp))
         yield outcomes
     finally:
-        restart_apiserver()  # the default API server again, for whatever runs next
+        ApiServer().restart()  # the default API server again, for whatever runs next
 
 
 @pytest.mark.parametrize("case", BUILTIN, ids=[s.id for s in BUILTIN])

@@ -8,8 +8,6 @@ stop-apiserver) as a chosen request passes through it.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +20,7 @@ from .support import (
     CHART,
     KUBECONFIG,
     ROOT,
+    ApiServer,
     Outcome,
     Scenario,
     helm,
@@ -35,26 +34,6 @@ from .test_faults import RECORD, applied_writes
 
 UNLOCK_FAILED = Scenario("pending-upgrade", "3", "secret", prefix="ra")
 UNLOCK_DEPLOYED = Scenario("pending-upgrade", "4", "secret", prefix="rb")
-
-
-class ApiServer:
-    """Stops and starts the real kube-apiserver of the test cluster."""
-
-    def __init__(self) -> None:
-        server = kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}").stdout
-        self.env = {**os.environ, "CLUSTER_PORT_BASE": str(int(server.rsplit(":", 1)[1]) - 43)}
-        self.stops = 0
-
-    def _run(self, verb: str) -> None:
-        subprocess.run([str(ROOT / "hack" / "cluster"), verb], env=self.env, check=True, capture_output=True)
-
-    def stop(self, *_request: object) -> None:
-        self.stops += 1
-        self._run("stop-apiserver")
-
-    def start(self) -> None:
-        self._run("start-apiserver")
-        subprocess.run([str(ROOT / "hack" / "cluster"), "status"], env=self.env, check=True)
 
 
 @pytest.fixture
