@@ -14,65 +14,18 @@ from __future__ import annotations
 
 import shlex
 import typing as t
+from dataclasses import astuple
 
 from ansible.errors import AnsibleFilterError
-
-DESTRUCTIVE_ACTIONS = frozenset({"reinstall", "uninstall_no_hooks", "delete_revision", "mark_deployed"})
-PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
-BRANCH_OF_STATUS = {
-    "deployed": "deployed",
-    "failed": "failed",
-    "pending-install": "pending_install",
-    "pending-upgrade": "pending_upgrade",
-    "pending-rollback": "pending_rollback",
-    "uninstalling": "uninstalling",
-    "uninstalled": "uninstalled",
-}
-BLOAT_FINDINGS = ("history-too-long", "record-near-size-limit")
+from ansible_collections.helmops.recovery.plugins.module_utils._commands import module_argument
+from ansible_collections.helmops.recovery.plugins.module_utils._plan import PlanError, Policy, decide, finding_codes
 
 
-def _first_action(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    actions = (facts.get("diagnosis") or {}).get("actions") or []
-    return dict(actions[0]) if actions else {"name": "escalate", "command": "", "destructive": False}
-
-
-def _mapping_action(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
-    actions = (facts.get("diagnosis") or {}).get("actions") or []
-    return next((dict(action) for action in actions if action.get("name") == "map_apis"), None)
-
-
-def _forward_only(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """The facts as the tree reads them once the manifests are mapped: without the mapping, and without a rollback
-    to a mapped revision. The mapping changes only the apiVersion, so a mapped revision keeps the fields of the
-    removed version (an extensions/v1beta1 Ingress's serviceName); Helm would apply them at the served version,
-    which rejects or drops them. Forward, an upgrade with a chart that renders the served versions."""
-    mapped = {n for item in (facts.get("risks") or {}).get("removed_apis") or [] for n in item.get("revisions") or []}
-    diagnosis = dict(facts.get("diagnosis") or {})
-    diagnosis["actions"] = [
-        a
-        for a in diagnosis.get("actions") or []
-        if a.get("name") != "map_apis" and not (a.get("name") == "rollback" and a.get("revision") in mapped)
-    ]
-    return {**facts, "diagnosis": diagnosis}
-
-
-def _finding_codes(facts: t.Mapping[str, t.Any]) -> set[str]:
-    return {str(f.get("code")) for f in (facts.get("diagnosis") or {}).get("findings") or []}
-
-
-def _plan(branch: str, action: str, promise: str, why: str, **extra: t.Any) -> dict[str, t.Any]:
-    plan = {
-        "branch": branch,
-        "action": action,
-        "destructive": action in DESTRUCTIVE_ACTIONS,
-        "promise": promise,
-        "why": why,
-        "revision": None,
-        "then_upgrade": False,
-        "refusal": "",
-    }
-    plan.update(extra)
-    return plan
+def _policy(chart: t.Any, include_controller_managed: t.Any, unlock_method: t.Any, force: t.Any) -> Policy:
+    try:
+        return Policy(str(chart or ""), bool(include_controller_managed), str(unlock_method), bool(force))
+    except PlanError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
 
 
 def remediation_plan(
@@ -82,46 +35,11 @@ def remediation_plan(
     unlock_method: str = "mark_failed",
     force: bool = False,
 ) -> dict[str, t.Any]:
-    """The branch, action and promise for one release's facts.
-
-    promise: deployed (the newest revision ends deployed), unblocked (no longer
-    pending, so `helm upgrade` works), absent (uninstalled), unchanged.
-    """
-    if not isinstance(facts, t.Mapping) or "status" not in facts:
-        raise AnsibleFilterError("remediation_plan expects one entry of helm_releases")
-    mapping = _mapping_action(facts)
-    if mapping is not None:
-        # The state's own plan once the manifests are mapped; the mapping goes first unless that plan leaves the
-        # release alone (a controller, a running operation, a person).
-        then = remediation_plan(_forward_only(facts), chart, include_controller_managed, unlock_method, force)
-        if then["branch"] in ("controller_managed", "possibly_running", "escalate"):
-            return then
-        why = str(mapping.get("why") or "")
-        return _plan(
-            "removed_api",
-            "map_apis",
-            then["promise"],
-            why,
-            then=then,
-            destructive=then["destructive"],
-            refusal=then["refusal"],
-        )
-    first = _first_action(facts)
-    if force and first["name"] == "wait":
-        first = _forced_action(facts)
-    plan = _plan_without_recovery(facts, first, include_controller_managed)
-    if plan is not None:
-        return plan
-    unknown = (facts.get("risks") or {}).get("managed_by_unknown")
-    if unknown and not include_controller_managed:
-        # Fail closed: a controller we could not check for would fight (or undo) a manual recovery.
-        why = (
-            f"{unknown}; grant list on HelmRelease/HelmChart objects cluster-wide "
-            "(docs/rbac: helmops-cluster-read), or set include_controller_managed if nothing manages it"
-        )
-        return _plan("controller_managed", "none", "unchanged", why, refusal=why)
-    branch = BRANCH_OF_STATUS[str(facts.get("status"))]
-    return _recovery_plan(branch, first, chart, unlock_method)
+    """The branch, action, command and promise for one release's facts (_plan.decide)."""
+    try:
+        return decide(facts, _policy(chart, include_controller_managed, unlock_method, force))
+    except PlanError as exc:
+        raise AnsibleFilterError(f"remediation_plan: {exc}") from exc
 
 
 def at_rest(
@@ -136,10 +54,11 @@ def at_rest(
     A resting release's outcome is known from the facts just read: no step runs, so there is nothing to verify,
     and a fleet of mostly healthy releases costs no task per release. The plan needs no chart for these branches.
     """
+    policy = _policy("", include_controller_managed, unlock_method, force)
     resting: list[dict[str, t.Any]] = []
     to_act: list[dict[str, t.Any]] = []
     for facts in releases:
-        plan = remediation_plan(facts, None, include_controller_managed, unlock_method, force)
+        plan = decide(facts, policy)
         if plan["action"] == "none" and plan["branch"] in ("deployed", "uninstalled"):
             resting.append(
                 {
@@ -159,69 +78,6 @@ def at_rest(
         else:
             to_act.append(dict(facts))
     return {"resting": resting, "to_act": to_act}
-
-
-def _plan_without_recovery(
-    facts: t.Mapping[str, t.Any], first: dict[str, t.Any], include_controller_managed: bool
-) -> dict[str, t.Any] | None:
-    """The branches that leave the release alone (or only prune it); None when it needs recovering."""
-    status = str(facts.get("status"))
-    managed_by = (facts.get("risks") or {}).get("managed_by")
-    if managed_by and not include_controller_managed:
-        why = (
-            f"managed by {managed_by.get('controller', 'a controller')} ({managed_by.get('kind', '')} "
-            f"{managed_by.get('name', '')}); the controller would fight a manual recovery "
-            "(set include_controller_managed to override)"
-        )
-        return _plan("controller_managed", "none", "unchanged", why)
-    if first["name"] == "wait":
-        return _plan("possibly_running", "wait", "unchanged", "an operation may still be running on it")
-    branch = BRANCH_OF_STATUS.get(status, "escalate")
-    if first["name"] == "escalate" or branch == "escalate":
-        return _plan("escalate", "escalate", "unchanged", first.get("why") or f"status {status} needs a person")
-    return _healthy_plan(branch, facts)
-
-
-def _forced_action(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """With force, a possibly running operation is treated as stale: the step a stale lock gets."""
-    status = str(facts.get("status"))
-    why = "forced: the signs of a running operation were overridden"
-    if status == "uninstalling":
-        return {"name": "uninstall_no_hooks", "why": why}
-    if status in PENDING:
-        return {"name": "unlock", "why": why}
-    return {"name": "wait", "why": why}
-
-
-def _healthy_plan(branch: str, facts: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
-    if branch == "deployed":
-        if _finding_codes(facts) & set(BLOAT_FINDINGS):
-            return _plan("bloated_history", "prune_history", "deployed", "the history is long or records are large")
-        return _plan("deployed", "none", "deployed", "nothing to recover")
-    if branch == "uninstalled":
-        return _plan("uninstalled", "none", "unchanged", "uninstalled with kept history; nothing to recover")
-    return None
-
-
-def _recovery_plan(branch: str, first: dict[str, t.Any], chart: str | None, unlock_method: str) -> dict[str, t.Any]:
-    name = first["name"]
-    why = str(first.get("why") or "")
-    if name == "rollback":
-        return _plan(branch, "rollback", "deployed", why, revision=first.get("revision"))
-    if name == "uninstall_no_hooks":
-        return _plan(branch, "uninstall_no_hooks", "absent", why)
-    if name == "upgrade":
-        return _plan(branch, "upgrade", "deployed", why, refusal="" if chart else _needs_chart())
-    if name == "unlock":
-        action = "unlock" if unlock_method == "mark_failed" else unlock_method
-        # After delete_revision the previous revision is newest again; only an upgrade makes it deployed.
-        promise = "deployed" if chart else "unblocked"
-        return _plan(branch, action, promise, why, then_upgrade=bool(chart))
-    return _plan("escalate", "escalate", "unchanged", f"no automated step for {name}: {why}")
-
-
-def _needs_chart() -> str:
-    return "converging forward needs the chart: set chart and chart_version (the latest version is never guessed)"
 
 
 def chart_for(
@@ -254,12 +110,21 @@ def _chart_name(facts: t.Mapping[str, t.Any]) -> str:
     return ""
 
 
-def triage_row(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """What a person needs first about one release."""
+def triage_row(
+    facts: t.Mapping[str, t.Any],
+    chart: str | None = None,
+    include_controller_managed: bool = False,
+    unlock_method: str = "mark_failed",
+    force: bool = False,
+) -> dict[str, t.Any]:
+    """What a person needs first about one release: the next step is the plan's, the one remediate runs with the
+    same policy."""
     if not isinstance(facts, t.Mapping):
         raise AnsibleFilterError("triage_row expects one entry of helm_releases")
+    policy = _policy(chart, include_controller_managed, unlock_method, force)
+    plan = remediation_plan(facts, *astuple(policy))
+    step = _step(facts, plan, policy)
     diagnosis = facts.get("diagnosis") or {}
-    first = _first_action(facts)
     live = facts.get("live") or {}
     return {
         "release": facts.get("name"),
@@ -269,17 +134,29 @@ def triage_row(facts: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         "helm_thinks": _helm_view(facts),
         "cluster_shows": _cluster_view(live, facts.get("detail")),
         "summary": diagnosis.get("summary", ""),
-        "action": first.get("name"),
-        "destructive": bool(first.get("destructive")),
-        "command": first.get("command", ""),
-        "findings": sorted(_finding_codes(facts)),
-        "data_loss": first.get("data_loss", False),
-        "data_lost": [object_line(o) for o in first.get("deletes") or [] if o.get("data")],
-        "deletes_unknown": first.get("deletes_unknown") or "",
+        "branch": plan["branch"],
+        "action": plan["action"],
+        "destructive": bool(plan["destructive"]),
+        "command": plan["command"],
+        "refusal": plan["refusal"],
+        "findings": sorted(finding_codes(facts)),
+        "data_loss": step.get("data_loss", False),
+        "data_lost": [object_line(o) for o in step.get("deletes") or [] if o.get("data")],
+        "deletes_unknown": step.get("deletes_unknown") or "",
         "status": facts.get("status"),
         "pending_seconds": facts.get("pending_seconds"),
-        "needs_attention": _needs_attention(facts, first),
+        "needs_attention": _needs_attention(facts, plan),
     }
+
+
+def _step(facts: t.Mapping[str, t.Any], plan: t.Mapping[str, t.Any], policy: Policy) -> t.Mapping[str, t.Any]:
+    """The tree's action the plan takes (what it would delete), {} for a plan that takes none."""
+    diagnosis = facts.get("diagnosis") or {}
+    actions = diagnosis.get("if_stale") if policy.force and diagnosis.get("if_stale") is not None else None
+    for action in [*(actions or []), *(diagnosis.get("actions") or [])]:
+        if action.get("name") == plan["action"] and action.get("command") == plan["command"]:
+            return t.cast(t.Mapping[str, t.Any], action)
+    return {}
 
 
 # A release resting deployed or uninstalled with nothing to do needs a person only for a finding about its present
@@ -299,13 +176,13 @@ PRESENT_PROBLEMS = frozenset(
 )
 
 
-def _needs_attention(facts: t.Mapping[str, t.Any], first: t.Mapping[str, t.Any]) -> bool:
+def _needs_attention(facts: t.Mapping[str, t.Any], plan: t.Mapping[str, t.Any]) -> bool:
     diagnosis = facts.get("diagnosis") or {}
     state = diagnosis.get("state") or facts.get("status")
     findings = diagnosis.get("findings") or []
     return (
         state not in RESTING_STATES
-        or first.get("name") != "none"
+        or plan.get("action") != "none"
         or any(f.get("code") in PRESENT_PROBLEMS for f in findings)
     )
 
@@ -379,16 +256,6 @@ def backup_files(step: t.Mapping[str, t.Any]) -> list[str]:
     return [str(path) for path in files if path and str(path).endswith(".json")]
 
 
-def _key_value(name: str, value: str) -> str:
-    """One key=value of an ad-hoc module's -a string, quoted as Ansible's parse_kv reads it back."""
-    if not any(c.isspace() or c in "'\"\\=" for c in value):
-        return f"{name}={value}"
-    quote = '"' if '"' not in value else "'"
-    if quote in value or "\\" in value:
-        raise ValueError(f"cannot quote {name} for an ad-hoc command: {value!r}")
-    return f"{name}={quote}{value}{quote}"
-
-
 def restore_command(
     files: t.Sequence[str], kubeconfig: t.Any = "", context: t.Any = "", discard_newer: bool = False
 ) -> str:
@@ -403,10 +270,10 @@ def restore_command(
         return ""
     options = ["pick=oldest", "overwrite=true", *(["discard_newer=true"] if discard_newer else [])]
     try:
-        arguments = [_key_value("path", ",".join(files)), *options]
+        arguments = [module_argument("path", ",".join(files)), *options]
         for name, value in (("kubeconfig", kubeconfig), ("context", context)):
             if isinstance(value, str) and value:
-                arguments.append(_key_value(name, value))
+                arguments.append(module_argument(name, value))
     except ValueError:
         return ""  # a path holding both kinds of quote: the backups are still named, the command is not
     command = "ansible localhost -m helmops.recovery.helm_release_restore -a " + shlex.quote(" ".join(arguments))

@@ -16,13 +16,15 @@ the flags used).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 import typing as t
 from dataclasses import dataclass, field
 
 from ._apis import REMOVALS
-from ._release_codec import object_name
+from ._commands import Commands, CommandSettings
+from ._history import LOCKING_STATUSES
 
 ACTION_NAMES = (
     "none",
@@ -37,6 +39,7 @@ ACTION_NAMES = (
     "prune_history",
     "map_apis",
     "escalate",
+    "leave_to_controller",
 )
 DESTRUCTIVE_ACTIONS = frozenset({"reinstall", "uninstall_no_hooks", "delete_revision", "mark_deployed"})
 LARGE_RECORD_BYTES = int(0.85 * 1048576)  # 85% of the 1 MiB object limit
@@ -258,88 +261,61 @@ class Diagnosis:
     summary: str
     findings: list[Finding]
     actions: list[Action]
+    # A locked release whose lock is not judged stale: the actions as if it were, which `force` takes.
+    if_stale: list[Action] | None = None
 
     def as_dict(self) -> dict[str, t.Any]:
         # By hand: dataclasses.asdict deep-copies every value, a tenth of a fleet's facts.
-        return {
+        found = {
             "state": self.state,
             "summary": self.summary,
             "findings": [finding.as_dict() for finding in self.findings],
             "actions": [action.as_dict() for action in self.actions],
         }
+        if self.if_stale is not None:
+            found["if_stale"] = [action.as_dict() for action in self.if_stale]
+        return found
 
 
-class _Commands:
-    """The exact commands a person would run for this release. Every value that
-    comes from a record (a chart name, a version) is shell-quoted: a command
-    printed here is safe to paste, whatever the record holds."""
+class _Commands(Commands):
+    """The exact commands a person would run for this release (_commands.py builds them from the argv the modules
+    run, pinned to the cluster). Every value that comes from a record (a chart name, a version) is shell-quoted: a
+    command printed here is safe to paste, whatever the record holds."""
 
-    def __init__(self, facts: t.Mapping[str, t.Any]) -> None:
-        self.name = str(facts["name"])
-        self.namespace = str(facts["namespace"])
-        self.driver = facts.get("driver", "secret")
+    def __init__(self, facts: t.Mapping[str, t.Any], settings: CommandSettings | None = None) -> None:
+        super().__init__(str(facts["name"]), str(facts["namespace"]), str(facts.get("driver") or "secret"), settings)
         latest = _revision(facts, facts.get("latest_revision")) or {}
         self.chart = str(latest.get("chart") or "<chart>")
         self.chart_version = str(latest.get("chart_version") or "<version>")
         self.latest_revision = facts.get("latest_revision")
         self.stuck_pods = list((facts.get("live") or {}).get("stuck_pods") or [])
 
-    @property
-    def scope(self) -> str:
-        return f"-n {shlex.quote(self.namespace)}"
-
-    def helm(self, verb: str, *args: str) -> str:
-        # Helm reads ConfigMap-stored releases only when told to (without it: "release: not found").
-        driver = [] if self.driver == "secret" else [f"HELM_DRIVER={shlex.quote(str(self.driver))}"]
-        return " ".join([*driver, "helm", verb, shlex.quote(self.name), *args, self.scope])
-
-    def rollback(self, revision: int) -> str:
+    def rollback(self, revision: int, *, wait: bool = True) -> str:
         if not self.stuck_pods:
-            return self.helm("rollback", str(revision), "--wait", "--timeout", "10m")
+            return super().rollback(revision)
         # helm_release_recover with replace_stuck_pods: Helm applies the template, then the pods the
         # StatefulSet waits on are replaced and the rollout waited for (_rollout.py).
-        return " && ".join([self.helm("rollback", str(revision), "--timeout", "10m"), *self.replace_stuck_pods()])
+        return " && ".join([super().rollback(revision, wait=False), *self.replace_stuck_pods()])
 
     def replace_stuck_pods(self) -> list[str]:
-        pods = " ".join(shlex.quote(str(p["pod"])) for p in self.stuck_pods)
+        pods = [str(p["pod"]) for p in self.stuck_pods]
+        timeout = self.settings.helm_flags.timeout
         waits = [
-            f"kubectl rollout status statefulset/{shlex.quote(name)} {self.scope} --timeout 10m"
+            self.kubectl("rollout", "status", f"statefulset/{name}", "--timeout", timeout)
             for name in dict.fromkeys(str(p["statefulset"]) for p in self.stuck_pods)
         ]
-        return [f"kubectl delete pod {pods} {self.scope}", *waits]
+        return [self.kubectl("delete", "pod", *pods), *waits]
 
-    def upgrade(self) -> str:
+    def forward(self) -> str:
         """The forward step helm_release_recover runs (values_source newest): the values the newest revision
         recorded (the change the failed or interrupted operation was making) on the chart's own defaults,
         without --force (Kubernetes refuses to replace bound claims)."""
-        values = shlex.quote(f"{self.name}-r{self.latest_revision}-values.yaml")
-        get_values = self.helm("get values", "--revision", str(self.latest_revision), "-o", "yaml")
-        upgrade = self.helm(
-            "upgrade",
-            shlex.quote(f"<repo>/{self.chart}"),
-            "--version",
-            shlex.quote(self.chart_version),
-            "--reset-values",
-            "-f",
-            values,
-            *([] if self.stuck_pods else ["--wait"]),
-        )
+        values = f"{self.name}-r{self.latest_revision}-values.yaml"
+        get_values = self.helm("get values", "--revision", str(self.latest_revision), "--output", "yaml")
+        upgrade = self.upgrade(f"<repo>/{self.chart}", self.chart_version, values, wait=not self.stuck_pods)
         return " && ".join(
-            [f"{get_values} > {values}", upgrade, *(self.replace_stuck_pods() if self.stuck_pods else [])]
+            [f"{get_values} > {shlex.quote(values)}", upgrade, *(self.replace_stuck_pods() if self.stuck_pods else [])]
         )
-
-    def module(self, name: str, **options: t.Any) -> str:
-        args = [f"release={self.name}", f"namespace={self.namespace}"] + [f"{k}={v}" for k, v in options.items()]
-        if self.driver != "secret":
-            args.append(f"driver={self.driver}")
-        return f"ansible localhost -m helmops.recovery.{name} -a {shlex.quote(' '.join(args))}"
-
-    def delete_record(self, revision: int) -> str:
-        kind = "secret" if self.driver == "secret" else "configmap"
-        return f"kubectl delete {kind} {self.scope} {shlex.quote(object_name(self.name, revision))}"
-
-    def status(self) -> str:
-        return self.helm("status")
 
 
 def _revision(facts: t.Mapping[str, t.Any], number: int | None) -> dict[str, t.Any] | None:
@@ -351,28 +327,80 @@ def _revision(facts: t.Mapping[str, t.Any], number: int | None) -> dict[str, t.A
     return None
 
 
-def diagnose(facts: t.Mapping[str, t.Any], context: UserContext | None = None) -> Diagnosis:
-    """Follow the decision tree for one release's facts."""
+def diagnose(
+    facts: t.Mapping[str, t.Any], context: UserContext | None = None, settings: CommandSettings | None = None
+) -> Diagnosis:
+    """Follow the decision tree for one release's facts. ``settings``: the cluster and options every printed
+    command carries (the module's own)."""
     context = context or UserContext()
-    commands = _Commands(facts)
+    commands = _Commands(facts, settings)
     findings = _merged(_error_findings(facts, context) + _risk_findings(facts) + _preventive_findings(facts))
     findings = _removed_not_missing(facts, findings)
     status = str(facts.get("status") or "unknown")
-    branch = _BRANCHES.get(status, _unknown)
+    summary, actions = _actions(facts, commands, findings, context)
+    if_stale = None
+    lock = facts.get("lock") or {}
+    if status in LOCKING_STATUSES and lock.get("verdict") != "stale":
+        # What `force` runs: the tree decided as if the lock were stale (docs/safety.md), never a step of its own.
+        forced = _Commands(facts, dataclasses.replace(commands.settings, force=True))
+        _summary, if_stale = _actions({**facts, "lock": {**lock, "verdict": "stale"}}, forced, findings, context)
+    return Diagnosis(state=status, summary=summary, findings=findings, actions=actions, if_stale=if_stale)
+
+
+def _actions(
+    facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding], context: UserContext
+) -> tuple[str, list[Action]]:
+    branch = _BRANCHES.get(str(facts.get("status") or "unknown"), _unknown)
     summary, actions = branch(facts, commands, findings, context)
     actions = _escalations(facts, commands, actions)
     actions = _mapping_first(facts, commands, actions)
+    actions = _controller_first(facts, commands, actions)
     for action in actions:
         _attach_deletions(action, (facts.get("risks") or {}).get("deletions"))
     if _history_is_bloated(facts) and not any(a.name == "prune_history" for a in actions):
         actions.append(
             Action(
                 "prune_history",
-                commands.module("helm_history_prune", keep=10),
+                commands.module("helm_history_prune", ("keep", "10")),
                 "History is long; pruning old records (never the deployed or newest ones) keeps Helm and etcd fast.",
             )
         )
-    return Diagnosis(state=status, summary=summary, findings=findings, actions=actions)
+    return summary, actions
+
+
+def _controller_first(facts: t.Mapping[str, t.Any], commands: _Commands, actions: list[Action]) -> list[Action]:
+    """A release a controller manages is its controller's to recover: any manual step would be fought or undone.
+    The first step is to suspend the controller (or to fix the release through it); the tree's steps follow,
+    for after that (remediate runs them only with include_controller_managed)."""
+    owner = (facts.get("risks") or {}).get("managed_by")
+    if not owner or not actions or actions[0].name == "none":
+        return actions
+    controller = str(owner.get("controller") or "a controller")
+    kind, name, namespace = (str(owner.get(key) or "") for key in ("kind", "name", "namespace"))
+    where = f"{kind} {namespace + '/' if namespace else ''}{name}".strip()
+    if kind == "HelmRelease" and name:
+        command = commands.kubectl_in(
+            namespace or commands.namespace,
+            "patch",
+            "helmreleases.helm.toolkit.fluxcd.io",
+            name,
+            "--type",
+            "merge",
+            "--patch",
+            '{"spec":{"suspend":true}}',
+        )
+        why = (
+            f"Managed by {controller} ({where}), which would fight or undo a manual recovery: suspend it first "
+            "(this command; `flux suspend helmrelease` does the same), take the next step, fix the cause in Git, "
+            "then resume it. Or leave the recovery to its remediation settings."
+        )
+    else:
+        command = commands.kubectl_in(namespace or commands.namespace, "get", kind or "all", *([name] if name else []))
+        why = (
+            f"Managed by {controller} ({where}), which reconciles it and would undo a manual recovery: fix it "
+            "through that object (or stop its controller) before taking the next step."
+        )
+    return [Action("leave_to_controller", command, why), *actions]
 
 
 # Statuses whose branch takes no step on the release's objects.
@@ -380,7 +408,17 @@ _NOTHING_TO_RECOVER = frozenset({"deployed", "uninstalled", "superseded"})
 
 # Steps that delete no live object: records only, or nothing at all.
 _DELETES_NOTHING = frozenset(
-    {"none", "wait", "escalate", "unlock", "mark_deployed", "delete_revision", "prune_history", "map_apis"}
+    {
+        "none",
+        "wait",
+        "escalate",
+        "leave_to_controller",
+        "unlock",
+        "mark_deployed",
+        "delete_revision",
+        "prune_history",
+        "map_apis",
+    }
 )
 
 
@@ -405,7 +443,7 @@ def _mapping_first(facts: t.Mapping[str, t.Any], commands: _Commands, actions: l
     revisions = sorted({n for item in removed for n in item["revisions"]})
     mapping = Action(
         "map_apis",
-        commands.module("helm_release_map_apis"),
+        commands.module("helm_release_map_apis", lock=True),
         "Rewrite the apiVersion of "
         + ", ".join(f"{item['kind']} {item['name']}" for item in removed)
         + f" in the stored manifests of revision {', '.join(str(n) for n in revisions)} to the version the cluster "
@@ -479,7 +517,7 @@ def _failed(
         return summary, [
             Action(
                 "upgrade",
-                commands.upgrade(),
+                commands.forward(),
                 "Re-applies the chart over the partial install; 'helm upgrade' is allowed after a failed install.",
                 ["the cause of the failure (see findings) is fixed", "the chart reference and version are known"],
             ),
@@ -494,7 +532,7 @@ def _failed(
     )
     upgrade = Action(
         "upgrade",
-        commands.upgrade(),
+        commands.forward(),
         "Re-applies the new revision over the partial state, converging forward.",
         ["the cause of the failure (see findings) is fixed", "the chart reference and version are known"],
     )
@@ -512,12 +550,16 @@ def _failed(
 
 def _reinstall(commands: _Commands, facts: t.Mapping[str, t.Any]) -> Action:
     why = "Removes the release and installs it afresh: the last resort when neither direction converges."
-    name = shlex.quote(commands.name)
+    values = "values-backup.yaml"
     return Action(
         "reinstall",
-        f"helm get values {name} {commands.scope} > values-backup.yaml && "
-        f"{commands.helm('uninstall')} && helm install {name} {shlex.quote(f'<repo>/{commands.chart}')} "
-        f"--version {shlex.quote(commands.chart_version)} -f values-backup.yaml {commands.scope}",
+        " && ".join(
+            [
+                f"{commands.helm('get values', '--output', 'yaml')} > {values}",
+                commands.uninstall(no_hooks=False),
+                commands.install(f"<repo>/{commands.chart}", commands.chart_version, values),
+            ]
+        ),
         why,
         ["values and records are backed up", "no PVC without resource-policy keep holds data you need"],
     )
@@ -548,28 +590,28 @@ def _pending(
         ]
     unlock = Action(
         "unlock",
-        commands.module("helm_release_unlock"),
+        commands.module("helm_release_unlock", lock=True),
         f"Marks the stale {status} revision {latest} failed (label and payload), so 'helm upgrade' and "
         "'helm rollback' work again; nothing in the cluster changes.",
         [f"no Helm client is still working on revision {latest}", "the lock is stale (see evidence)"],
     )
     delete = Action(
         "delete_revision",
-        commands.delete_record(int(latest or 0)),
+        commands.module("helm_release_unlock", ("method", "delete_revision"), ("allow_destructive", "true"), lock=True),
         f"Makes Helm forget revision {latest}: its recorded values are lost"
         + ("; the release's objects become orphaned (no earlier revision)." if good is None else "."),
         ["the record is backed up"],
     )
     mark_deployed = Action(
         "mark_deployed",
-        commands.module("helm_release_unlock", method="mark_deployed", allow_destructive="true"),
+        commands.module("helm_release_unlock", ("method", "mark_deployed"), ("allow_destructive", "true"), lock=True),
         f"Records revision {latest} as deployed; only right if the cluster fully matches its manifest.",
         ["the live resources match the pending revision's manifest"],
     )
     stale = f"Revision {latest} is {status} and the lock is stale" + (f" ({int(age)}s old, no activity)" if age else "")
     if status == "pending-install" or good is None:
         summary = f"{stale}. The first install never finished: unlock it, then run 'helm upgrade --install' again."
-        return summary, [unlock, delete, _reinstall(commands, facts)]
+        return summary, [unlock, delete, _reinstall(commands, facts), mark_deployed]
     rollback_target = int(facts.get("rollback_target_revision") or good)
     rollback = Action(
         "rollback",
@@ -581,7 +623,7 @@ def _pending(
     )
     if status == "pending-rollback":
         summary = f"{stale}. The interrupted rollback aimed at revision {rollback_target}: resume it."
-        return summary, [rollback, unlock, delete]
+        return summary, [rollback, unlock, delete, mark_deployed]
     if _runs_new_revision_healthily(facts):
         summary = (
             f"{stale}. The cluster already runs revision {latest} and its workloads are ready: unlock it and "
@@ -589,7 +631,7 @@ def _pending(
         )
         return summary, [unlock, rollback, mark_deployed, delete]
     summary = f"{stale}. Roll back to revision {good} (the last known-good revision), or unlock and retry the upgrade."
-    return summary, [rollback, unlock, delete]
+    return summary, [rollback, unlock, delete, mark_deployed]
 
 
 def _runs_new_revision_healthily(facts: t.Mapping[str, t.Any]) -> bool:
@@ -613,7 +655,7 @@ def _uninstalling(
     return summary, [
         Action(
             "uninstall_no_hooks",
-            commands.helm("uninstall", "--no-hooks"),
+            commands.uninstall(no_hooks=True),
             "Finishes the uninstall without running the blocking hooks; deletes the release's resources.",
             ["the hook's job is not needed for a clean teardown", "no PVC without resource-policy keep holds data"],
         )

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ._apis import revisions_helm_reads, unserved
+from ._commands import CommandSettings
 from ._deletions import DeletionSet, uninstall_deletions, update_deletions
 from ._diagnosis import LARGE_RECORD_BYTES, UserContext, diagnose
 from ._history import KNOWN_GOOD_STATUSES, ROLLBACK_STATUSES, rollback_target
@@ -98,6 +99,7 @@ class GatherOptions:
     # history: among the kinds any revision had (every payload decoded; history="full" only).
     orphan_search: OrphanSearch = "manifests"
     context: UserContext = field(default_factory=UserContext)
+    commands: CommandSettings = field(default_factory=CommandSettings)  # what printed commands carry
     now: float = field(default_factory=time.time)
 
 
@@ -534,7 +536,7 @@ def _release_facts(
 ) -> dict[str, t.Any]:
     ordered = [release.revisions[n] for n in sorted(release.revisions)]
     if not ordered:
-        return _broken_release_facts(release, storage)
+        return _broken_release_facts(release, storage, options)
     latest = ordered[-1]
     deployed = [r for r in ordered if r.status == "deployed"]
     known_good = [r for r in ordered if r.status in KNOWN_GOOD_STATUSES]
@@ -584,7 +586,7 @@ def _release_facts(
         _add_live_hook_phases(facts["risks"].get("hooks") or [], view, live)
     if options.include_values:
         facts["user_values"] = latest_release.get("config") or {}
-    diagnosis = diagnose(facts, options.context)
+    diagnosis = diagnose(facts, options.context, options.commands)
     facts["diagnosis"] = diagnosis.as_dict()
     if options.detail == "brief":
         facts["revisions"] = _brief_revisions(facts)  # after the diagnosis, which may read any of them
@@ -647,7 +649,7 @@ def _brief_revisions(facts: dict[str, t.Any]) -> list[dict[str, t.Any]]:
     return [entry for entry in facts["revisions"] if entry["payload_read"] or entry["revision"] in named]
 
 
-def _broken_release_facts(release: _Release, storage: ReleaseStorage) -> dict[str, t.Any]:
+def _broken_release_facts(release: _Release, storage: ReleaseStorage, options: GatherOptions) -> dict[str, t.Any]:
     facts = {
         "name": release.name,
         "namespace": release.namespace,
@@ -657,7 +659,7 @@ def _broken_release_facts(release: _Release, storage: ReleaseStorage) -> dict[st
         "revisions": [],
         "record_errors": release.errors,
     }
-    facts["diagnosis"] = diagnose(facts).as_dict()
+    facts["diagnosis"] = diagnose(facts, settings=options.commands).as_dict()
     return facts
 
 

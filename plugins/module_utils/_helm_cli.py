@@ -120,18 +120,17 @@ def helm_major_version(version_output: str) -> int:
     return major
 
 
-@dataclass
+@dataclass(frozen=True)
 class HelmFlags:
     wait: bool = True
     timeout: str = "5m"
 
-
-def _wait_flags(flags: HelmFlags) -> list[str]:
-    return (["--wait"] if flags.wait else []) + ["--timeout", flags.timeout]
+    def args(self) -> list[str]:
+        return (["--wait"] if self.wait else []) + ["--timeout", self.timeout]
 
 
 def rollback_argv(helm: str, release: str, namespace: str, revision: int, flags: HelmFlags) -> list[str]:
-    return [helm, "rollback", release, str(revision), "--namespace", namespace, *_wait_flags(flags)]
+    return [helm, "rollback", release, str(revision), "--namespace", namespace, *flags.args()]
 
 
 # Where an upgrade's values come from (pkg/action/upgrade.go, reuseValues; "current" there is the last
@@ -177,7 +176,7 @@ def upgrade_argv(
     elif force:
         # Helm 4 renamed --force to --force-replace, and replacing objects needs client-side apply.
         argv += ["--force-replace", "--server-side=false"]
-    return argv + _wait_flags(flags)
+    return argv + flags.args()
 
 
 def uninstall_argv(
@@ -188,7 +187,7 @@ def uninstall_argv(
         argv.append("--no-hooks")
     if keep_history:
         argv.append("--keep-history")
-    return argv + _wait_flags(flags)
+    return argv + flags.args()
 
 
 def chart_is_local(chart: str) -> bool:

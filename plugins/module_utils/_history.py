@@ -20,6 +20,9 @@ from ._release_codec import PENDING_STATUSES
 
 KNOWN_GOOD_STATUSES = ("deployed", "superseded")
 UNHEALTHY_STATUSES = ("failed", *PENDING_STATUSES, "uninstalling")
+# The newest statuses that block another operation until the client is gone (pkg/action: "another operation
+# (install/upgrade/rollback) is in progress"; an uninstalling release is Helm's until the uninstall ends).
+LOCKING_STATUSES = (*PENDING_STATUSES, "uninstalling")
 # The newest statuses a recovery may roll back from.
 ROLLBACK_STATUSES = ("failed", *PENDING_STATUSES)
 

@@ -159,6 +159,17 @@ def _load_configuration(options: ConnectionOptions) -> t.Any:
     return configuration
 
 
+def current_context() -> str:
+    """The current context of the default kubeconfig (KUBECONFIG or ~/.kube/config), the one a module without
+    connection options uses: a printed command names it, so it keeps acting there after the shell's context
+    changes. '' when there is none (in a pod, in-cluster config)."""
+    try:
+        _contexts, active = k8s_config.list_kube_config_contexts()
+    except (ConfigException, FileNotFoundError, OSError, ValueError):
+        return ""
+    return str((active or {}).get("name") or "")
+
+
 def build_api_client(options: ConnectionOptions) -> t.Any:
     """An official-client ApiClient configured like kubernetes.core does."""
     configuration = _load_configuration(options)

@@ -37,12 +37,12 @@ import typing as t
 from dataclasses import dataclass
 
 from ._errors import ModuleError
+from ._history import LOCKING_STATUSES
 from ._k8s import KubeClient
 from ._live import Discovery, LiveIndex, pod_ready
 from ._manifest import ManifestError, ObjectKey, parse_manifest
-from ._release_codec import PENDING_STATUSES, parse_kube_time
+from ._release_codec import parse_kube_time
 
-LOCKING_STATUSES = (*PENDING_STATUSES, "uninstalling")
 DEFAULT_STALE_AFTER = 600
 DEFAULT_CLIENT_TIMEOUT = 900  # seconds: 15m, longer than Helm's default --timeout of 5m
 CLIENT_GRACE = 60  # seconds for a client to render, apply and write around its waits

@@ -23,9 +23,10 @@ from ._apis import Change, MappingError, map_manifest, revisions_helm_reads, uns
 from ._backup import save_records, taken_from
 from ._errors import ModuleError
 from ._events import ReleaseEvent, post_event
+from ._history import LOCKING_STATUSES
 from ._k8s import KubeClient
 from ._live import Discovery
-from ._lock import DEFAULT_CLIENT_TIMEOUT, LOCKING_STATUSES, LockOptions, stale_or_refuse
+from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, stale_or_refuse
 from ._manifest import ManifestError, parse_manifest
 from ._release_codec import Driver, utc_now
 from ._storage import ReleaseStorage, StoredRecord, corrupt_newer

@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from ._backup import BEFORE_RESTORE, HEADER, save_records, taken_from
 from ._errors import ModuleError
 from ._events import ReleaseEvent, post_event
+from ._history import LOCKING_STATUSES
 from ._k8s import KubeClient, KubeError, KubeNotFound, namespace_exists
 from ._live import Discovery, LiveIndex
-from ._lock import LOCKING_STATUSES, LockOptions, lock_verdict, newest_record
+from ._lock import LockOptions, lock_verdict, newest_record
 from ._release_codec import (
     PENDING_STATUSES,
     SECRET_TYPE,

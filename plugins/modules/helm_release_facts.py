@@ -410,9 +410,11 @@ ansible_facts:
 
 import typing as t
 
+from ansible_collections.helmops.recovery.plugins.module_utils._commands import CommandSettings
 from ansible_collections.helmops.recovery.plugins.module_utils._diagnosis import UserContext
 from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
 from ansible_collections.helmops.recovery.plugins.module_utils._facts import GatherOptions, gather
+from ansible_collections.helmops.recovery.plugins.module_utils._k8s import current_context
 from ansible_collections.helmops.recovery.plugins.module_utils._module import LOCK_ARGUMENT_SPEC, Context, run_module
 from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (
     validate_namespace_name,
@@ -468,6 +470,7 @@ def run(context: Context) -> dict[str, t.Any]:
             timeout=flags.get("timeout") or "",
             cleanup_on_fail=flags.get("cleanup_on_fail"),
         ),
+        commands=CommandSettings.from_params(params, current_context),
     )
     facts, errors = gather(context.client, context.driver, options)
     found = {"helm_releases": facts, "helm_release_errors": errors}

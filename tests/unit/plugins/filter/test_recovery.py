@@ -219,18 +219,26 @@ def test_remediation_plan(
 
 
 @pytest.mark.parametrize(
-    ("status", "expected"),
+    ("status", "if_stale", "expected"),
     [
-        ("uninstalling", ("uninstalling", "uninstall_no_hooks", "absent")),
-        ("pending-upgrade", ("pending_upgrade", "unlock", "unblocked")),
-        ("pending-install", ("pending_install", "unlock", "unblocked")),
+        ("uninstalling", "uninstall_no_hooks", ("uninstalling", "uninstall_no_hooks", "absent")),
+        ("pending-upgrade", "rollback", ("pending_upgrade", "rollback", "deployed")),
+        ("pending-rollback", "rollback", ("pending_rollback", "rollback", "deployed")),
+        ("pending-install", "unlock", ("pending_install", "unlock", "unblocked")),
     ],
 )
-def test_force_treats_a_possibly_running_operation_as_stale(status: str, expected: tuple[str, str, str]) -> None:
+def test_force_takes_the_trees_step_for_a_stale_lock(
+    status: str, if_stale: str, expected: tuple[str, str, str]
+) -> None:
+    """force decides as if the lock were stale: the tree's own step for that (its if_stale actions), with
+    their command; the plan adds no step of its own."""
     running = facts(status, "wait", verdict="possibly-running")
+    running["diagnosis"]["if_stale"] = [{"name": if_stale, "command": f"cmd-{if_stale}", "why": "w", "revision": 2}]
     assert remediation_plan(running)["branch"] == "possibly_running"
     plan = remediation_plan(running, force=True)
-    assert (plan["branch"], plan["action"], plan["promise"]) == expected
+    assert (plan["branch"], plan["action"], plan["promise"], plan["command"]) == (*expected, f"cmd-{if_stale}")
+    assert triage_row(running, force=True)["command"] == f"cmd-{if_stale}"
+    assert triage_row(running)["action"] == "wait"
 
 
 def test_rollback_carries_its_target_revision() -> None:
@@ -265,7 +273,7 @@ def finding(code: str, severity: str) -> dict[str, str]:
         # an old revision's timeout tells how the release got here; it rests deployed now
         ("deployed", "none", [finding("timeout", "warning"), finding("hook-failed", "critical")], False),
         ("deployed", "none", [finding("statefulset-stuck", "critical")], True),
-        ("deployed", "prune_history", [], True),
+        ("deployed", "prune_history", [finding("history-too-long", "warning")], True),
         ("failed", "rollback", [], True),
         ("pending-upgrade", "wait", [], True),
         ("uninstalling", "wait", [], True),
