@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import stat
 import subprocess
 import time
@@ -191,12 +192,21 @@ def test_remediate_recovers_each_state_and_a_second_run_changes_nothing(
             "namespace": case["namespace"],
             "stale_after": 1,
             "helm_binary": str(wrapper),
-            "helm_timeout": "120s",
             "backup_dir": str(backups),
             **case["extra"],
         }
+        # Triage with the same policy first: the step it shows is the step remediate runs (helm_timeout: the
+        # default both print and run).
+        policy = {k: v for k, v in common.items() if k in ("namespace", "stale_after", "chart", "force")}
+        looked = run_playbook("triage.yml", *extra_vars(report_dir=str(tmp_path / "triage"), **policy))
+        assert recap(looked.stdout)["failed"] == 0, looked.stdout[-3000:]
+        shown = json.loads((tmp_path / "triage" / "localhost" / f"{case['namespace']}__web.json").read_text())
         done = run_playbook("remediate.yml", "-v", *extra_vars(report_dir=str(reports), **common))
         assert recap(done.stdout)["failed"] == 0, done.stdout[-4000:]
+        ran = json.loads((reports / "localhost" / "remediation.json").read_text())["releases"][0]
+        assert shown["triage"]["action"] == ran["action"].split(",")[0], (shown["triage"], ran)
+        if ran["action"] in ("rollback", "uninstall_no_hooks"):  # a Helm step: the argv the module ran
+            assert _argv_without_connection(shown["triage"]["command"]) == ["helm", *shlex.split(ran["command"])[1:]]
         assert helm_status(case["major"], "web", case["namespace"]) == case["expected"]
         if case["expected"] == "deployed":  # real Helm can upgrade it again
             upgrade = ["upgrade", "web", str(CHART), "-n", case["namespace"], "--reuse-values", "--set", "behaviour="]
@@ -326,6 +336,18 @@ def apply(manifest: dict[str, t.Any]) -> None:
     )
 
 
+def _argv_without_connection(command: str) -> list[str]:
+    """A printed command as the argv a module runs: the module hands Helm the driver and the cluster in its
+    environment, the printed command names them (HELM_DRIVER=..., --kube-context of the current context)."""
+    argv = shlex.split(command)
+    argv = argv[1:] if argv[0].startswith("HELM_DRIVER=") else argv
+    for flag in ("--kubeconfig", "--kube-context"):
+        if flag in argv:
+            index = argv.index(flag)
+            del argv[index : index + 2]
+    return argv
+
+
 def test_a_release_flux_manages_is_left_alone_unless_included(cluster: str, tmp_path: Path) -> None:
     namespace = f"pb-flux-{uuid.uuid4().hex[:4]}"
     scenario("failed-upgrade", "web", namespace)
@@ -359,9 +381,21 @@ def test_a_release_flux_manages_is_left_alone_unless_included(cluster: str, tmp_
         skipped = run_playbook("remediate.yml", *extra_vars(**common))
         said = " ".join(skipped.stdout.split())
         assert recap(skipped.stdout)["failed"] == 0, skipped.stdout[-3000:]
-        assert f"{namespace}/web: failed -> skipped (controller_managed: none): managed by Flux helm-controller" in said
+        assert (
+            f"{namespace}/web: failed -> skipped (controller_managed: leave_to_controller): "
+            "managed by Flux helm-controller" in said
+        )
         assert writes_by_user_since(started) == []
         assert helm_status("3", "web", namespace) == "failed"
+        # Triage says the same, and its step (suspend the HelmRelease) works pasted into a shell.
+        looked = run_playbook("triage.yml", *extra_vars(namespace=namespace, report_dir=str(tmp_path / "t")))
+        row = json.loads((tmp_path / "t" / "localhost" / f"{namespace}__web.json").read_text())["triage"]
+        assert (row["branch"], row["action"]) == ("controller_managed", "leave_to_controller"), looked.stdout[-2000:]
+        assert "--kube-context" in row["command"]  # the current context, pinned
+        shell = {**os.environ, "KUBECONFIG": KUBECONFIG, "PATH": f"{BIN}:{os.environ['PATH']}"}
+        subprocess.run(["bash", "-c", row["command"]], env=shell, check=True, capture_output=True)
+        suspended = json.loads(kubectl("get", "helmrelease", "web", "-n", namespace, "-o", "json").stdout)
+        assert suspended["spec"]["suspend"] is True
         included = run_playbook(
             "remediate.yml", *extra_vars(include_controller_managed=True, backup_dir=str(tmp_path / "b"), **common)
         )

@@ -359,7 +359,10 @@ def test_a_rollback_of_a_statefulset_stuck_on_a_never_ready_pod_converges(
         {"statefulset": release, "pod": f"{release}-0", "revision": facts["live"]["stuck_pods"][0]["revision"]}
     ]
     rollback = facts["diagnosis"]["actions"][0]
-    assert rollback["name"] == "rollback" and f"kubectl delete pod {release}-0 -n {namespace}" in rollback["command"]
+    assert (
+        rollback["name"] == "rollback"
+        and f"kubectl delete pod {release}-0 --namespace {namespace}" in rollback["command"]
+    )
     assert "statefulset-stuck" in {f["code"] for f in facts["diagnosis"]["findings"]}
 
     started = time.time()

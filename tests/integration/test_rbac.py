@@ -209,8 +209,14 @@ def test_flux_and_k3s_managed_releases_are_left_to_their_controllers(controller_
         options = {"namespace": namespace, "helm_binary": str(ROOT / ".cluster" / "bin" / "helm3"), "report_dir": ""}
         done = run_playbook("remediate.yml", *extra_vars(**options), kubeconfig=operator)
         said = outcome_of(done)
-        assert f"{namespace}/web: failed -> skipped (controller_managed: none): managed by Flux helm-controller" in said
-        assert f"{namespace}/api: failed -> skipped (controller_managed: none): managed by k3s helm-controller" in said
+        assert (
+            f"{namespace}/web: failed -> skipped (controller_managed: leave_to_controller): "
+            "managed by Flux helm-controller" in said
+        )
+        assert (
+            f"{namespace}/api: failed -> skipped (controller_managed: leave_to_controller): "
+            "managed by k3s helm-controller" in said
+        )
         assert statuses(namespace) == ["deployed", "failed"] and statuses(namespace, "api") == ["deployed", "failed"]
         assert writes_by_user_since(started, f"system:serviceaccount:{namespace}:operator") == []
     finally:
