@@ -376,10 +376,18 @@ ansible_facts:
           description:
             - The decision tree applied to these facts. C(actions) are ordered safest first; each has a C(name) from
               V(none), V(wait), V(rollback), V(unlock), V(upgrade), V(reinstall), V(uninstall_no_hooks),
-              V(delete_revision), V(mark_deployed), V(prune_history), V(map_apis), V(escalate), whether it is
-              C(destructive), the C(command) a person would run (shell-quoted), its C(preconditions) and C(why); a
-              V(rollback) also names its target C(revision) (the last known-good one, or the one an interrupted
-              rollback aimed at).
+              V(delete_revision), V(mark_deployed), V(prune_history), V(map_apis), V(escalate),
+              V(leave_to_controller), whether it is C(destructive), the C(command) a person would run, its
+              C(preconditions) and C(why); a V(rollback) also names its target C(revision) (the last known-good one,
+              or the one an interrupted rollback aimed at).
+            - A C(command) is the argv the collection's module runs for that step (same flags and timeout),
+              shell-quoted, with C(HELM_DRIVER) for a ConfigMap release, the user's O(stale_after) and
+              O(client_timeout), and the cluster these facts were read from (O(kubeconfig) and O(context), O(host),
+              or the current context of the default kubeconfig); a kubeconfig given inline is named by a placeholder.
+            - V(leave_to_controller) comes first for a release a controller (Flux, k3s, Fleet) manages: its command
+              suspends the Flux HelmRelease (or shows the controller's object); the tree's steps follow, for after.
+            - C(if_stale), only for a pending or uninstalling release whose lock is not judged stale - the actions as
+              if it were, which the remediate role's C(force) takes; their module commands carry C(force=true).
             - Each action says what Helm would delete when it takes it - C(deletes) (as in C(risks.deletions), null when
               not known yet, for an upgrade until the chart is rendered), C(data_loss) (true when one of them holds data;
               the step then needs C(allow_data_loss)) and C(deletes_unknown).
@@ -396,7 +404,9 @@ ansible_facts:
             actions:
               - name: unlock
                 destructive: false
-                command: ansible localhost -m helmops.recovery.helm_release_unlock -a 'release=web namespace=team-a'
+                command: >-
+                  ansible localhost -m helmops.recovery.helm_release_unlock
+                  -a 'release=web namespace=team-a kubeconfig=/etc/clusters/prod-eu.yaml context=prod-eu'
                 preconditions: ["no Helm client is still working on revision 2"]
                 why: Marks the stale pending-upgrade revision 2 failed ...
     helm_release_errors:

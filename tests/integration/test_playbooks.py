@@ -391,7 +391,7 @@ def test_a_release_flux_manages_is_left_alone_unless_included(cluster: str, tmp_
         looked = run_playbook("triage.yml", *extra_vars(namespace=namespace, report_dir=str(tmp_path / "t")))
         row = json.loads((tmp_path / "t" / "localhost" / f"{namespace}__web.json").read_text())["triage"]
         assert (row["branch"], row["action"]) == ("controller_managed", "leave_to_controller"), looked.stdout[-2000:]
-        assert "--kube-context" in row["command"]  # the current context, pinned
+        assert "--context " in row["command"]  # the current context, pinned
         shell = {**os.environ, "KUBECONFIG": KUBECONFIG, "PATH": f"{BIN}:{os.environ['PATH']}"}
         subprocess.run(["bash", "-c", row["command"]], env=shell, check=True, capture_output=True)
         suspended = json.loads(kubectl("get", "helmrelease", "web", "-n", namespace, "-o", "json").stdout)
