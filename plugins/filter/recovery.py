@@ -217,8 +217,12 @@ def _cluster_view(live: t.Mapping[str, t.Any], detail: str | None = None) -> str
     missing = len(live.get("deployed_missing") or [])
     ready = live.get("workloads_ready")
     text = f"closer to the {live.get('closer_to', 'unknown')} revision"
-    if total is not None:
+    if total:
         text += f"; {int(total) - missing}/{total} objects present"
+    elif live.get("objects"):  # no deployed revision (never deployed, or uninstalling): the newest one's objects
+        newest = [o for o in live["objects"] if o.get("latest") is not None]
+        present = sum(1 for o in newest if o.get("latest") != "missing")
+        text += f"; {present}/{len(newest)} objects of the newest revision present"
     if ready is not None:
         text += "; workloads ready" if ready else "; workloads not ready"
     orphans = live.get("orphans") or []

@@ -357,7 +357,7 @@ def _actions(
     actions = _controller_first(facts, commands, actions)
     for action in actions:
         _attach_deletions(action, (facts.get("risks") or {}).get("deletions"))
-    if _history_is_bloated(facts) and not any(a.name == "prune_history" for a in actions):
+    if _needs_pruning(facts, findings) and not any(a.name == "prune_history" for a in actions):
         actions.append(
             Action(
                 "prune_history",
@@ -402,6 +402,9 @@ def _controller_first(facts: t.Mapping[str, t.Any], commands: _Commands, actions
         )
     return [Action("leave_to_controller", command, why), *actions]
 
+
+# Newest statuses that, with no known-good revision before them, mean no deploy ever completed.
+_NEVER_DEPLOYED_STATUSES = frozenset({"failed", "pending-install", "pending-upgrade", "pending-rollback"})
 
 # Statuses whose branch takes no step on the release's objects.
 _NOTHING_TO_RECOVER = frozenset({"deployed", "uninstalled", "superseded"})
@@ -909,6 +912,12 @@ def _hook_finding(hook: t.Mapping[str, t.Any], revision: t.Any) -> Finding | Non
     return Finding("hook-" + str(phase).lower(), "warning", message, [f"revision {revision} hooks"])
 
 
+def _needs_pruning(facts: t.Mapping[str, t.Any], findings: list[Finding]) -> bool:
+    """A long history, or records near the 1 MiB limit (the remediate role's bloated_history branch prunes
+    both; the plan shows this step's command)."""
+    return _history_is_bloated(facts) or any(f.code == "record-near-size-limit" for f in findings)
+
+
 def _history_is_bloated(facts: t.Mapping[str, t.Any]) -> bool:
     history = (facts.get("risks") or {}).get("history") or {}
     return int(history.get("count") or 0) > int(history.get("threshold") or 20)
@@ -947,7 +956,9 @@ def _preventive_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
                 "Annotate data-holding PVC templates with helm.sh/resource-policy: keep.",
             )
         )
-    if facts.get("last_known_good_revision") is None and facts.get("status") != "deployed":
+    # Helm uninstalls the newest record in place (pkg/action/uninstall.go sets its status to uninstalling, then
+    # uninstalled): a deployed release being uninstalled has no deployed record left, and was deployed.
+    if facts.get("last_known_good_revision") is None and facts.get("status") in _NEVER_DEPLOYED_STATUSES:
         findings.append(
             Finding(
                 "never-deployed",

@@ -384,7 +384,7 @@ ansible_facts:
               shell-quoted, with C(HELM_DRIVER) for a ConfigMap release, the user's O(stale_after) and
               O(client_timeout), and the cluster these facts were read from (O(kubeconfig) and O(context), O(host),
               or the current context of the default kubeconfig); a kubeconfig given inline is named by a placeholder.
-            - V(leave_to_controller) comes first for a release a controller (Flux, k3s, Fleet) manages: its command
+            - V(leave_to_controller) comes first for a release a controller (Flux, k3s, Fleet) manages; its command
               suspends the Flux HelmRelease (or shows the controller's object); the tree's steps follow, for after.
             - C(if_stale), only for a pending or uninstalling release whose lock is not judged stale - the actions as
               if it were, which the remediate role's C(force) takes; their module commands carry C(force=true).

@@ -1,6 +1,3 @@
-# Copyright (c) helmops.recovery contributors
-# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-# SPDX-License-Identifier: GPL-3.0-or-later
 """One decision: for every state of the tree and every policy, triage's next step is the step remediate runs,
 and its command is the argv the module runs (_helm_cli), pinned to the cluster the facts were read from."""
 
@@ -24,7 +21,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._helm_cli import 
 )
 from ansible_collections.helmops.recovery.plugins.module_utils._k8s import current_context
 from ansible_collections.helmops.recovery.plugins.module_utils._plan import UNLOCK_METHODS
-from test_diagnosis import DEPLOYED, FAILED_UPGRADE, PENDING_UPGRADE, facts
+from tree_facts import DEPLOYED, FAILED_UPGRADE, PENDING_UPGRADE, facts
 
 ROLE_DEFAULTS = yaml.safe_load((Path(__file__).parents[4] / "roles/remediate/defaults/main.yml").read_text())
 FLAGS = HelmFlags(wait=True, timeout=ROLE_DEFAULTS["remediate_helm_timeout"])
