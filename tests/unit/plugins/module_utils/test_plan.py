@@ -256,3 +256,42 @@ def test_the_default_kubeconfig_is_pinned_by_its_current_context(
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
     assert ClusterPin.from_params({}, current_context).helm_args() == ["--kube-context", "staging"]
     assert ClusterPin.from_params({"context": "prod"}, current_context).helm_args() == ["--kube-context", "prod"]
+
+
+@pytest.mark.parametrize(
+    ("history", "never_deployed"),
+    [
+        ([(1, "uninstalling", "Deletion in progress")], False),  # Helm uninstalls the deployed record in place
+        ([(1, "uninstalled", "Uninstallation complete")], False),
+        ([(1, "failed", "Release failed")], True),
+        ([(1, "pending-install", "Initial install underway")], True),
+    ],
+)
+def test_never_deployed_only_where_no_deploy_completed(
+    history: list[tuple[int, str, str]], never_deployed: bool
+) -> None:
+    codes = {f.code for f in diagnose(facts(history, lock="stale")).findings}
+    assert ("never-deployed" in codes) == never_deployed
+
+
+def test_a_record_near_the_size_limit_gets_the_prune_command() -> None:
+    """The plan's bloated_history branch prunes; the step triage shows has its command (it said "none" with an
+    empty command)."""
+    release = facts(DEPLOYED, risks={"large_records": [{"revision": 2, "bytes": 1000000}]})
+    release["diagnosis"] = diagnose(release).as_dict()
+    row = triage_row(release)
+    assert (row["branch"], row["action"]) == ("bloated_history", "prune_history")
+    assert "helmops.recovery.helm_history_prune" in row["command"], row
+
+
+def test_the_summary_counts_the_newest_revisions_objects_when_none_was_deployed() -> None:
+    release = facts(UNINSTALLING, lock="stale")
+    release["live"].update(
+        deployed_total=0,
+        objects=[
+            {"kind": "Deployment", "name": "web", "latest": "present"},
+            {"kind": "Service", "name": "web", "latest": "missing"},
+        ],
+    )
+    release["diagnosis"] = diagnose(release).as_dict()
+    assert "1/2 objects of the newest revision present" in triage_row(release)["cluster_shows"]
