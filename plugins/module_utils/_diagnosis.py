@@ -246,6 +246,22 @@ def recognise_errors(texts: t.Iterable[tuple[str, str]]) -> list[Finding]:
     return list(findings.values())
 
 
+def diagnose_error(context: UserContext, release: str) -> str:
+    """The pasted error text on its own, for an operation that left no record (an install refused before Helm
+    stored anything: a missing CRD, a name in use): the finding, its cause and the next step; '' without one."""
+    if not context.error.strip():
+        return ""
+    operation = context.operation or "operation"
+    said = f"no record of release {release!r}: the {operation} failed before Helm stored one"
+    findings = recognise_errors([("error", context.error)])
+    if not findings:
+        return (
+            f"{said}; Helm said: {' '.join(context.error.split())[:300]}. Next step: fix that cause, then run it again."
+        )
+    first = findings[0]
+    return f"{said} ({first.code}: {first.message}) Next step: {first.advice or 'fix that cause, then run it again.'}"
+
+
 def _excerpt(text: str, start: int, end: int, width: int = 160) -> str:
     left = max(0, start - width // 2)
     snippet = " ".join(text[left : end + width // 2].split())

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from ._apis import revisions_helm_reads, unserved
 from ._commands import CommandSettings
 from ._deletions import DeletionSet, uninstall_deletions, update_deletions
-from ._diagnosis import LARGE_RECORD_BYTES, UserContext, diagnose
+from ._diagnosis import LARGE_RECORD_BYTES, UserContext, diagnose, diagnose_error
 from ._history import KNOWN_GOOD_STATUSES, ROLLBACK_STATUSES, rollback_target
 from ._k8s import KubeClient, KubeError, KubeNotFound, namespace_exists
 from ._live import (
@@ -195,7 +195,11 @@ def gather(client: KubeClient, driver: Driver, options: GatherOptions) -> tuple[
         namespaces = {ns for ns, name in releases if name == wanted}
         if not namespaces:
             where = f"namespace {options.namespace}" if options.namespace else "any namespace"
-            scope_errors.append(f"release {wanted!r} not found in {where} ({storage.kind} records, owner=helm)")
+            missing = f"release {wanted!r} not found in {where} ({storage.kind} records, owner=helm)"
+            pasted = diagnose_error(options.context, wanted)
+            if pasted:  # the error text is the only evidence of an operation that left no record
+                missing += f"; {pasted}"
+            scope_errors.append(missing)
     discovery = Discovery(client)
     live = LiveIndex(client, discovery)
     controllers = (

@@ -12,6 +12,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._diagnosis import
     DESTRUCTIVE_ACTIONS,
     UserContext,
     diagnose,
+    diagnose_error,
     recognise_errors,
 )
 from tree_facts import DEPLOYED, FAILED_UPGRADE, PENDING_UPGRADE, Rev, facts
@@ -588,3 +589,25 @@ def test_force_never_acts_on_another_releases_objects(
     plain["diagnosis"] = diagnose(plain).as_dict()
     forced = remediation_plan(plain, chart="oci://charts/app", force=True)["action"]
     assert forced == ("rollback" if status == "pending-upgrade" else "uninstall_no_hooks")
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            "Error: INSTALLATION FAILED: unable to build kubernetes objects from release manifest: resource mapping "
+            'not found for name: "w" namespace: "" from "": no matches for kind "Widget" in version '
+            '"example.com/v1"\nensure CRDs are installed first',
+            "(missing-crd: ",
+        ),
+        ("Error: INSTALLATION FAILED: something nobody has seen", "Helm said: Error: INSTALLATION FAILED: something"),
+        ("", ""),
+    ],
+    ids=["known", "unknown", "none"],
+)
+def test_an_error_of_an_operation_that_left_no_record_is_diagnosed_on_its_own(error: str, expected: str) -> None:
+    said = diagnose_error(UserContext(error=error, operation="install"), "web")
+    assert expected in said if expected else said == ""
+    if said:
+        assert said.startswith("no record of release 'web': the install failed before Helm stored one")
+        assert "Next step: " in said
