@@ -14,16 +14,29 @@ from __future__ import annotations
 
 import shlex
 import typing as t
-from dataclasses import astuple
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.helmops.recovery.plugins.module_utils._commands import module_argument
-from ansible_collections.helmops.recovery.plugins.module_utils._plan import PlanError, Policy, decide, finding_codes
+from ansible_collections.helmops.recovery.plugins.module_utils._plan import (
+    PlanError,
+    Policy,
+    decide,
+    finding_codes,
+    step,
+)
 
 
-def _policy(chart: t.Any, include_controller_managed: t.Any, unlock_method: t.Any, force: t.Any) -> Policy:
+def _policy(
+    chart: t.Any, include_controller_managed: t.Any, unlock_method: t.Any, force: t.Any, replace_stuck_pods: t.Any
+) -> Policy:
     try:
-        return Policy(str(chart or ""), bool(include_controller_managed), str(unlock_method), bool(force))
+        return Policy(
+            str(chart or ""),
+            bool(include_controller_managed),
+            str(unlock_method),
+            bool(force),
+            bool(replace_stuck_pods),
+        )
     except PlanError as exc:
         raise AnsibleFilterError(str(exc)) from exc
 
@@ -34,10 +47,12 @@ def remediation_plan(
     include_controller_managed: bool = False,
     unlock_method: str = "mark_failed",
     force: bool = False,
+    *,
+    replace_stuck_pods: bool = False,
 ) -> dict[str, t.Any]:
     """The branch, action, command and promise for one release's facts (_plan.decide)."""
     try:
-        return decide(facts, _policy(chart, include_controller_managed, unlock_method, force))
+        return decide(facts, _policy(chart, include_controller_managed, unlock_method, force, replace_stuck_pods))
     except PlanError as exc:
         raise AnsibleFilterError(f"remediation_plan: {exc}") from exc
 
@@ -54,7 +69,7 @@ def at_rest(
     A resting release's outcome is known from the facts just read: no step runs, so there is nothing to verify,
     and a fleet of mostly healthy releases costs no task per release. The plan needs no chart for these branches.
     """
-    policy = _policy("", include_controller_managed, unlock_method, force)
+    policy = _policy("", include_controller_managed, unlock_method, force, False)
     resting: list[dict[str, t.Any]] = []
     to_act: list[dict[str, t.Any]] = []
     for facts in releases:
@@ -116,14 +131,19 @@ def triage_row(
     include_controller_managed: bool = False,
     unlock_method: str = "mark_failed",
     force: bool = False,
+    *,
+    replace_stuck_pods: bool = False,
 ) -> dict[str, t.Any]:
     """What a person needs first about one release: the next step is the plan's, the one remediate runs with the
     same policy."""
     if not isinstance(facts, t.Mapping):
         raise AnsibleFilterError("triage_row expects one entry of helm_releases")
-    policy = _policy(chart, include_controller_managed, unlock_method, force)
-    plan = remediation_plan(facts, *astuple(policy))
-    step = _step(facts, plan, policy)
+    policy = _policy(chart, include_controller_managed, unlock_method, force, replace_stuck_pods)
+    try:
+        plan = decide(facts, policy)
+    except PlanError as exc:
+        raise AnsibleFilterError(f"triage_row: {exc}") from exc
+    taken = step(facts, plan, policy)
     diagnosis = facts.get("diagnosis") or {}
     live = facts.get("live") or {}
     return {
@@ -140,23 +160,13 @@ def triage_row(
         "command": plan["command"],
         "refusal": plan["refusal"],
         "findings": sorted(finding_codes(facts)),
-        "data_loss": step.get("data_loss", False),
-        "data_lost": [object_line(o) for o in step.get("deletes") or [] if o.get("data")],
-        "deletes_unknown": step.get("deletes_unknown") or "",
+        "data_loss": taken.get("data_loss", False),
+        "data_lost": [object_line(o) for o in taken.get("deletes") or [] if o.get("data")],
+        "deletes_unknown": taken.get("deletes_unknown") or "",
         "status": facts.get("status"),
         "pending_seconds": facts.get("pending_seconds"),
         "needs_attention": _needs_attention(facts, plan),
     }
-
-
-def _step(facts: t.Mapping[str, t.Any], plan: t.Mapping[str, t.Any], policy: Policy) -> t.Mapping[str, t.Any]:
-    """The tree's action the plan takes (what it would delete), {} for a plan that takes none."""
-    diagnosis = facts.get("diagnosis") or {}
-    actions = diagnosis.get("if_stale") if policy.force and diagnosis.get("if_stale") is not None else None
-    for action in [*(actions or []), *(diagnosis.get("actions") or [])]:
-        if action.get("name") == plan["action"] and action.get("command") == plan["command"]:
-            return t.cast(t.Mapping[str, t.Any], action)
-    return {}
 
 
 # A release resting deployed or uninstalled with nothing to do needs a person only for a finding about its present

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from ._helm_cli import HelmFlags, rollback_argv, uninstall_argv, upgrade_argv
 
 INLINE_KUBECONFIG = "<the kubeconfig given inline>"
+IN_CLUSTER = "<the in-cluster service account>"
 # The options of the lock verdict a module command carries when the user changed them (their defaults
 # are the modules' defaults).
 DEFAULT_STALE_AFTER = 600
@@ -37,18 +38,22 @@ class ClusterPin:
     server: str = ""
 
     @classmethod
-    def from_params(cls, params: t.Mapping[str, t.Any], current_context: t.Callable[[], str] = str) -> ClusterPin:
-        """``current_context``: the current context of the default kubeconfig, asked for only when the params
-        name no cluster (the module passes _k8s.current_context)."""
+    def from_params(
+        cls, params: t.Mapping[str, t.Any], default_kubeconfig: t.Callable[[], tuple[str, str]] = lambda: ("", "")
+    ) -> ClusterPin:
+        """``default_kubeconfig``: (file, current context) of the default kubeconfig, asked for only when the
+        params name no kubeconfig and no host (the module passes _k8s.default_kubeconfig)."""
         kubeconfig = params.get("kubeconfig")
         context = str(params.get("context") or "")
+        server = str(params.get("host") or "")  # the client takes host over the kubeconfig's server
         if isinstance(kubeconfig, t.Mapping):
-            return cls(INLINE_KUBECONFIG, context)
-        if kubeconfig:
-            return cls(str(kubeconfig), context)
-        if params.get("host"):
-            return cls("", "", str(params["host"]))
-        return cls("", context or current_context())
+            return cls(INLINE_KUBECONFIG, context, server)
+        if kubeconfig or server:
+            return cls(str(kubeconfig or ""), context, server)
+        path, current = default_kubeconfig()
+        if not path and not current:
+            return cls(IN_CLUSTER, context)
+        return cls(path, context or current)
 
     def helm_args(self) -> list[str]:
         return self._args("--kubeconfig", "--kube-context", "--kube-apiserver")
@@ -77,11 +82,14 @@ class CommandSettings:
     force: bool = False  # the steps of a lock decided as stale by force: the module is told so too
 
     @classmethod
-    def from_params(cls, params: t.Mapping[str, t.Any], current_context: t.Callable[[], str] = str) -> CommandSettings:
+    def from_params(
+        cls, params: t.Mapping[str, t.Any], default_kubeconfig: t.Callable[[], tuple[str, str]] = lambda: ("", "")
+    ) -> CommandSettings:
+        stale_after, client_timeout = params.get("stale_after"), params.get("client_timeout")
         return cls(
-            ClusterPin.from_params(params, current_context),
-            int(params.get("stale_after") or DEFAULT_STALE_AFTER),
-            int(params.get("client_timeout") or DEFAULT_CLIENT_TIMEOUT),
+            ClusterPin.from_params(params, default_kubeconfig),
+            DEFAULT_STALE_AFTER if stale_after is None else int(stale_after),
+            DEFAULT_CLIENT_TIMEOUT if client_timeout is None else int(client_timeout),
         )
 
     def lock_options(self) -> list[tuple[str, str]]:

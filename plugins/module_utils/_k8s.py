@@ -17,6 +17,7 @@ Secrets whole may accept protobuf instead (``request(protobuf=...)``).
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -159,15 +160,18 @@ def _load_configuration(options: ConnectionOptions) -> t.Any:
     return configuration
 
 
-def current_context() -> str:
-    """The current context of the default kubeconfig (KUBECONFIG or ~/.kube/config), the one a module without
-    connection options uses: a printed command names it, so it keeps acting there after the shell's context
-    changes. '' when there is none (in a pod, in-cluster config)."""
+def default_kubeconfig() -> tuple[str, str]:
+    """(file, current context) of the default kubeconfig (KUBECONFIG or ~/.kube/config), the one a module without
+    connection options uses: a printed command names both, so it keeps acting there after the shell's KUBECONFIG
+    or context changes. The file is '' for a KUBECONFIG list (helm and kubectl take one file); ('', '') when there
+    is none (in a pod, in-cluster config)."""
     try:
         _contexts, active = k8s_config.list_kube_config_contexts()
     except (ConfigException, FileNotFoundError, OSError, ValueError):
-        return ""
-    return str((active or {}).get("name") or "")
+        return "", ""
+    paths = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    single = "" if os.pathsep in paths else os.path.abspath(paths)
+    return single, str((active or {}).get("name") or "")
 
 
 def build_api_client(options: ConnectionOptions) -> t.Any:

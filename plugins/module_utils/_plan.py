@@ -49,6 +49,7 @@ class Policy:
     include_controller_managed: bool = False
     unlock_method: str = "mark_failed"
     force: bool = False  # decide as if the lock were stale
+    replace_stuck_pods: bool = False  # a step on a StatefulSet stuck on never-ready pods replaces them
 
     def __post_init__(self) -> None:
         if self.unlock_method not in UNLOCK_METHODS:
@@ -97,12 +98,23 @@ def decide(facts: Facts, policy: Policy = Policy()) -> dict[str, t.Any]:
 def _actions(facts: Facts, policy: Policy) -> list[dict[str, t.Any]]:
     """The tree's actions under the policy: with force, those it gives as if the lock were stale."""
     diagnosis = facts.get("diagnosis") or {}
-    actions = list(diagnosis.get("actions") or [])
+
+    def under_policy(actions: t.Sequence[t.Mapping[str, t.Any]]) -> list[dict[str, t.Any]]:
+        skipped = ("leave_to_controller",) if policy.include_controller_managed else ()
+        return [dict(a) for a in actions if a.get("name") not in skipped]
+
+    actions = under_policy(diagnosis.get("actions") or [])
     if policy.force and actions and actions[0].get("name") == "wait" and diagnosis.get("if_stale") is not None:
-        actions = list(diagnosis["if_stale"])
-    if policy.include_controller_managed:
-        actions = [a for a in actions if a.get("name") != "leave_to_controller"]
-    return [dict(a) for a in actions]
+        actions = under_policy(diagnosis["if_stale"])
+    return actions
+
+
+def step(facts: Facts, plan: t.Mapping[str, t.Any], policy: Policy) -> dict[str, t.Any]:
+    """The tree's action the plan takes (what it would delete, whether data is lost); {} when it takes none."""
+    for action in _actions(facts, policy):
+        if action.get("name") == plan["action"] and action.get("command") == plan["command"]:
+            return action
+    return {}
 
 
 def _first(facts: Facts, policy: Policy) -> dict[str, t.Any]:
@@ -207,12 +219,16 @@ def _recovery(
     name = first["name"]
     why = str(first.get("why") or "")
     command = str(first.get("command") or "")
+    stuck = _stuck_pods_refusal(first, policy)
     if name == "rollback":
-        return _plan(branch, "rollback", "deployed", why, command=command, revision=first.get("revision"))
+        revision = first.get("revision")
+        return _plan(branch, "rollback", "deployed", why, command=command, revision=revision, refusal=stuck)
     if name == "uninstall_no_hooks":
         return _plan(branch, "uninstall_no_hooks", "absent", why, command=command)
     if name == "upgrade":
-        return _plan(branch, "upgrade", "deployed", why, command=command, refusal="" if policy.chart else NEEDS_CHART)
+        return _plan(
+            branch, "upgrade", "deployed", why, command=command, refusal=stuck if policy.chart else NEEDS_CHART
+        )
     if name == "unlock":
         action = "unlock" if policy.unlock_method == "mark_failed" else policy.unlock_method
         command = str((_named(actions, action) or {}).get("command") or command)
@@ -220,6 +236,17 @@ def _recovery(
         promise = "deployed" if policy.chart else "unblocked"
         return _plan(branch, action, promise, why, command=command, then_upgrade=bool(policy.chart))
     return _plan("escalate", "escalate", "unchanged", f"no automated step for {name}: {why}", command=command)
+
+
+def _stuck_pods_refusal(action: t.Mapping[str, t.Any], policy: Policy) -> str:
+    """helm_release_recover refuses a rollback or upgrade that changes a StatefulSet waiting on never-ready pods
+    unless replace_stuck_pods (_recover.py plan_stuck_pods): the printed step replaces them, so it needs it too."""
+    if policy.replace_stuck_pods or "kubectl delete pod" not in str(action.get("command") or ""):
+        return ""
+    return (
+        "it changes a StatefulSet that waits on pods that never got ready; the step replaces them once Helm "
+        "applied the template: set replace_stuck_pods"
+    )
 
 
 NEEDS_CHART = "converging forward needs the chart: set chart and chart_version (the latest version is never guessed)"

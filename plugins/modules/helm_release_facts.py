@@ -424,7 +424,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._commands import 
 from ansible_collections.helmops.recovery.plugins.module_utils._diagnosis import UserContext
 from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
 from ansible_collections.helmops.recovery.plugins.module_utils._facts import GatherOptions, gather
-from ansible_collections.helmops.recovery.plugins.module_utils._k8s import current_context
+from ansible_collections.helmops.recovery.plugins.module_utils._k8s import default_kubeconfig
 from ansible_collections.helmops.recovery.plugins.module_utils._module import LOCK_ARGUMENT_SPEC, Context, run_module
 from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (
     validate_namespace_name,
@@ -480,7 +480,7 @@ def run(context: Context) -> dict[str, t.Any]:
             timeout=flags.get("timeout") or "",
             cleanup_on_fail=flags.get("cleanup_on_fail"),
         ),
-        commands=CommandSettings.from_params(params, current_context),
+        commands=CommandSettings.from_params(params, default_kubeconfig),
     )
     facts, errors = gather(context.client, context.driver, options)
     found = {"helm_releases": facts, "helm_release_errors": errors}

@@ -226,6 +226,7 @@ def _attention_entry(cluster: str, row: Row) -> dict[str, t.Any]:
             "action": row.get("action"),
             "destructive": bool(row.get("destructive")),
             "command": row.get("command") or "",
+            "refusal": row.get("refusal") or "",
             "data_loss": row.get("data_loss"),
         },
         "report": f"{cluster}/{stem}.md",

@@ -4,6 +4,7 @@ and its command is the argv the module runs (_helm_cli), pinned to the cluster t
 from __future__ import annotations
 
 import itertools
+import os
 import shlex
 import typing as t
 from pathlib import Path
@@ -19,7 +20,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._helm_cli import 
     uninstall_argv,
     upgrade_argv,
 )
-from ansible_collections.helmops.recovery.plugins.module_utils._k8s import current_context
+from ansible_collections.helmops.recovery.plugins.module_utils._k8s import default_kubeconfig
 from ansible_collections.helmops.recovery.plugins.module_utils._plan import UNLOCK_METHODS
 from tree_facts import DEPLOYED, FAILED_UPGRADE, PENDING_UPGRADE, facts
 
@@ -227,8 +228,13 @@ def test_two_clusters_get_two_commands() -> None:
             ["--kube-apiserver", "https://10.0.0.1:6443"],
             ["host=https://10.0.0.1:6443"],
         ),
+        (  # the client takes host over the kubeconfig's server: so does the command
+            {"kubeconfig": "/k/a.yaml", "host": "https://10.0.0.2:6443"},
+            ["--kubeconfig", "/k/a.yaml", "--kube-apiserver", "https://10.0.0.2:6443"],
+            ["kubeconfig=/k/a.yaml", "host=https://10.0.0.2:6443"],
+        ),
     ],
-    ids=["file and context", "inline", "host"],
+    ids=["file and context", "inline", "host", "file and host"],
 )
 def test_the_cluster_pin_of_each_way_to_connect(params: dict[str, t.Any], helm: list[str], module: list[str]) -> None:
     pin = ClusterPin.from_params(params)
@@ -254,8 +260,20 @@ def test_the_default_kubeconfig_is_pinned_by_its_current_context(
     from kubernetes.config import kube_config
 
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
-    assert ClusterPin.from_params({}, current_context).helm_args() == ["--kube-context", "staging"]
-    assert ClusterPin.from_params({"context": "prod"}, current_context).helm_args() == ["--kube-context", "prod"]
+    # The file too: context names (kubernetes-admin@kubernetes, default) are alike on every cluster.
+    pinned = ["--kubeconfig", str(path), "--kube-context", "staging"]
+    assert ClusterPin.from_params({}, default_kubeconfig).helm_args() == pinned
+    assert ClusterPin.from_params({"context": "prod"}, default_kubeconfig).helm_args()[-2:] == [
+        "--kube-context",
+        "prod",
+    ]
+    monkeypatch.setenv("KUBECONFIG", f"{path}{os.pathsep}{path}")  # a list: no one file to name
+    assert ClusterPin.from_params({}, default_kubeconfig).helm_args() == ["--kube-context", "staging"]
+    # In a pod (no kubeconfig): a placeholder, never the shell's default cluster.
+    assert ClusterPin.from_params({}, lambda: ("", "")).helm_args() == [
+        "--kubeconfig",
+        "<the in-cluster service account>",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -295,3 +313,33 @@ def test_the_summary_counts_the_newest_revisions_objects_when_none_was_deployed(
     )
     release["diagnosis"] = diagnose(release).as_dict()
     assert "1/2 objects of the newest revision present" in triage_row(release)["cluster_shows"]
+
+
+def test_an_explicit_zero_stale_after_is_carried() -> None:
+    """stale_after 0 (every pending record stale at once) is the user's choice, not "unset"."""
+    settings = CommandSettings.from_params({"stale_after": 0, "client_timeout": 900, "kubeconfig": "/k"})
+    command = diagnose(STATES["pending-upgrade"], settings=settings).actions[1].command
+    assert "stale_after=0" in command
+
+
+def test_force_with_include_controller_managed_takes_the_stale_step() -> None:
+    """Both opt-ins: the controller's step is skipped, and the wait is decided as if the lock were stale."""
+    release = diagnosed("pending-upgrade, running, Flux")
+    plan = remediation_plan(release, include_controller_managed=True, force=True)
+    assert (plan["branch"], plan["action"]) == ("pending_upgrade", "rollback")
+    assert remediation_plan(release, force=True)["branch"] == "controller_managed"
+
+
+def test_a_step_that_replaces_stuck_pods_is_refused_without_the_opt_in() -> None:
+    """helm_release_recover refuses it without replace_stuck_pods; triage says so instead of showing it as runnable."""
+    release = {
+        **STATES["failed-upgrade"],
+        "live": {
+            **STATES["failed-upgrade"]["live"],
+            "stuck_pods": [{"statefulset": "web-db", "pod": "web-db-0", "revision": "web-db-5c"}],
+        },
+    }
+    release["diagnosis"] = diagnose(release).as_dict()
+    refused, allowed = triage_row(release), triage_row(release, replace_stuck_pods=True)
+    assert refused["action"] == allowed["action"] == "rollback"
+    assert "replace_stuck_pods" in refused["refusal"] and allowed["refusal"] == ""
