@@ -27,7 +27,11 @@ from ansible_collections.helmops.recovery.plugins.module_utils._plan import (
 
 
 def _policy(
-    chart: t.Any, include_controller_managed: t.Any, unlock_method: t.Any, force: t.Any, replace_stuck_pods: t.Any
+    chart: t.Any,
+    include_controller_managed: t.Any,
+    unlock_method: t.Any,
+    force: t.Any,
+    extra: t.Mapping[str, t.Any],
 ) -> Policy:
     try:
         return Policy(
@@ -35,7 +39,9 @@ def _policy(
             bool(include_controller_managed),
             str(unlock_method),
             bool(force),
-            bool(replace_stuck_pods),
+            bool(extra.get("replace_stuck_pods")),
+            str(extra.get("chart_version") or ""),
+            str(extra.get("helm_timeout") or ""),
         )
     except PlanError as exc:
         raise AnsibleFilterError(str(exc)) from exc
@@ -47,12 +53,12 @@ def remediation_plan(
     include_controller_managed: bool = False,
     unlock_method: str = "mark_failed",
     force: bool = False,
-    *,
-    replace_stuck_pods: bool = False,
+    **policy: t.Any,
 ) -> dict[str, t.Any]:
-    """The branch, action, command and promise for one release's facts (_plan.decide)."""
+    """The branch, action, command and promise for one release's facts (_plan.decide). Keyword options:
+    replace_stuck_pods, chart_version, helm_timeout."""
     try:
-        return decide(facts, _policy(chart, include_controller_managed, unlock_method, force, replace_stuck_pods))
+        return decide(facts, _policy(chart, include_controller_managed, unlock_method, force, policy))
     except PlanError as exc:
         raise AnsibleFilterError(f"remediation_plan: {exc}") from exc
 
@@ -69,7 +75,7 @@ def at_rest(
     A resting release's outcome is known from the facts just read: no step runs, so there is nothing to verify,
     and a fleet of mostly healthy releases costs no task per release. The plan needs no chart for these branches.
     """
-    policy = _policy("", include_controller_managed, unlock_method, force, False)
+    policy = _policy("", include_controller_managed, unlock_method, force, {})
     resting: list[dict[str, t.Any]] = []
     to_act: list[dict[str, t.Any]] = []
     for facts in releases:
@@ -131,14 +137,13 @@ def triage_row(
     include_controller_managed: bool = False,
     unlock_method: str = "mark_failed",
     force: bool = False,
-    *,
-    replace_stuck_pods: bool = False,
+    **options: t.Any,
 ) -> dict[str, t.Any]:
     """What a person needs first about one release: the next step is the plan's, the one remediate runs with the
-    same policy."""
+    same policy (keyword options as remediation_plan's)."""
     if not isinstance(facts, t.Mapping):
         raise AnsibleFilterError("triage_row expects one entry of helm_releases")
-    policy = _policy(chart, include_controller_managed, unlock_method, force, replace_stuck_pods)
+    policy = _policy(chart, include_controller_managed, unlock_method, force, options)
     try:
         plan = decide(facts, policy)
     except PlanError as exc:

@@ -17,6 +17,7 @@ absent (uninstalled), unchanged.
 
 from __future__ import annotations
 
+import shlex
 import typing as t
 from dataclasses import dataclass
 
@@ -50,6 +51,8 @@ class Policy:
     unlock_method: str = "mark_failed"
     force: bool = False  # decide as if the lock were stale
     replace_stuck_pods: bool = False  # a step on a StatefulSet stuck on never-ready pods replaces them
+    chart_version: str = ""  # with chart: the version an upgrade installs
+    helm_timeout: str = ""  # Helm's --timeout for the steps Helm runs ('' : the modules' default)
 
     def __post_init__(self) -> None:
         if self.unlock_method not in UNLOCK_METHODS:
@@ -218,7 +221,7 @@ def _recovery(
 ) -> dict[str, t.Any]:
     name = first["name"]
     why = str(first.get("why") or "")
-    command = str(first.get("command") or "")
+    command = with_policy(str(first.get("command") or ""), policy)
     stuck = _stuck_pods_refusal(first, policy)
     if name == "rollback":
         revision = first.get("revision")
@@ -236,6 +239,36 @@ def _recovery(
         promise = "deployed" if policy.chart else "unblocked"
         return _plan(branch, action, promise, why, command=command, then_upgrade=bool(policy.chart))
     return _plan("escalate", "escalate", "unchanged", f"no automated step for {name}: {why}", command=command)
+
+
+def with_policy(command: str, policy: Policy) -> str:
+    """The printed command with what the policy sets for the step remediate runs: the chart and version of an
+    upgrade (the diagnosis prints the release's own chart behind a <repo>/ placeholder) and Helm's timeout. Each
+    helm part is changed as argv and quoted again (the driver setting and the cluster stay as printed)."""
+    if not (policy.chart or policy.helm_timeout) or "helm " not in command:
+        return command
+    return " && ".join(_helm_part_with_policy(part, policy) for part in command.split(" && "))
+
+
+def _helm_part_with_policy(part: str, policy: Policy) -> str:
+    try:
+        argv = shlex.split(part)
+    except ValueError:
+        return part
+    verb = next((i for i, word in enumerate(argv) if word == "helm"), None)
+    if verb is None or verb + 1 >= len(argv) or argv[verb + 1] not in ("upgrade", "rollback", "uninstall"):
+        return part
+    if policy.helm_timeout and "--timeout" in argv:
+        argv[argv.index("--timeout") + 1] = policy.helm_timeout
+    if argv[verb + 1] == "upgrade" and policy.chart and len(argv) > verb + 3:
+        argv[verb + 3] = policy.chart
+        if "--version" in argv:
+            at = argv.index("--version")
+            if policy.chart_version:
+                argv[at + 1] = policy.chart_version
+            else:  # a local chart carries its version (helm_release_recover refuses a remote one without it)
+                del argv[at : at + 2]
+    return shlex.join(argv)
 
 
 def _stuck_pods_refusal(action: t.Mapping[str, t.Any], policy: Policy) -> str:

@@ -192,12 +192,14 @@ def test_remediate_recovers_each_state_and_a_second_run_changes_nothing(
             "namespace": case["namespace"],
             "stale_after": 1,
             "helm_binary": str(wrapper),
+            "helm_timeout": "120s",
             "backup_dir": str(backups),
             **case["extra"],
         }
-        # Triage with the same policy first: the step it shows is the step remediate runs (helm_timeout: the
-        # default both print and run).
-        policy = {k: v for k, v in common.items() if k in ("namespace", "stale_after", "chart", "force")}
+        # Triage with the same policy first: the step it shows is the step remediate runs.
+        policy = {
+            k: v for k, v in common.items() if k in ("namespace", "stale_after", "chart", "force", "helm_timeout")
+        }
         looked = run_playbook("triage.yml", *extra_vars(report_dir=str(tmp_path / "triage"), **policy))
         assert recap(looked.stdout)["failed"] == 0, looked.stdout[-3000:]
         shown = json.loads((tmp_path / "triage" / "localhost" / f"{case['namespace']}__web.json").read_text())

@@ -59,11 +59,10 @@ STATES: dict[str, dict[str, t.Any]] = {
         FAILED_UPGRADE, live={"owned_by_other_release": [{"kind": "ConfigMap", "name": "c", "owner": "api"}]}
     ),
 }
+CHARTS = ({"chart": ""}, {"chart": "oci://charts/app", "chart_version": "1.2.3", "helm_timeout": "90s"})
 POLICIES = [
-    {"chart": chart, "include_controller_managed": managed, "unlock_method": method, "force": force}
-    for chart, managed, method, force in itertools.product(
-        ("", "oci://charts/app"), (False, True), UNLOCK_METHODS, (False, True)
-    )
+    {**chart, "include_controller_managed": managed, "unlock_method": method, "force": force}
+    for chart, managed, method, force in itertools.product(CHARTS, (False, True), UNLOCK_METHODS, (False, True))
 ]
 
 
@@ -89,10 +88,11 @@ def _runs(plan: dict[str, t.Any], release: dict[str, t.Any], policy: dict[str, t
     """What the remediate role runs for the plan's first step: the module's argv for a Helm step (built as
     helm_release_recover builds it, with the role's defaults), else the module and its method."""
     name, namespace, action = release["name"], release["namespace"], plan["action"]
+    flags = HelmFlags(wait=True, timeout=policy.get("helm_timeout") or FLAGS.timeout)
     if action == "rollback":
-        return rollback_argv("helm", name, namespace, plan["revision"], FLAGS)
+        return rollback_argv("helm", name, namespace, plan["revision"], flags)
     if action == "uninstall_no_hooks":
-        return uninstall_argv("helm", name, namespace, no_hooks=True, keep_history=False, flags=FLAGS)
+        return uninstall_argv("helm", name, namespace, no_hooks=True, keep_history=False, flags=flags)
     if action == "upgrade":
         values = f"{name}-r{release['latest_revision']}-values.yaml"
         return upgrade_argv(
@@ -100,12 +100,12 @@ def _runs(plan: dict[str, t.Any], release: dict[str, t.Any], policy: dict[str, t
             3,
             name,
             namespace,
-            "<repo>/app",
-            chart_version="0.1.0",
+            policy["chart"] or "<repo>/app",
+            chart_version=policy.get("chart_version") or "0.1.0",
             values_source=ROLE_DEFAULTS["remediate_values_source"],
             values_files=[values],
             force=ROLE_DEFAULTS["remediate_force_replace"],
-            flags=FLAGS,
+            flags=flags,
         )
     modules = {
         "unlock": "helm_release_unlock",
@@ -118,7 +118,9 @@ def _runs(plan: dict[str, t.Any], release: dict[str, t.Any], policy: dict[str, t
 
 
 @pytest.mark.parametrize("driver", ["secret", "configmap"])
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: "-".join(str(v) for v in p.values()))
+@pytest.mark.parametrize(
+    "policy", POLICIES, ids=lambda p: "-".join(str(v) for k, v in p.items() if k != "helm_timeout")
+)
 @pytest.mark.parametrize("state", list(STATES))
 def test_triage_shows_the_step_remediate_runs(state: str, policy: dict[str, t.Any], driver: str) -> None:
     release = diagnosed(state, driver)
