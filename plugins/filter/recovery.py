@@ -27,12 +27,14 @@ from ansible_collections.helmops.recovery.plugins.module_utils._plan import (
 
 
 def _policy(
-    chart: t.Any,
-    include_controller_managed: t.Any,
-    unlock_method: t.Any,
-    force: t.Any,
-    extra: t.Mapping[str, t.Any],
+    chart: t.Any = "",
+    include_controller_managed: t.Any = False,
+    unlock_method: t.Any = "mark_failed",
+    force: t.Any = False,
+    **extra: t.Any,
 ) -> Policy:
+    """The plan's policy from a filter's arguments: four positional, the rest by keyword (replace_stuck_pods,
+    chart_version, helm_timeout)."""
     try:
         return Policy(
             str(chart or ""),
@@ -58,7 +60,7 @@ def remediation_plan(
     """The branch, action, command and promise for one release's facts (_plan.decide). Keyword options:
     replace_stuck_pods, chart_version, helm_timeout."""
     try:
-        return decide(facts, _policy(chart, include_controller_managed, unlock_method, force, policy))
+        return decide(facts, _policy(chart, include_controller_managed, unlock_method, force, **policy))
     except PlanError as exc:
         raise AnsibleFilterError(f"remediation_plan: {exc}") from exc
 
@@ -75,7 +77,7 @@ def at_rest(
     A resting release's outcome is known from the facts just read: no step runs, so there is nothing to verify,
     and a fleet of mostly healthy releases costs no task per release. The plan needs no chart for these branches.
     """
-    policy = _policy("", include_controller_managed, unlock_method, force, {})
+    policy = _policy("", include_controller_managed, unlock_method, force)
     resting: list[dict[str, t.Any]] = []
     to_act: list[dict[str, t.Any]] = []
     for facts in releases:
@@ -131,19 +133,12 @@ def _chart_name(facts: t.Mapping[str, t.Any]) -> str:
     return ""
 
 
-def triage_row(
-    facts: t.Mapping[str, t.Any],
-    chart: str | None = None,
-    include_controller_managed: bool = False,
-    unlock_method: str = "mark_failed",
-    force: bool = False,
-    **options: t.Any,
-) -> dict[str, t.Any]:
+def triage_row(facts: t.Mapping[str, t.Any], *policy_args: t.Any, **policy_options: t.Any) -> dict[str, t.Any]:
     """What a person needs first about one release: the next step is the plan's, the one remediate runs with the
-    same policy (keyword options as remediation_plan's)."""
+    same policy (the options of remediation_plan)."""
     if not isinstance(facts, t.Mapping):
         raise AnsibleFilterError("triage_row expects one entry of helm_releases")
-    policy = _policy(chart, include_controller_managed, unlock_method, force, options)
+    policy = _policy(*policy_args, **policy_options)
     try:
         plan = decide(facts, policy)
     except PlanError as exc:
