@@ -40,8 +40,9 @@ ACTION_NAMES = (
     "map_apis",
     "escalate",
     "leave_to_controller",
+    "delete_hook",
 )
-DESTRUCTIVE_ACTIONS = frozenset({"reinstall", "uninstall_no_hooks", "delete_revision", "mark_deployed"})
+DESTRUCTIVE_ACTIONS = frozenset({"reinstall", "uninstall_no_hooks", "delete_revision", "mark_deployed", "delete_hook"})
 LARGE_RECORD_BYTES = int(0.85 * 1048576)  # 85% of the 1 MiB object limit
 
 
@@ -360,6 +361,12 @@ def diagnose(
         # What `force` runs: the tree decided as if the lock were stale (docs/safety.md), never a step of its own.
         forced = _Commands(facts, dataclasses.replace(commands.settings, force=True))
         _summary, if_stale = _actions({**facts, "lock": {**lock, "verdict": "stale"}}, forced, findings, context)
+        outlived = _hooks_outliving_the_client(facts)
+        if outlived and actions and actions[0].name == "wait":
+            finding, steps = _outlived_hook_steps(facts, commands, outlived, if_stale)
+            findings.append(finding)
+            summary += " " + finding.message
+            actions = [actions[0], *steps, *actions[1:]]
     return Diagnosis(state=status, summary=summary, findings=findings, actions=actions, if_stale=if_stale)
 
 
@@ -382,6 +389,57 @@ def _actions(
             )
         )
     return summary, actions
+
+
+def _hooks_outliving_the_client(facts: t.Mapping[str, t.Any]) -> list[t.Mapping[str, t.Any]]:
+    """Hook Jobs or Pods still running on a locked release older than the client bound: Helm waits on a hook at most
+    --timeout (pkg/action/hooks.go execHook), so no client waits on them any more; they hold the lock alone."""
+    lock = facts.get("lock") or {}
+    bound, age = lock.get("client_bound"), lock.get("age_seconds")
+    if bound is None or age is None or int(age) <= int(bound):
+        return []
+    hooks = (facts.get("risks") or {}).get("hooks") or []
+    return [hook for hook in hooks if hook.get("live_phase") == "Running"]
+
+
+def _outlived_hook_steps(
+    facts: t.Mapping[str, t.Any],
+    commands: _Commands,
+    hooks: list[t.Mapping[str, t.Any]],
+    if_stale: list[Action],
+) -> tuple[Finding, list[Action]]:
+    """The hook-level steps for a lock held only by hooks no client waits on: inspect, delete the hook, or take the
+    step force takes (an uninstall without hooks is destructive)."""
+    lock = facts.get("lock") or {}
+    names = [f"{hook.get('kind')} {hook.get('name')} ({', '.join(hook.get('events') or [])})" for hook in hooks]
+    forced = next((a for a in if_stale if a.name not in ("escalate", "leave_to_controller")), None)
+    finding = Finding(
+        "hook-outlived-client",
+        "critical",
+        f"Hook {', '.join(names)} still runs, but the {facts.get('status')} record is {lock.get('age_seconds')}s "
+        f"old, past the client bound ({lock.get('client_bound')}s): no Helm client waits on it, and it may never "
+        "finish.",
+        [f"{name} is Running in the cluster" for name in names],
+        "Inspect the hook (its events and logs). If it will never finish, delete it (the lock is then judged "
+        "stale and the tree's next step follows), or take the forced step: remediate with force"
+        + (" and allow_destructive" if forced is not None and forced.destructive else "")
+        + (f" runs {forced.name}." if forced is not None else "."),
+    )
+    steps = []
+    for hook in hooks:
+        kind = str(hook.get("kind") or "Job").lower()
+        name = str(hook.get("name"))
+        inspect = commands.kubectl("describe", kind, name) + " && " + commands.kubectl("logs", f"{kind}/{name}")
+        steps.append(
+            Action(
+                "delete_hook",
+                commands.kubectl("delete", kind, name),
+                f"Ends hook {kind} {name}, which no Helm client waits on; what it was doing stops. Inspect it first: "
+                f"{inspect}",
+                ["the hook's work is not needed, or was done"],
+            )
+        )
+    return finding, steps
 
 
 def _controller_first(facts: t.Mapping[str, t.Any], commands: _Commands, actions: list[Action]) -> list[Action]:

@@ -377,7 +377,7 @@ ansible_facts:
             - The decision tree applied to these facts. C(actions) are ordered safest first; each has a C(name) from
               V(none), V(wait), V(rollback), V(unlock), V(upgrade), V(reinstall), V(uninstall_no_hooks),
               V(delete_revision), V(mark_deployed), V(prune_history), V(map_apis), V(escalate),
-              V(leave_to_controller), whether it is C(destructive), the C(command) a person would run, its
+              V(leave_to_controller), V(delete_hook), whether it is C(destructive), the C(command) a person would run, its
               C(preconditions) and C(why); a V(rollback) also names its target C(revision) (the last known-good one,
               or the one an interrupted rollback aimed at).
             - A C(command) is the argv the collection's module runs for that step (same flags and timeout),
@@ -386,6 +386,9 @@ ansible_facts:
               or the current context of the default kubeconfig); a kubeconfig given inline is named by a placeholder.
             - V(leave_to_controller) comes first for a release a controller (Flux, k3s, Fleet) manages; its command
               suspends the Flux HelmRelease (or shows the controller's object); the tree's steps follow, for after.
+            - V(delete_hook) follows a V(wait) when the lock is held only by a hook Job or Pod that still runs past the
+              client bound (no Helm client waits on it; finding C(hook-outlived-client)); its C(why) says how to
+              inspect the hook first.
             - C(if_stale), only for a pending or uninstalling release whose lock is not judged stale - the actions as
               if it were, which the remediate role's C(force) takes; their module commands carry C(force=true).
             - Each action says what Helm would delete when it takes it - C(deletes) (as in C(risks.deletions), null when

@@ -345,3 +345,28 @@ def test_a_step_that_replaces_stuck_pods_is_refused_without_the_opt_in() -> None
     refused, allowed = triage_row(release), triage_row(release, replace_stuck_pods=True)
     assert refused["action"] == allowed["action"] == "rollback"
     assert "replace_stuck_pods" in refused["refusal"] and allowed["refusal"] == ""
+
+
+@pytest.mark.parametrize(("age", "outlived"), [(2000, True), (500, False)], ids=["past the bound", "within it"])
+def test_a_hook_no_client_waits_on_gets_its_steps(age: int, outlived: bool) -> None:
+    """An uninstall stuck behind a pre-delete hook Job that will never finish: past the client bound the tree says
+    so, offers the hook-level step (destructive) and says what force takes; within it, only the wait."""
+    release = facts(UNINSTALLING, lock="possibly-running")
+    release["lock"].update(age_seconds=age, client_bound=960)
+    release["risks"]["hooks"] = [
+        {"kind": "Job", "name": "web-cleanup", "events": ["pre-delete"], "live_phase": "Running"}
+    ]
+    diagnosis = diagnose(release, settings=SETTINGS)
+    names = [a.name for a in diagnosis.actions]
+    codes = {f.code for f in diagnosis.findings}
+    assert names[0] == "wait"
+    assert ("delete_hook" in names) == outlived and ("hook-outlived-client" in codes) == outlived
+    if outlived:
+        hook = diagnosis.actions[1]
+        assert hook.destructive and shlex.split(hook.command)[:4] == ["kubectl", "delete", "job", "web-cleanup"]
+        assert "kubectl logs job/web-cleanup" in hook.why
+        finding = next(f for f in diagnosis.findings if f.code == "hook-outlived-client")
+        assert "allow_destructive" in finding.advice and "uninstall_no_hooks" in finding.advice
+    release["diagnosis"] = diagnosis.as_dict()
+    assert remediation_plan(release)["action"] == "wait"
+    assert remediation_plan(release, force=True)["action"] == "uninstall_no_hooks"
