@@ -19,13 +19,10 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ._helm_cli import HelmFlags, rollback_argv, uninstall_argv, upgrade_argv
+from ._history import DEFAULT_CLIENT_TIMEOUT, DEFAULT_STALE_AFTER
 
 INLINE_KUBECONFIG = "<the kubeconfig given inline>"
 IN_CLUSTER = "<the in-cluster service account>"
-# The options of the lock verdict a module command carries when the user changed them (their defaults
-# are the modules' defaults).
-DEFAULT_STALE_AFTER = 600
-DEFAULT_CLIENT_TIMEOUT = 900
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,9 @@ UNHEALTHY_STATUSES = ("failed", *PENDING_STATUSES, "uninstalling")
 # The newest statuses that block another operation until the client is gone (pkg/action: "another operation
 # (install/upgrade/rollback) is in progress"; an uninstalling release is Helm's until the uninstall ends).
 LOCKING_STATUSES = (*PENDING_STATUSES, "uninstalling")
+# The lock verdict's defaults (_lock.py), which printed module commands leave out (_commands.py).
+DEFAULT_STALE_AFTER = 600
+DEFAULT_CLIENT_TIMEOUT = 900  # seconds: 15m, longer than Helm's default --timeout of 5m
 # The newest statuses a recovery may roll back from.
 ROLLBACK_STATUSES = ("failed", *PENDING_STATUSES)
 

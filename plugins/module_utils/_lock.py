@@ -37,14 +37,12 @@ import typing as t
 from dataclasses import dataclass
 
 from ._errors import ModuleError
-from ._history import LOCKING_STATUSES
+from ._history import DEFAULT_CLIENT_TIMEOUT, DEFAULT_STALE_AFTER, LOCKING_STATUSES
 from ._k8s import KubeClient
 from ._live import Discovery, LiveIndex, pod_ready
 from ._manifest import ManifestError, ObjectKey, parse_manifest
 from ._release_codec import parse_kube_time
 
-DEFAULT_STALE_AFTER = 600
-DEFAULT_CLIENT_TIMEOUT = 900  # seconds: 15m, longer than Helm's default --timeout of 5m
 CLIENT_GRACE = 60  # seconds for a client to render, apply and write around its waits
 # The namespaced kinds whose readiness `helm --wait` checks (Helm 3 pkg/kube/ready.go; Helm 4's
 # status waiter checks these among others).
