@@ -14,13 +14,15 @@ namespace's Secrets (Helm's own records among them) are never listed here.
 
 from __future__ import annotations
 
+import re
 import shlex
 import typing as t
 from dataclasses import dataclass
 
 from ._apis import unserved
 from ._k8s import KubeClient, KubeError, KubeForbidden, KubeNotFound, path_quote
-from ._manifest import ObjectKey
+from ._manifest import HOOK_ANNOTATION, ObjectKey
+from ._release_model import Release, ReleaseView
 
 try:
     from kubernetes.utils import parse_quantity
@@ -353,3 +355,152 @@ def workload_ready(obj: dict[str, t.Any]) -> bool:
         wanted = (obj.get("spec") or {}).get("replicas", 1)
         return bool(status.get("availableReplicas", 0) >= wanted and not status.get("unavailableReplicas"))
     return True
+
+
+# --- a release's live objects against its manifests ----------------------------
+
+
+def live_facts(view: ReleaseView, live: LiveIndex, stuck_pods: list[dict[str, t.Any]]) -> dict[str, t.Any]:
+    """The release's live objects against its newest and last deployed manifests: which one the cluster is
+    closer to, drift, orphans, objects another release owns. ``stuck_pods``: the StatefulSet pods a rollback
+    or upgrade cannot move on its own (_rollout.py), found by the caller."""
+    release = view.release
+    latest_by_key = dict(view.latest_objects)
+    deployed_by_key = dict(view.deployed_objects)
+    objects = []
+    new_votes = old_votes = 0
+    owned_elsewhere = []
+    workloads_ready = True
+    for key in list(dict.fromkeys([*latest_by_key, *deployed_by_key])):
+        obj = live.get(key)
+        entry: dict[str, t.Any] = {"kind": key.kind, "name": key.name, "namespace": key.namespace}
+        desired_latest, desired_deployed = latest_by_key.get(key), deployed_by_key.get(key)
+        if obj is not None and obj.get("apiVersion") != key.api_version:
+            # Read through the version the API serves now (removed_apis): the same object, converted.
+            entry["served_as"] = obj.get("apiVersion")
+            desired_latest, desired_deployed = (
+                {**d, "apiVersion": obj.get("apiVersion")} if d is not None else None
+                for d in (desired_latest, desired_deployed)
+            )
+        matches_latest = _compare(entry, "latest", desired_latest, obj, desired_deployed)
+        matches_deployed = _compare(entry, "deployed", desired_deployed, obj, desired_latest)
+        if latest_by_key.get(key) != deployed_by_key.get(key):
+            new_votes += int(matches_latest and not matches_deployed)
+            old_votes += int(matches_deployed and not matches_latest)
+        if obj is not None:
+            owner = _owner(obj)
+            if owner and owner != (release.namespace, release.name):
+                owned_elsewhere.append({"kind": key.kind, "name": key.name, "owner": f"{owner[0]}/{owner[1]}"})
+            if not workload_ready(obj):
+                workloads_ready = False
+        objects.append(entry)
+    closer = "same"
+    if new_votes or old_votes:
+        closer = "new" if new_votes > old_votes else "old" if old_votes > new_votes else "both"
+    deployed_missing = [f"{e['kind']} {e['name']}" for e in objects if e.get("deployed") == "missing"]
+    unreadable = sorted(set(view.manifests.errors.values())) if view.manifests else []
+    list_kinds_ever(release, live)
+    facts = {
+        "checked": True,
+        "objects": objects,
+        "stuck_pods": stuck_pods,
+        "closer_to": closer if not unreadable else "unknown",
+        "workloads_ready": workloads_ready,
+        # Without every manifest, an object in none of them is not known to be an orphan.
+        "orphans": [] if unreadable else _orphans(release, set(latest_by_key) | set(deployed_by_key), live),
+        "owned_by_other_release": owned_elsewhere,
+        "deployed_missing": deployed_missing,
+        "deployed_total": len(deployed_by_key),
+    }
+    if unreadable:
+        facts["unreadable_manifests"] = unreadable
+    return facts
+
+
+def _compare(
+    entry: dict[str, t.Any], which: str, desired: dict[str, t.Any] | None, obj: dict | None, other: t.Any
+) -> bool:
+    """Whether the live object is this revision's: it holds what the manifest asks for, and nothing
+    the other revision's manifest added to the same object."""
+    if desired is None:
+        return False
+    if obj is None:
+        entry[which] = "missing"
+        return False
+    diff = differences(desired, obj)
+    if other is not None and other != desired:
+        diff += [f"{path} (the other revision's)" for path in added_fields(other, desired, obj)]
+    entry[which] = "differs" if diff else "present"
+    if diff:
+        entry[f"{which}_differences"] = diff
+    return not diff
+
+
+def _owner(obj: dict[str, t.Any]) -> tuple[str, str] | None:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    name = annotations.get(RELEASE_NAME_ANNOTATION)
+    if not name:
+        return None
+    return str(annotations.get(RELEASE_NAMESPACE_ANNOTATION) or ""), str(name)
+
+
+def list_kinds_ever(release: Release, live: LiveIndex) -> None:
+    """With orphan_search="history", list the kinds older revisions had and the current manifests may lack (an
+    object a revision kept by policy, or failed to delete, then dropped from the chart): in the release's
+    namespace, or cluster-wide for cluster-scoped kinds; LiveIndex lists each once, for every release there.
+    Helm's upgrade skips deleting a kept object and only logs a failed delete (pkg/kube/client.go, Update)."""
+    for api_version, kind in sorted(release.kinds_ever):
+        resource = live.discovery.resource(api_version, kind)
+        if resource is None or kind == "Secret":  # not served (any more); Secrets are never listed whole (LiveIndex)
+            continue
+        try:
+            live.list(resource, release.namespace if resource.namespaced else "")
+        except KubeError as exc:  # the search narrows; the release's facts stand
+            live.errors.append(f"orphans of {release.namespace}/{release.name} not searched among {kind}: {exc}")
+
+
+def _orphans(release: Release, known: set[ObjectKey], live: LiveIndex) -> list[dict[str, str]]:
+    """Objects that carry the release's ownership but are in none of its manifests (nor hooks). A StatefulSet's claims
+    (<template>-<statefulset>-<ordinal>, labelled with its selector) belong to the StatefulSet."""
+    known_names = {(k.kind, k.namespace, k.name) for k in known}
+    claims_of = [
+        (k.namespace, re.compile(rf"^[a-z0-9.-]+-{re.escape(k.name)}-\d+$")) for k in known if k.kind == "StatefulSet"
+    ]
+    orphans = []
+    for namespace, objects in live.listed():
+        for name, obj in objects.items():
+            metadata = obj.get("metadata") or {}
+            if (obj.get("kind"), namespace, name) in known_names or HOOK_ANNOTATION in (
+                metadata.get("annotations") or {}
+            ):
+                continue  # the release's own, or one of its hooks (hooks are not in the manifest)
+            if obj.get("kind") == "PersistentVolumeClaim" and any(
+                ns == namespace and claim.match(name) for ns, claim in claims_of
+            ):
+                continue
+            owned = _owner(obj) == (release.namespace, release.name)
+            labelled = (metadata.get("labels") or {}).get(
+                INSTANCE_LABEL
+            ) == release.name and namespace == release.namespace
+            if (owned or labelled) and not metadata.get("ownerReferences"):
+                api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
+                orphans.append(
+                    {
+                        "apiVersion": api_version,
+                        "kind": kind,
+                        "namespace": namespace,
+                        "name": name,
+                        "command_if_unneeded": delete_command(api_version, kind, name, namespace),
+                    }
+                )
+    return orphans
+
+
+# --- risks -------------------------------------------------------------------------
+
+
+def scoped(
+    objects: list[tuple[ObjectKey, dict[str, t.Any]]], live: LiveIndex | None
+) -> list[tuple[ObjectKey, dict[str, t.Any]]]:
+    """Manifest objects keyed as Helm keys them: a cluster-scoped kind without its namespace."""
+    return objects if live is None else [(live.scoped(key), document) for key, document in objects]

@@ -13,13 +13,9 @@ import typing as t
 
 import pytest
 from ansible_collections.helmops.recovery.plugins.module_utils import _release_codec as codec
-from ansible_collections.helmops.recovery.plugins.module_utils._facts import (
-    GatherOptions,
-    _collect,
-    _kinds_of_record,
-    gather,
-)
+from ansible_collections.helmops.recovery.plugins.module_utils._facts import GatherOptions, gather
 from ansible_collections.helmops.recovery.plugins.module_utils._k8s import KubeNotFound
+from ansible_collections.helmops.recovery.plugins.module_utils._listing import collect, kinds_of_record
 from ansible_collections.helmops.recovery.plugins.module_utils._manifest import parse_manifest
 from ansible_collections.helmops.recovery.plugins.module_utils._storage import ReleaseStorage
 from fake_api import FIXTURES, NOW, FakeApi, recorded
@@ -210,19 +206,18 @@ def test_the_kinds_of_every_record_are_what_its_manifest_names(stem: str) -> Non
     for obj in objects:
         manifest = codec.decode_payload(codec.payload_text_from_object(obj, driver))["manifest"]
         named = {(key.api_version, key.kind) for key, _doc in parse_manifest(manifest, "ns")}
-        assert named and _kinds_of_record(obj, driver, "record") == named
+        assert named and kinds_of_record(obj, driver, "record") == named
     damaged = {**objects[0], "data": {"release": "bm90IGd6aXA="}}
-    assert _kinds_of_record(damaged, driver, "record") == set()
+    assert kinds_of_record(damaged, driver, "record") == set()
 
 
 def test_orphan_search_history_notes_the_kinds_of_every_revision() -> None:
     """The collection keeps only the payloads it reads whole, yet notes the kinds of all of them."""
     driver, objects = recorded("helm3-secret-deployed")
     api = FakeApi(objects)
-    options = GatherOptions(inspect_live=False, orphan_search="history", now=NOW)
-    releases, _stray = _collect(ReleaseStorage(t.cast(t.Any, api), driver), options)
+    releases, _stray = collect(ReleaseStorage(t.cast(t.Any, api), driver), None, None, kinds_ever=True)
     assert len(releases) == 1
     release = next(iter(releases.values()))
     assert ("v1", "ConfigMap") in release.kinds_ever and len(release.objects) < len(objects)
-    plain, _stray = _collect(ReleaseStorage(t.cast(t.Any, api), driver), GatherOptions(inspect_live=False, now=NOW))
+    plain, _stray = collect(ReleaseStorage(t.cast(t.Any, api), driver), None, None)
     assert next(iter(plain.values())).kinds_ever == set()

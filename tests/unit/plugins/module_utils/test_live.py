@@ -6,7 +6,7 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from ansible_collections.helmops.recovery.plugins.module_utils._facts import _controllers
+from ansible_collections.helmops.recovery.plugins.module_utils._controllers import list_controllers
 from ansible_collections.helmops.recovery.plugins.module_utils._k8s import KubeForbidden, KubeNotFound
 from ansible_collections.helmops.recovery.plugins.module_utils._live import (
     Discovery,
@@ -147,7 +147,7 @@ def test_which_controller_manages_a_release(
     listing: t.Any, served_later: bool, controller: str | None, unknown: str
 ) -> None:
     api = t.cast(t.Any, _ControllerApi(listing, served_later))
-    managed = _controllers(api, Discovery(api)).of("team-a", "web")
+    managed = list_controllers(api, Discovery(api)).of("team-a", "web")
     assert (managed.owner or {}).get("controller") == controller
     assert unknown in managed.unknown and bool(managed.unknown) is bool(unknown)
 

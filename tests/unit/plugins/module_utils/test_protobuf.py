@@ -272,7 +272,7 @@ class Storage:
 
 @pytest.mark.parametrize("detach", [True, False])
 def test_records_kept_from_a_paginated_listing_no_longer_point_into_its_page(detach: bool) -> None:
-    from ansible_collections.helmops.recovery.plugins.module_utils._facts import _Collected
+    from ansible_collections.helmops.recovery.plugins.module_utils._listing import _Collected
 
     collected = _Collected(detach=detach)
     for obj in decode_secret_list(protobuf_body(LISTINGS[0]))["items"]:
