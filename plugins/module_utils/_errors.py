@@ -18,3 +18,8 @@ class ModuleError(Exception):
     def __init__(self, message: str, **details: t.Any) -> None:
         super().__init__(message)
         self.details = details
+
+
+class GuardRefused(ModuleError):
+    """A guard refused to act (a write that would be unconditional, a step with nothing to act on): nothing was
+    written. Reported as is, never as an unexpected error."""

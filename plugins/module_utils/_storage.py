@@ -21,7 +21,7 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ._errors import ModuleError
+from ._errors import GuardRefused
 from ._k8s import FIELD_MANAGER, KubeClient, KubeError, delete_options, path_quote
 from ._protobuf import decode_secret_list
 from ._release_codec import (
@@ -314,7 +314,10 @@ class ReleaseStorage:
         meta = obj["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         if not resource_version:
-            raise ModuleError(f"{self.ref(namespace, name)} was read without a resourceVersion; refusing to replace it")
+            raise GuardRefused(
+                f"{self.ref(namespace, name)} was read without a resourceVersion; refusing to replace it",
+                record=self.ref(namespace, name),
+            )
         body = {**obj, "metadata": {**meta, "resourceVersion": resource_version}}
         return self.client.request(
             "PUT",
@@ -330,7 +333,10 @@ class ReleaseStorage:
         namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
         uid, resource_version = str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
         if not uid or not resource_version:
-            raise ModuleError(f"{self.ref(namespace, name)} was read without uid/resourceVersion; refusing a delete")
+            raise GuardRefused(
+                f"{self.ref(namespace, name)} was read without uid/resourceVersion; refusing a delete",
+                record=self.ref(namespace, name),
+            )
         body = delete_options(uid, resource_version)
         self.client.request("DELETE", self._object_path(namespace, name), target=self.ref(namespace, name), body=body)
 
@@ -344,4 +350,6 @@ class ReleaseStorage:
 def _require_preconditions(meta: RecordMeta) -> None:
     """An empty resourceVersion or uid would make the write unconditional: refuse."""
     if not meta.resource_version or not meta.uid:
-        raise ValueError(f"{meta.ref} was read without uid/resourceVersion; refusing an unconditional write")
+        raise GuardRefused(
+            f"{meta.ref} was read without uid/resourceVersion; refusing an unconditional write", record=meta.ref
+        )

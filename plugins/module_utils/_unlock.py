@@ -18,7 +18,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ._backup import save_records, taken_from
-from ._errors import ModuleError
+from ._errors import GuardRefused, ModuleError
 from ._events import ReleaseEvent, post_event
 from ._k8s import KubeClient
 from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, stale_or_refuse
@@ -190,13 +190,15 @@ def _resume_mark_deployed(plan: UnlockPlan, records: list[StoredRecord]) -> None
 
 def _stuck_record(plan: UnlockPlan) -> StoredRecord:
     if plan.stuck is None:
-        raise ValueError("the plan has no record to act on")
+        raise GuardRefused(f"{plan.options.namespace}/{plan.options.release}: the unlock plan has no record to act on")
     return plan.stuck
 
 
 def _stuck(plan: UnlockPlan) -> StoredRecord:
     if plan.stuck is None or not plan.locked:
-        raise ValueError("the plan has no locked revision to act on")
+        raise GuardRefused(
+            f"{plan.options.namespace}/{plan.options.release}: the unlock plan has no locked revision to act on"
+        )
     return plan.stuck
 
 

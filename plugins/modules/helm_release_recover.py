@@ -436,7 +436,9 @@ def run(context: Context) -> dict[str, t.Any]:
         workdir=context.module.tmpdir,
     )
     plan = plan_recover(context.client, context.driver, options, time.time())
-    env = _environment(context) if plan.act else {}
+    # Helm runs in check mode only to render an upgrade (--dry-run=server) for its guard.
+    helm_runs = plan.act and (options.action == "upgrade" or not context.check_mode)
+    env = _environment(context) if helm_runs else {}
     if plan.act and options.action == "upgrade":
         guard_upgrade(plan, rendered_release(run_helm(plan, _runner(context), env, render_argv(plan))))
     result = _result(context, plan)

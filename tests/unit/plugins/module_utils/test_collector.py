@@ -1,4 +1,4 @@
-"""The controller side of helm_release_facts: the collector while a cluster's facts arrive."""
+"""The collector while a cluster's facts are built (the module) or arrive (the controller's worker)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import typing as t
 import weakref
 
 import pytest
-from ansible_collections.helmops.recovery.plugins.action.helm_release_facts import quiet_collector
+from ansible_collections.helmops.recovery.plugins.module_utils._collector import quiet_collector
 
 
 @pytest.fixture(autouse=True)
@@ -59,3 +59,27 @@ def test_frozen_results_are_still_freed_by_reference_counting() -> None:
         watched = weakref.ref(marker)
     del marker
     assert watched() is None
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_an_inactive_quiet_leaves_the_collector_alone(enabled_before: bool) -> None:
+    """Modules that write keep the collector as it is, and freeze nothing."""
+    if enabled_before:
+        gc.enable()
+    else:
+        gc.disable()
+    gc.unfreeze()
+    with quiet_collector(active=False):
+        inside = gc.isenabled()
+        result = _parsed_result()
+    assert inside is enabled_before and gc.isenabled() is enabled_before
+    assert gc.get_freeze_count() == 0
+    assert any(obj is result for obj in gc.get_objects())
+
+
+def test_the_facts_action_and_the_module_share_the_one_helper() -> None:
+    from ansible_collections.helmops.recovery.plugins.action import helm_release_facts
+    from ansible_collections.helmops.recovery.plugins.module_utils import _module
+
+    assert helm_release_facts.quiet_collector is quiet_collector
+    assert _module.quiet_collector is quiet_collector
