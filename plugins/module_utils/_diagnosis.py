@@ -11,7 +11,8 @@ any time without notice.
 Pure: no I/O and no Ansible import. ``diagnose`` takes the facts dictionary
 helm_release_facts returns for a release (without its diagnosis) and an
 optional user context (the error text from a CI log, the operation attempted,
-the flags used).
+the flags used); the tree reads it through its typed view
+(``_release_model.ReleaseFacts``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from dataclasses import dataclass, field
 
 from ._apis import REMOVALS
 from ._commands import Commands, CommandSettings
-from ._history import LOCKING_STATUSES
+from ._history import LOCKING_STATUSES, UNHEALTHY_STATUSES
+from ._release_codec import PENDING_STATUSES
+from ._release_model import Entry, HistoryFacts, ReleaseFacts
 
 ACTION_NAMES = (
     "none",
@@ -299,13 +302,13 @@ class _Commands(Commands):
     run, pinned to the cluster). Every value that comes from a record (a chart name, a version) is shell-quoted: a
     command printed here is safe to paste, whatever the record holds."""
 
-    def __init__(self, facts: t.Mapping[str, t.Any], settings: CommandSettings | None = None) -> None:
-        super().__init__(str(facts["name"]), str(facts["namespace"]), str(facts.get("driver") or "secret"), settings)
-        latest = _revision(facts, facts.get("latest_revision")) or {}
+    def __init__(self, release: ReleaseFacts, settings: CommandSettings | None = None) -> None:
+        super().__init__(release.name, release.namespace, release.driver, settings)
+        latest = release.revision(release.latest_revision) or {}
         self.chart = str(latest.get("chart") or "<chart>")
         self.chart_version = str(latest.get("chart_version") or "<version>")
-        self.latest_revision = facts.get("latest_revision")
-        self.stuck_pods = list((facts.get("live") or {}).get("stuck_pods") or [])
+        self.latest_revision = release.latest_revision
+        self.stuck_pods = list(release.live.stuck_pods)
 
     def rollback(self, revision: int, *, wait: bool = True) -> str:
         if not self.stuck_pods:
@@ -335,52 +338,43 @@ class _Commands(Commands):
         )
 
 
-def _revision(facts: t.Mapping[str, t.Any], number: int | None) -> dict[str, t.Any] | None:
-    if number is None:
-        return None
-    for entry in facts.get("revisions") or []:
-        if entry.get("revision") == number:
-            return t.cast(dict[str, t.Any], entry)
-    return None
-
-
 def diagnose(
     facts: t.Mapping[str, t.Any], context: UserContext | None = None, settings: CommandSettings | None = None
 ) -> Diagnosis:
     """Follow the decision tree for one release's facts. ``settings``: the cluster and options every printed
     command carries (the module's own)."""
     context = context or UserContext()
-    commands = _Commands(facts, settings)
-    findings = _merged(_error_findings(facts, context) + _risk_findings(facts) + _preventive_findings(facts))
-    findings = _removed_not_missing(facts, findings)
-    status = str(facts.get("status") or "unknown")
-    summary, actions = _actions(facts, commands, findings, context)
+    release = ReleaseFacts.of(facts)
+    commands = _Commands(release, settings)
+    findings = _merged(_error_findings(release, context) + _risk_findings(release) + _preventive_findings(release))
+    findings = _removed_not_missing(release, findings)
+    summary, actions = _actions(release, commands, findings, context)
     if_stale = None
-    lock = facts.get("lock") or {}
-    if status in LOCKING_STATUSES and lock.get("verdict") != "stale":
+    if release.status in LOCKING_STATUSES and release.lock.verdict != "stale":
         # What `force` runs: the tree decided as if the lock were stale (docs/safety.md), never a step of its own.
-        forced = _Commands(facts, dataclasses.replace(commands.settings, force=True))
-        _summary, if_stale = _actions({**facts, "lock": {**lock, "verdict": "stale"}}, forced, findings, context)
-        outlived = _hooks_outliving_the_client(facts)
+        forced = _Commands(release, dataclasses.replace(commands.settings, force=True))
+        as_if_stale = dataclasses.replace(release, lock=dataclasses.replace(release.lock, verdict="stale"))
+        _summary, if_stale = _actions(as_if_stale, forced, findings, context)
+        outlived = _hooks_outliving_the_client(release)
         if outlived and actions and actions[0].name == "wait":
-            finding, steps = _outlived_hook_steps(facts, commands, outlived, if_stale)
+            finding, steps = _outlived_hook_steps(release, commands, outlived, if_stale)
             findings.append(finding)
             summary += " " + finding.message
             actions = [actions[0], *steps, *actions[1:]]
-    return Diagnosis(state=status, summary=summary, findings=findings, actions=actions, if_stale=if_stale)
+    return Diagnosis(state=release.status, summary=summary, findings=findings, actions=actions, if_stale=if_stale)
 
 
 def _actions(
-    facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding], context: UserContext
+    release: ReleaseFacts, commands: _Commands, findings: list[Finding], context: UserContext
 ) -> tuple[str, list[Action]]:
-    branch = _BRANCHES.get(str(facts.get("status") or "unknown"), _unknown)
-    summary, actions = branch(facts, commands, findings, context)
-    actions = _escalations(facts, commands, actions)
-    actions = _mapping_first(facts, commands, actions)
-    actions = _controller_first(facts, commands, actions)
+    branch = _BRANCHES.get(release.status, _unknown)
+    summary, actions = branch(release, commands, findings, context)
+    actions = _escalations(release, commands, actions)
+    actions = _mapping_first(release, commands, actions)
+    actions = _controller_first(release, commands, actions)
     for action in actions:
-        _attach_deletions(action, (facts.get("risks") or {}).get("deletions"))
-    if _needs_pruning(facts, findings) and not any(a.name == "prune_history" for a in actions):
+        _attach_deletions(action, release.risks.deletions)
+    if _needs_pruning(release, findings) and not any(a.name == "prune_history" for a in actions):
         actions.append(
             Action(
                 "prune_history",
@@ -391,33 +385,27 @@ def _actions(
     return summary, actions
 
 
-def _hooks_outliving_the_client(facts: t.Mapping[str, t.Any]) -> list[t.Mapping[str, t.Any]]:
+def _hooks_outliving_the_client(release: ReleaseFacts) -> list[Entry]:
     """Hook Jobs or Pods still running on a locked release older than the client bound: Helm waits on a hook at most
     --timeout (pkg/action/hooks.go execHook), so no client waits on them any more; they hold the lock alone."""
-    lock = facts.get("lock") or {}
-    bound, age = lock.get("client_bound"), lock.get("age_seconds")
-    if bound is None or age is None or int(age) <= int(bound):
+    bound, age = release.lock.client_bound, release.lock.age_seconds
+    if bound is None or age is None or age <= bound:
         return []
-    hooks = (facts.get("risks") or {}).get("hooks") or []
-    return [hook for hook in hooks if hook.get("live_phase") == "Running"]
+    return [hook for hook in release.risks.hooks if hook.get("live_phase") == "Running"]
 
 
 def _outlived_hook_steps(
-    facts: t.Mapping[str, t.Any],
-    commands: _Commands,
-    hooks: list[t.Mapping[str, t.Any]],
-    if_stale: list[Action],
+    release: ReleaseFacts, commands: _Commands, hooks: list[Entry], if_stale: list[Action]
 ) -> tuple[Finding, list[Action]]:
     """The hook-level steps for a lock held only by hooks no client waits on: inspect, delete the hook, or take the
     step force takes (an uninstall without hooks is destructive)."""
-    lock = facts.get("lock") or {}
     names = [f"{hook.get('kind')} {hook.get('name')} ({', '.join(hook.get('events') or [])})" for hook in hooks]
     forced = next((a for a in if_stale if a.name not in ("escalate", "leave_to_controller")), None)
     finding = Finding(
         "hook-outlived-client",
         "critical",
-        f"Hook {', '.join(names)} still runs, but the {facts.get('status')} record is {lock.get('age_seconds')}s "
-        f"old, past the client bound ({lock.get('client_bound')}s): no Helm client waits on it, and it may never "
+        f"Hook {', '.join(names)} still runs, but the {release.status} record is {release.lock.age_seconds}s "
+        f"old, past the client bound ({release.lock.client_bound}s): no Helm client waits on it, and it may never "
         "finish.",
         [f"{name} is Running in the cluster" for name in names],
         "Inspect the hook (its events and logs). If it will never finish, delete it (the lock is then judged "
@@ -442,11 +430,11 @@ def _outlived_hook_steps(
     return finding, steps
 
 
-def _controller_first(facts: t.Mapping[str, t.Any], commands: _Commands, actions: list[Action]) -> list[Action]:
+def _controller_first(release: ReleaseFacts, commands: _Commands, actions: list[Action]) -> list[Action]:
     """A release a controller manages is its controller's to recover: any manual step would be fought or undone.
     The first step is to suspend the controller (or to fix the release through it); the tree's steps follow,
     for after that (remediate runs them only with include_controller_managed)."""
-    owner = (facts.get("risks") or {}).get("managed_by")
+    owner = release.risks.managed_by
     if not owner or not actions or actions[0].name == "none":
         return actions
     controller = str(owner.get("controller") or "a controller")
@@ -478,7 +466,7 @@ def _controller_first(facts: t.Mapping[str, t.Any], commands: _Commands, actions
 
 
 # Newest statuses that, with no known-good revision before them, mean no deploy ever completed.
-_NEVER_DEPLOYED_STATUSES = frozenset({"failed", "pending-install", "pending-upgrade", "pending-rollback"})
+_NEVER_DEPLOYED_STATUSES = frozenset({"failed", *PENDING_STATUSES})
 
 # Statuses whose branch takes no step on the release's objects.
 _NOTHING_TO_RECOVER = frozenset({"deployed", "uninstalled", "superseded"})
@@ -499,23 +487,21 @@ _DELETES_NOTHING = frozenset(
 )
 
 
-def _removed_not_missing(facts: t.Mapping[str, t.Any], findings: list[Finding]) -> list[Finding]:
+def _removed_not_missing(release: ReleaseFacts, findings: list[Finding]) -> list[Finding]:
     """Helm says "ensure CRDs are installed first" for a version that went away too: when the cluster shows the
     kinds served at another version and no CRD is missing, the error text is evidence of removed-api."""
-    risks = facts.get("risks") or {}
     by_code = {finding.code: finding for finding in findings}
-    if "removed-api" not in by_code or "missing-crd" not in by_code or risks.get("missing_crds"):
+    if "removed-api" not in by_code or "missing-crd" not in by_code or release.risks.missing_crds:
         return findings
     by_code["removed-api"].evidence += by_code["missing-crd"].evidence
     return [finding for finding in findings if finding.code != "missing-crd"]
 
 
-def _mapping_first(facts: t.Mapping[str, t.Any], commands: _Commands, actions: list[Action]) -> list[Action]:
+def _mapping_first(release: ReleaseFacts, commands: _Commands, actions: list[Action]) -> list[Action]:
     """Map the stored manifests before any step that makes Helm read them; after a wait or an escalation,
     which come first whatever the manifests say."""
-    risks = facts.get("risks") or {}
-    removed = risks.get("removed_apis") or []
-    if not removed or not all(item.get("served_as") for item in removed) or risks.get("missing_crds"):
+    removed = release.risks.removed_apis
+    if not removed or not all(item.get("served_as") for item in removed) or release.risks.missing_crds:
         return actions  # a kind served nowhere, or a CRD missing: the mapping would refuse; the finding says why
     revisions = sorted({n for item in removed for n in item["revisions"]})
     mapping = Action(
@@ -560,14 +546,13 @@ def _attach_deletions(action: Action, deletions: t.Mapping[str, t.Any] | None) -
         action.why += f" DATA LOSS: Helm would delete {', '.join(lost)}; it needs allow_data_loss."
 
 
-Branch = t.Callable[[t.Mapping[str, t.Any], _Commands, list[Finding], UserContext], tuple[str, list[Action]]]
+Branch = t.Callable[[ReleaseFacts, _Commands, list[Finding], UserContext], tuple[str, list[Action]]]
 
 
 def _deployed(
-    facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding], context: UserContext
+    release: ReleaseFacts, commands: _Commands, findings: list[Finding], context: UserContext
 ) -> tuple[str, list[Action]]:
-    revision = facts.get("latest_revision")
-    summary = f"Revision {revision} is deployed; no recovery is needed."
+    summary = f"Revision {release.latest_revision} is deployed; no recovery is needed."
     if any(f.code == "removed-api" for f in findings):
         summary += (
             " Its stored manifest names API versions the cluster no longer serves: the next upgrade, rollback or "
@@ -581,11 +566,10 @@ def _deployed(
 
 
 def _failed(
-    facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding], context: UserContext
+    release: ReleaseFacts, commands: _Commands, findings: list[Finding], context: UserContext
 ) -> tuple[str, list[Action]]:
-    good = facts.get("last_known_good_revision")
-    closer = (facts.get("live") or {}).get("closer_to", "unknown")
-    latest = facts.get("latest_revision")
+    good = release.last_known_good_revision
+    latest = release.latest_revision
     if good is None:
         summary = (
             f"Revision {latest} failed and the release was never deployed successfully. Fix the cause, then upgrade "
@@ -598,7 +582,7 @@ def _failed(
                 "Re-applies the chart over the partial install; 'helm upgrade' is allowed after a failed install.",
                 ["the cause of the failure (see findings) is fixed", "the chart reference and version are known"],
             ),
-            _reinstall(commands, facts),
+            _reinstall(commands),
         ]
     rollback = Action(
         "rollback",
@@ -613,19 +597,19 @@ def _failed(
         "Re-applies the new revision over the partial state, converging forward.",
         ["the cause of the failure (see findings) is fixed", "the chart reference and version are known"],
     )
-    if _runs_new_revision_healthily(facts):
+    if _runs_new_revision_healthily(release):
         summary = (
             f"Revision {latest} failed, but the cluster mostly matches it and its workloads are ready: converge "
             f"forward with an upgrade, or roll back to revision {good}."
         )
-        return summary, [upgrade, rollback, _reinstall(commands, facts)]
+        return summary, [upgrade, rollback, _reinstall(commands)]
     summary = f"Revision {latest} failed; revision {good} is the last known-good revision: roll back to it."
-    if closer == "both":
+    if release.live.closer_to == "both":
         summary += " The cluster is a mix of both revisions; check the live-resource comparison first."
-    return summary, [rollback, upgrade, _reinstall(commands, facts)]
+    return summary, [rollback, upgrade, _reinstall(commands)]
 
 
-def _reinstall(commands: _Commands, facts: t.Mapping[str, t.Any]) -> Action:
+def _reinstall(commands: _Commands) -> Action:
     why = "Removes the release and installs it afresh: the last resort when neither direction converges."
     values = "values-backup.yaml"
     return Action(
@@ -643,16 +627,13 @@ def _reinstall(commands: _Commands, facts: t.Mapping[str, t.Any]) -> Action:
 
 
 def _pending(
-    facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding], context: UserContext
+    release: ReleaseFacts, commands: _Commands, findings: list[Finding], context: UserContext
 ) -> tuple[str, list[Action]]:
-    status = str(facts.get("status"))
-    latest = facts.get("latest_revision")
-    lock = facts.get("lock") or {}
-    verdict = lock.get("verdict")
-    good = facts.get("last_known_good_revision")
-    age = lock.get("age_seconds")
-    if verdict != "stale":
-        reasons = "; ".join(lock.get("evidence") or []) or "the pending record is recent"
+    status, latest, lock = release.status, release.latest_revision, release.lock
+    good = release.last_known_good_revision
+    age = lock.age_seconds
+    if lock.verdict != "stale":
+        reasons = "; ".join(lock.evidence) or "the pending record is recent"
         summary = (
             f"Revision {latest} is {status} and an operation may still be running ({reasons}). Wait and check again "
             "before breaking the lock."
@@ -662,7 +643,7 @@ def _pending(
                 "wait",
                 commands.status(),
                 "Breaking a lock under a running operation corrupts the release; re-check once it is older than "
-                f"{lock.get('stale_after', 600)}s with no activity.",
+                f"{lock.stale_after}s with no activity.",
             )
         ]
     unlock = Action(
@@ -688,8 +669,8 @@ def _pending(
     stale = f"Revision {latest} is {status} and the lock is stale" + (f" ({int(age)}s old, no activity)" if age else "")
     if status == "pending-install" or good is None:
         summary = f"{stale}. The first install never finished: unlock it, then run 'helm upgrade --install' again."
-        return summary, [unlock, delete, _reinstall(commands, facts), mark_deployed]
-    rollback_target = int(facts.get("rollback_target_revision") or good)
+        return summary, [unlock, delete, _reinstall(commands), mark_deployed]
+    rollback_target = release.rollback_target_revision or good
     rollback = Action(
         "rollback",
         commands.rollback(rollback_target),
@@ -701,7 +682,7 @@ def _pending(
     if status == "pending-rollback":
         summary = f"{stale}. The interrupted rollback aimed at revision {rollback_target}: resume it."
         return summary, [rollback, unlock, delete, mark_deployed]
-    if _runs_new_revision_healthily(facts):
+    if _runs_new_revision_healthily(release):
         summary = (
             f"{stale}. The cluster already runs revision {latest} and its workloads are ready: unlock it and "
             f"re-run the upgrade, or roll back to revision {good}."
@@ -711,18 +692,16 @@ def _pending(
     return summary, [rollback, unlock, delete, mark_deployed]
 
 
-def _runs_new_revision_healthily(facts: t.Mapping[str, t.Any]) -> bool:
+def _runs_new_revision_healthily(release: ReleaseFacts) -> bool:
     """The cluster mostly matches the newest revision and its workloads are ready:
     converging forward keeps what runs; otherwise the known-good revision is safer."""
-    live = facts.get("live") or {}
-    return live.get("closer_to") == "new" and bool(live.get("workloads_ready"))
+    return release.live.closer_to == "new" and bool(release.live.workloads_ready)
 
 
 def _uninstalling(
-    facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding], context: UserContext
+    release: ReleaseFacts, commands: _Commands, findings: list[Finding], context: UserContext
 ) -> tuple[str, list[Action]]:
-    lock = facts.get("lock") or {}
-    if lock.get("verdict") == "possibly-running":
+    if release.lock.verdict == "possibly-running":
         summary = "The uninstall may still be running (a hook is active or the record is recent): wait."
         return summary, [Action("wait", commands.status(), "Uninstalls are often just slow; hooks may be running.")]
     summary = (
@@ -740,7 +719,7 @@ def _uninstalling(
 
 
 def _uninstalled(
-    facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding], context: UserContext
+    release: ReleaseFacts, commands: _Commands, findings: list[Finding], context: UserContext
 ) -> tuple[str, list[Action]]:
     return "The release was uninstalled with --keep-history; nothing is stuck.", [
         Action("none", commands.status(), "An uninstalled release with kept history needs no recovery.")
@@ -748,15 +727,15 @@ def _uninstalled(
 
 
 def _superseded(
-    facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding], context: UserContext
+    release: ReleaseFacts, commands: _Commands, findings: list[Finding], context: UserContext
 ) -> tuple[str, list[Action]]:
-    return _deployed(facts, commands, findings, context)
+    return _deployed(release, commands, findings, context)
 
 
 def _unknown(
-    facts: t.Mapping[str, t.Any], commands: _Commands, findings: list[Finding], context: UserContext
+    release: ReleaseFacts, commands: _Commands, findings: list[Finding], context: UserContext
 ) -> tuple[str, list[Action]]:
-    status = facts.get("status")
+    status = release.status
     return f"The newest revision has status {status!r}, which Helm does not define: inspect it by hand.", [
         Action("escalate", commands.status(), f"Status {status!r} is not one of Helm's; do not automate a fix.")
     ]
@@ -777,16 +756,15 @@ _BRANCHES: dict[str, Branch] = {
 # --- findings ----------------------------------------------------------------------
 
 
-def _error_findings(facts: t.Mapping[str, t.Any], context: UserContext) -> list[Finding]:
+def _error_findings(release: ReleaseFacts, context: UserContext) -> list[Finding]:
     texts: list[tuple[str, str]] = [
         (f"revision {entry.get('revision')} description", str(entry.get("description") or ""))
-        for entry in facts.get("revisions") or []
-        if entry.get("status") in ("failed", "pending-install", "pending-upgrade", "pending-rollback", "uninstalling")
-        or entry.get("revision") == facts.get("latest_revision")
+        for entry in release.revisions
+        if entry.get("status") in UNHEALTHY_STATUSES or entry.get("revision") == release.latest_revision
     ]
     texts.append(("error text given", context.error))
     findings = recognise_errors(texts)
-    if context.operation == "upgrade" and context.atomic and facts.get("status") == "pending-rollback":
+    if context.operation == "upgrade" and context.atomic and release.status == "pending-rollback":
         findings.append(
             Finding(
                 "atomic-rollback-failed",
@@ -798,22 +776,22 @@ def _error_findings(facts: t.Mapping[str, t.Any], context: UserContext) -> list[
                 "or an upgrade.",
             )
         )
-    findings += _flag_findings(facts, context, findings)
-    if facts.get("upgrade_blocked"):
+    findings += _flag_findings(release, context, findings)
+    if release.upgrade_blocked:
         findings.append(
             Finding(
                 "upgrade-blocked",
                 "critical",
                 "'helm upgrade' would refuse: another operation (install/upgrade/rollback) is in progress.",
-                [f"revision {facts.get('latest_revision')} is {facts.get('status')}"],
+                [f"revision {release.latest_revision} is {release.status}"],
             )
         )
     return findings
 
 
-def _flag_findings(facts: t.Mapping[str, t.Any], context: UserContext, found: list[Finding]) -> list[Finding]:
+def _flag_findings(release: ReleaseFacts, context: UserContext, found: list[Finding]) -> list[Finding]:
     """What the flags of the attempted operation add to the picture."""
-    status = facts.get("status")
+    status = release.status
     flags: list[Finding] = []
     if context.cleanup_on_fail and status == "failed":
         flags.append(
@@ -826,7 +804,7 @@ def _flag_findings(facts: t.Mapping[str, t.Any], context: UserContext, found: li
                 "Roll back to the last known-good revision to undo the changes to existing objects.",
             )
         )
-    if context.wait is False and status == "deployed" and (facts.get("live") or {}).get("workloads_ready") is False:
+    if context.wait is False and status == "deployed" and release.live.workloads_ready is False:
         flags.append(
             Finding(
                 "deployed-without-wait",
@@ -844,10 +822,10 @@ def _flag_findings(facts: t.Mapping[str, t.Any], context: UserContext, found: li
     return flags
 
 
-def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
-    risks = facts.get("risks") or {}
-    findings: list[Finding] = _stuck_findings(facts)
-    removed = risks.get("removed_apis") or []
+def _risk_findings(release: ReleaseFacts) -> list[Finding]:
+    risks = release.risks
+    findings: list[Finding] = _stuck_findings(release)
+    removed = risks.removed_apis
     if removed:
         findings.append(
             Finding(
@@ -869,7 +847,7 @@ def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
                 "and the stored manifests by hand, after a backup.",
             )
         )
-    missing_crds = risks.get("missing_crds") or []
+    missing_crds = risks.missing_crds
     if missing_crds:
         findings.append(
             Finding(
@@ -880,7 +858,7 @@ def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
                 "Install the CRDs first, then retry.",
             )
         )
-    large = risks.get("large_records") or []
+    large = risks.large_records
     if large:
         findings.append(
             Finding(
@@ -891,7 +869,7 @@ def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
                 "Shrink the chart or split it into sub-charts.",
             )
         )
-    controller = risks.get("managed_by")
+    controller = risks.managed_by
     if controller:
         findings.append(
             Finding(
@@ -902,18 +880,18 @@ def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
                 "Suspend the controller's object or recover through it.",
             )
         )
-    if risks.get("managed_by_unknown") and not controller:
+    if risks.managed_by_unknown and not controller:
         findings.append(
             Finding(
                 "controller-unknown",
                 "warning",
                 "Whether a controller (Flux HelmRelease, k3s HelmChart) manages the release is unknown; "
                 "remediation does not act on it until that can be checked.",
-                [str(risks["managed_by_unknown"])],
+                [risks.managed_by_unknown],
                 "Grant list on those kinds cluster-wide (the helmops-cluster-read ClusterRole in docs/rbac).",
             )
         )
-    unreadable = risks.get("unreadable_manifests") or []
+    unreadable = risks.unreadable_manifests
     if unreadable:
         findings.append(
             Finding(
@@ -921,21 +899,21 @@ def _risk_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
                 "critical",
                 "A manifest Helm will act on cannot be read, so what an uninstall, rollback or upgrade would "
                 "delete is unknown; every guard that reads it refuses.",
-                [str(item) for item in unreadable],
+                list(unreadable),
                 "Inspect the record (helm get manifest); Helm itself fails on a manifest it cannot parse.",
             )
         )
-    for hook in risks.get("hooks") or []:
-        finding = _hook_finding(hook, facts.get("latest_revision"))
+    for hook in risks.hooks:
+        finding = _hook_finding(hook, release.latest_revision)
         if finding:
             findings.append(finding)  # one per code: diagnose merges them
-    if facts.get("record_errors"):
+    if release.record_errors:
         findings.append(
             Finding(
                 "corrupt-records",
                 "critical",
                 "Some of the release's storage objects are not valid Helm records.",
-                [str(item.get("message")) for item in facts["record_errors"]],
+                [str(item.get("message")) for item in release.record_errors],
                 "Back them up and remove or repair them; Helm skips (v4) or crashes on (v3) such records.",
             )
         )
@@ -953,8 +931,8 @@ def _merged(findings: list[Finding]) -> list[Finding]:
     return list(by_code.values())
 
 
-def _stuck_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
-    stuck = (facts.get("live") or {}).get("stuck_pods") or []
+def _stuck_findings(release: ReleaseFacts) -> list[Finding]:
+    stuck = release.live.stuck_pods
     if not stuck:
         return []
     return [
@@ -971,7 +949,7 @@ def _stuck_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
     ]
 
 
-def _hook_finding(hook: t.Mapping[str, t.Any], revision: t.Any) -> Finding | None:
+def _hook_finding(hook: Entry, revision: int | None) -> Finding | None:
     """A hook that runs, failed or is unknown: as the cluster shows it when its Job or Pod was read (the
     record keeps the phase Helm last wrote, Running forever when Helm died while the hook ran)."""
     recorded, live = hook.get("last_run_phase"), hook.get("live_phase")
@@ -986,40 +964,33 @@ def _hook_finding(hook: t.Mapping[str, t.Any], revision: t.Any) -> Finding | Non
     return Finding("hook-" + str(phase).lower(), "warning", message, [f"revision {revision} hooks"])
 
 
-def _needs_pruning(facts: t.Mapping[str, t.Any], findings: list[Finding]) -> bool:
+def _needs_pruning(release: ReleaseFacts, findings: list[Finding]) -> bool:
     """A long history, or records near the 1 MiB limit (the remediate role's bloated_history branch prunes
     both; the plan shows this step's command)."""
-    return _history_is_bloated(facts) or any(f.code == "record-near-size-limit" for f in findings)
+    return release.risks.history.bloated or any(f.code == "record-near-size-limit" for f in findings)
 
 
-def _history_is_bloated(facts: t.Mapping[str, t.Any]) -> bool:
-    history = (facts.get("risks") or {}).get("history") or {}
-    return int(history.get("count") or 0) > int(history.get("threshold") or 20)
-
-
-def _history_bytes(history: t.Mapping[str, t.Any]) -> str:
-    unknown = int(history.get("sizes_unknown") or 0)
-    if not unknown:
-        return f"{history.get('total_bytes')} bytes"
+def _history_bytes(history: HistoryFacts) -> str:
+    if not history.sizes_unknown:
+        return f"{history.total_bytes} bytes"
     # history="labels": records listed from metadata alone have no known size.
-    return f"{history.get('total_bytes')} bytes in the revisions read whole, {unknown} not read"
+    return f"{history.total_bytes} bytes in the revisions read whole, {history.sizes_unknown} not read"
 
 
-def _preventive_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
-    risks = facts.get("risks") or {}
-    history = risks.get("history") or {}
+def _preventive_findings(release: ReleaseFacts) -> list[Finding]:
+    history = release.risks.history
     findings: list[Finding] = []
-    if _history_is_bloated(facts):
+    if history.bloated:
         findings.append(
             Finding(
                 "history-too-long",
                 "info",
-                f"{history.get('count')} revisions are kept ({_history_bytes(history)}): no --history-max.",
-                [f"threshold {history.get('threshold')}"],
+                f"{history.count} revisions are kept ({_history_bytes(history)}): no --history-max.",
+                [f"threshold {history.threshold}"],
                 "Set --history-max 20 on upgrades and prune old revisions.",
             )
         )
-    pvcs = risks.get("pvcs_deleted_on_uninstall") or []
+    pvcs = release.risks.pvcs_deleted_on_uninstall
     if pvcs:
         findings.append(
             Finding(
@@ -1032,38 +1003,38 @@ def _preventive_findings(facts: t.Mapping[str, t.Any]) -> list[Finding]:
         )
     # Helm uninstalls the newest record in place (pkg/action/uninstall.go sets its status to uninstalling, then
     # uninstalled): a deployed release being uninstalled has no deployed record left, and was deployed.
-    if facts.get("last_known_good_revision") is None and facts.get("status") in _NEVER_DEPLOYED_STATUSES:
+    if release.last_known_good_revision is None and release.status in _NEVER_DEPLOYED_STATUSES:
         findings.append(
             Finding(
                 "never-deployed",
                 "info",
                 "The release has never been deployed successfully.",
-                [f"{len(facts.get('revisions') or [])} revision(s), none deployed or superseded after a deploy"],
+                [f"{len(release.revisions)} revision(s), none deployed or superseded after a deploy"],
             )
         )
     return findings
 
 
-def _escalations(facts: t.Mapping[str, t.Any], commands: _Commands, actions: list[Action]) -> list[Action]:
+def _escalations(release: ReleaseFacts, commands: _Commands, actions: list[Action]) -> list[Action]:
     """The actions with `escalate` added when the evidence needs a person. It goes first, before any step that
     acts, when that step would act on what is not clearly the release's own: objects another release owns
     (Helm's rollback, upgrade and uninstall change or delete the manifest's objects whoever owns them), or a
     last known-good revision none of whose objects is left; before a wait too. Orphaned claims only add it after
     the steps: no recovery step touches them, and the data in them needs a person before any cleanup."""
-    live = facts.get("live") or {}
+    live = release.live
     blocking: list[str] = []
-    good = facts.get("last_known_good_revision")
-    gone = live.get("deployed_missing") or []
-    if good is not None and facts.get("status") != "deployed" and gone and len(gone) == live.get("deployed_total"):
+    good = release.last_known_good_revision
+    gone = live.deployed_missing
+    if good is not None and release.status != "deployed" and gone and len(gone) == live.deployed_total:
         blocking.append(f"every object of revision {good} is gone (deleted out-of-band): manual reconstruction")
-    owned_elsewhere = live.get("owned_by_other_release") or []
+    owned_elsewhere = live.owned_by_other_release
     if owned_elsewhere:
         blocking.append(
             "objects are owned by another release (multi-release dependency): "
             + ", ".join(f"{o['kind']} {o['name']} -> {o['owner']}" for o in owned_elsewhere)
         )
     advisory = []
-    orphan_pvcs = [o for o in live.get("orphans") or [] if o.get("kind") == "PersistentVolumeClaim"]
+    orphan_pvcs = [o for o in live.orphans if o.get("kind") == "PersistentVolumeClaim"]
     if orphan_pvcs:
         advisory.append(
             "orphaned PVCs may hold production data: "
@@ -1076,7 +1047,7 @@ def _escalations(facts: t.Mapping[str, t.Any], commands: _Commands, actions: lis
     escalate = Action(
         "escalate", commands.status(), "Escalate to the chart owner and coordinate: " + "; ".join(reasons) + "."
     )
-    if not blocking or facts.get("status") in _NOTHING_TO_RECOVER:
+    if not blocking or release.status in _NOTHING_TO_RECOVER:
         return [*actions, escalate]
     # First, before a wait too: whatever the running operation does, a person has to look, and a forced run
     # (which replaces the wait with the stale tree's step) must not act instead.

@@ -189,7 +189,8 @@ def _refuse_if_moved(plan: RecoverPlan) -> None:
         options.expected_status is not None and options.expected_status != plan.status
     )
     if moved:
-        expected = " ".join(str(part) for part in (options.expected_revision, options.expected_status) if part is not None)
+        parts = (options.expected_revision, options.expected_status)
+        expected = " ".join(str(part) for part in parts if part is not None)
         raise Refused(
             f"release {options.release} changed since the plan was made: its newest revision was {expected}, "
             f"it is now {plan.revision} {plan.status}. "

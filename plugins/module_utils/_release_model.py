@@ -134,3 +134,167 @@ class Manifests:
 
     def objects(self, revision: int) -> list[tuple[ObjectKey, dict[str, t.Any]]]:
         return self.read(revision) or []
+
+
+# --- the release as its facts report it ---------------------------------------------------------------------------
+#
+# The facts dict is the public contract (helm_release_facts RETURN); it also reaches the plan and the filters as
+# JSON. The decision tree reads it through these typed views, never with .get() on nested dicts: a section a brief
+# entry omits (live, lock, risks) reads as its empty view.
+
+Entry = t.Mapping[str, t.Any]
+
+
+def _section(facts: Entry, key: str) -> Entry:
+    value = facts.get(key)
+    return value if isinstance(value, t.Mapping) else {}
+
+
+def _entries(section: Entry, key: str) -> list[Entry]:
+    return [item for item in section.get(key) or [] if isinstance(item, t.Mapping)]
+
+
+def _number(value: t.Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class LockFacts:
+    """The lock verdict (_lock.py) as the facts report it."""
+
+    verdict: str | None = None  # stale, possibly-running, not-locked; None: no verdict (a brief entry)
+    age_seconds: int | None = None
+    client_bound: int | None = None
+    stale_after: int = 600
+    evidence: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, lock: Entry) -> LockFacts:
+        return cls(
+            verdict=lock.get("verdict"),
+            age_seconds=_number(lock.get("age_seconds")),
+            client_bound=_number(lock.get("client_bound")),
+            stale_after=600 if lock.get("stale_after") is None else int(lock["stale_after"]),
+            evidence=tuple(str(line) for line in lock.get("evidence") or []),
+        )
+
+
+@dataclass(frozen=True)
+class LiveFacts:
+    """The live comparison (_live.py) as the facts report it."""
+
+    closer_to: str = "unknown"
+    workloads_ready: bool | None = None
+    stuck_pods: tuple[Entry, ...] = ()
+    deployed_missing: tuple[str, ...] = ()
+    deployed_total: int | None = None
+    owned_by_other_release: tuple[Entry, ...] = ()
+    orphans: tuple[Entry, ...] = ()
+
+    @classmethod
+    def of(cls, live: Entry) -> LiveFacts:
+        ready = live.get("workloads_ready")
+        return cls(
+            closer_to=str(live.get("closer_to") or "unknown"),
+            workloads_ready=None if ready is None else bool(ready),
+            stuck_pods=tuple(_entries(live, "stuck_pods")),
+            deployed_missing=tuple(str(item) for item in live.get("deployed_missing") or []),
+            deployed_total=_number(live.get("deployed_total")),
+            owned_by_other_release=tuple(_entries(live, "owned_by_other_release")),
+            orphans=tuple(_entries(live, "orphans")),
+        )
+
+
+@dataclass(frozen=True)
+class HistoryFacts:
+    count: int = 0
+    threshold: int = 20
+    total_bytes: int | None = None
+    sizes_unknown: int = 0
+
+    @property
+    def bloated(self) -> bool:
+        return self.count > self.threshold
+
+    @classmethod
+    def of(cls, history: Entry) -> HistoryFacts:
+        return cls(
+            count=int(history.get("count") or 0),
+            threshold=int(history.get("threshold") or 20),
+            total_bytes=_number(history.get("total_bytes")),
+            sizes_unknown=int(history.get("sizes_unknown") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class RiskFacts:
+    """The risks (_risks.py) as the facts report them; None where a brief look could not know."""
+
+    removed_apis: tuple[Entry, ...] = ()
+    missing_crds: tuple[Entry, ...] = ()
+    large_records: tuple[Entry, ...] = ()
+    managed_by: Entry | None = None
+    managed_by_unknown: str = ""
+    unreadable_manifests: tuple[str, ...] = ()
+    hooks: tuple[Entry, ...] = ()
+    pvcs_deleted_on_uninstall: tuple[Entry, ...] = ()
+    history: HistoryFacts = field(default_factory=HistoryFacts)
+    deletions: Entry | None = None  # None: the manifests were not read
+
+    @classmethod
+    def of(cls, risks: Entry) -> RiskFacts:
+        managed_by = risks.get("managed_by")
+        deletions = risks.get("deletions")
+        return cls(
+            removed_apis=tuple(_entries(risks, "removed_apis")),
+            missing_crds=tuple(_entries(risks, "missing_crds")),
+            large_records=tuple(_entries(risks, "large_records")),
+            managed_by=managed_by if isinstance(managed_by, t.Mapping) and managed_by else None,
+            managed_by_unknown=str(risks.get("managed_by_unknown") or ""),
+            unreadable_manifests=tuple(str(item) for item in risks.get("unreadable_manifests") or []),
+            hooks=tuple(_entries(risks, "hooks")),
+            pvcs_deleted_on_uninstall=tuple(_entries(risks, "pvcs_deleted_on_uninstall")),
+            history=HistoryFacts.of(_section(risks, "history")),
+            deletions=deletions if isinstance(deletions, t.Mapping) else None,
+        )
+
+
+@dataclass(frozen=True)
+class ReleaseFacts:
+    """One release as the decision tree reads its facts."""
+
+    name: str
+    namespace: str
+    driver: str
+    status: str
+    latest_revision: int | None
+    last_known_good_revision: int | None
+    rollback_target_revision: int | None
+    upgrade_blocked: bool
+    revisions: tuple[Entry, ...]
+    record_errors: tuple[Entry, ...]
+    lock: LockFacts
+    live: LiveFacts
+    risks: RiskFacts
+
+    @classmethod
+    def of(cls, facts: Entry) -> ReleaseFacts:
+        return cls(
+            name=str(facts["name"]),
+            namespace=str(facts["namespace"]),
+            driver=str(facts.get("driver") or "secret"),
+            status=str(facts.get("status") or "unknown"),
+            latest_revision=_number(facts.get("latest_revision")),
+            last_known_good_revision=_number(facts.get("last_known_good_revision")),
+            rollback_target_revision=_number(facts.get("rollback_target_revision")),
+            upgrade_blocked=bool(facts.get("upgrade_blocked")),
+            revisions=tuple(_entries(facts, "revisions")),
+            record_errors=tuple(_entries(facts, "record_errors")),
+            lock=LockFacts.of(_section(facts, "lock")),
+            live=LiveFacts.of(_section(facts, "live")),
+            risks=RiskFacts.of(_section(facts, "risks")),
+        )
+
+    def revision(self, number: int | None) -> Entry | None:
+        """A revision's entry in the history, or None."""
+        return next((entry for entry in self.revisions if entry.get("revision") == number), None)

@@ -334,6 +334,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._helm_cli import 
     helm_major_version,
     output_without_notes,
 )
+from ansible_collections.helmops.recovery.plugins.module_utils._history import UNHEALTHY_STATUSES
 from ansible_collections.helmops.recovery.plugins.module_utils._module import (
     LOCK_ARGUMENT_SPEC,
     ONE_RELEASE_ARGUMENT_SPEC,
@@ -380,7 +381,7 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "when_status": {
         "type": "list",
         "elements": "str",
-        "default": ["failed", "pending-install", "pending-upgrade", "pending-rollback", "uninstalling"],
+        "default": list(UNHEALTHY_STATUSES),
     },
     "allow_destructive": {"type": "bool", "default": False},
     "allow_data_loss": {"type": "bool", "default": False},
