@@ -36,11 +36,10 @@ from ._release_codec import (
 from ._release_model import Release, Revision
 from ._storage import PAGE_SIZE, ListedRow, ReleaseStorage, selector
 
-# Measured at R=1000, H=10 (docs/performance.md): one unpaginated response comes
-# from the API server's watch cache (0.26 s metadata, 0.32 s payloads), while pages
-# were read from etcd, every record's payload included, before the label selector
-# was applied (1.2 s and 1.3 s). The price is memory: the payload listing is held
-# whole while it is read (module peak 282 MiB, against 170 MiB paginated).
+# Unpaginated (None): the API server answers one response from its watch cache, while
+# pages are read from etcd, every record's payload included, before the label selector
+# applies. The price is memory: the payload listing is held whole while it is read
+# (the figures: docs/performance.md, "Paginated or not").
 LABELS_META_PAGE_SIZE: int | None = None
 LABELS_PAYLOAD_PAGE_SIZE: int | None = None
 
@@ -232,8 +231,8 @@ def _superseded_by_name(
 ) -> dict[tuple[str, str], tuple[RecordMeta | ReleaseRecordError, dict[str, t.Any] | None]]:
     """detail="brief": the records labelled superseded, from a table of their names.
 
-    A table row (name and type, 0.04 s for 8,757 records against 0.3 s for their
-    metadata) does not say its namespace. Cluster-wide, a row is placed in the one
+    A table row (name and type, a fraction of the cost of the records' metadata:
+    docs/performance.md, "Superseded records by name") does not say its namespace. Cluster-wide, a row is placed in the one
     namespace where its release has records that are not superseded; rows in
     namespaces without such records are listed again with their metadata (normally
     none), and so are releases of that name in several namespaces. Anything still

@@ -258,7 +258,7 @@ def kinds_named(manifest: str) -> set[tuple[str, str]]:
     """The (apiVersion, kind) pairs a manifest's documents name at their top level, without parsing them:
     for the manifests of older revisions, whose objects only matter by kind (which kinds to search for
     leftovers). Reading them whole would cost what parse_manifest costs per revision, for every revision of
-    every release; this scans the text (about 1/40 of it: docs/performance.md). A document written in flow
+    every release; this only scans the text. A document written in flow
     style is missed, which only narrows the search."""
     found = set()
     for document in _DOCUMENT_SEPARATOR.split(manifest.strip(_GO_SPACE)):
