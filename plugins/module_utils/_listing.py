@@ -232,8 +232,9 @@ def _superseded_by_name(
     """detail="brief": the records labelled superseded, from a table of their names.
 
     A table row (name and type, a fraction of the cost of the records' metadata:
-    docs/performance.md, "Superseded records by name") does not say its namespace. Cluster-wide, a row is placed in the one
-    namespace where its release has records that are not superseded; rows in
+    docs/performance.md, "Superseded records by name") does not say its namespace.
+    Cluster-wide, a row is placed in the one namespace where its release has
+    records that are not superseded; rows in
     namespaces without such records are listed again with their metadata (normally
     none), and so are releases of that name in several namespaces. Anything still
     unplaced (a name that is not a release record's, say) falls back to the metadata
