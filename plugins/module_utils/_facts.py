@@ -47,9 +47,9 @@ from ._storage import ReleaseStorage
 
 # detail="brief", a release healthy by its records: its entry keeps identity, state, the
 # revisions read, record errors and the diagnosis drawn from all of this; the evidence
-# sections stay with the entries that got the deep look. (Every value of a fleet's
-# result costs ansible-playbook time: these are a third of a healthy entry's.)
-BRIEF_OMITTED = ("written_by", "pending_seconds", "live", "lock", "risks")
+# sections (written_by, pending_seconds, live, lock, risks) stay with the entries that got
+# the deep look and are not computed for the others, save the risks the tree reads. (Every
+# value of a fleet's result costs ansible-playbook time: these are a third of a healthy entry's.)
 History = t.Literal["full", "labels"]
 Detail = t.Literal["full", "brief"]
 OrphanSearch = t.Literal["manifests", "history"]
@@ -142,7 +142,6 @@ def _release_facts(
         "exists": True,
         "detail": "full" if deep else "brief",
         "status": latest.status,
-        "written_by": "helm4" if "apply_method" in latest_release else "helm3",  # a brief entry omits it
         "latest_revision": latest.meta.revision,
         "last_deployed_revision": deployed[-1].meta.revision if deployed else None,
         "last_known_good_revision": known_good[-1].meta.revision if known_good else None,
@@ -152,8 +151,6 @@ def _release_facts(
         "revisions": [_revision_facts(r, options.history) for r in ordered],
         "record_errors": release.errors,
     }
-    record_age = options.now - (latest.meta.written_at or 0.0)
-    facts["pending_seconds"] = int(record_age) if pending else None
     looked_at = live if options.inspect_live else None  # scopes cluster-wide kinds as Helm does
     view = ReleaseView(
         release=release,
@@ -166,10 +163,7 @@ def _release_facts(
         manifests=manifests,
         rollback_target=target,
     )
-    inspect_live = options.inspect_live and deep
-    facts["live"] = live_facts(view, live, _stuck_pods(view, live)) if inspect_live else {"checked": False}
-    facts["lock"] = _lock(view, record_age, live if inspect_live else None, options)
-    facts["risks"] = risks(
+    release_risks = risks(
         view,
         live,
         controllers.of(release.namespace, release.name),
@@ -178,18 +172,37 @@ def _release_facts(
         inspect_live=options.inspect_live,
         deep=deep,
     )
-    if inspect_live:
-        _add_live_hook_phases(facts["risks"].get("hooks") or [], view, live)
+    if deep:
+        _add_evidence(facts, view, live, release_risks, options)
     if options.include_values:
         facts["user_values"] = latest_release.get("config") or {}
-    diagnosis = diagnose(facts, options.context, options.commands)
+    # A brief entry reports no evidence sections; the tree still reads what the risks say of the release's
+    # controller, history and record sizes (a healthy release's lock and live objects were not looked at).
+    diagnosis = diagnose(facts if deep else {**facts, "risks": release_risks}, options.context, options.commands)
     facts["diagnosis"] = diagnosis.as_dict()
     if options.detail == "brief":
         facts["revisions"] = _brief_revisions(facts)  # after the diagnosis, which may read any of them
-    if not deep:
-        for key in BRIEF_OMITTED:
-            del facts[key]
     return facts
+
+
+def _add_evidence(
+    facts: dict[str, t.Any],
+    view: ReleaseView,
+    live: LiveIndex,
+    release_risks: dict[str, t.Any],
+    options: GatherOptions,
+) -> None:
+    """The sections of an entry that got the deep look: who wrote it, the pending age, live objects, lock, risks."""
+    latest = view.latest
+    record_age = options.now - (latest.meta.written_at or 0.0)
+    facts["written_by"] = "helm4" if "apply_method" in view.latest_release else "helm3"
+    facts["pending_seconds"] = int(record_age) if facts["pending"] else None
+    looked_at = live if options.inspect_live else None
+    facts["live"] = live_facts(view, live, _stuck_pods(view, live)) if looked_at else {"checked": False}
+    facts["lock"] = _lock(view, record_age, looked_at, options)
+    facts["risks"] = release_risks
+    if looked_at:
+        _add_live_hook_phases(release_risks.get("hooks") or [], view, live)
 
 
 def _stuck_pods(view: ReleaseView, live: LiveIndex) -> list[dict[str, t.Any]]:

@@ -81,3 +81,16 @@ def test_an_unknown_detail_fails_naming_the_option(
         helm_release_facts, {"detail": "everything", "driver": driver}, FakeApi(objects), monkeypatch, capsys
     )
     assert result["failed"] is True and "detail" in result["msg"] and "everything" in result["msg"]
+
+
+def test_a_brief_entry_reports_no_evidence_yet_the_tree_reads_its_history(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """detail=brief, a healthy release: no live, lock or risks section is reported (nor computed, save the risks),
+    and the diagnosis still sees the long history in them."""
+    result = facts_of("helm3-secret-deployed", monkeypatch, capsys, detail="brief", history_threshold=2)
+    [release] = result["helm_releases"]
+    assert release["detail"] == "brief"
+    assert not {"written_by", "pending_seconds", "live", "lock", "risks"} & set(release), sorted(release)
+    assert "history-too-long" in {finding["code"] for finding in release["diagnosis"]["findings"]}
+    assert [action["name"] for action in release["diagnosis"]["actions"]] == ["none", "prune_history"]
