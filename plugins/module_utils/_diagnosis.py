@@ -12,7 +12,9 @@ Pure: no I/O and no Ansible import. ``diagnose`` takes the facts dictionary
 helm_release_facts returns for a release (without its diagnosis) and an
 optional user context (the error text from a CI log, the operation attempted,
 the flags used); the tree reads it through its typed view
-(``_release_model.ReleaseFacts``).
+(``_release_model.ReleaseFacts``). For a brief entry (``detail: brief``, a
+release healthy by its records) the tree also reads the risks that entry does
+not report.
 """
 
 from __future__ import annotations

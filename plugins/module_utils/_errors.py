@@ -21,5 +21,6 @@ class ModuleError(Exception):
 
 
 class GuardRefused(ModuleError):
-    """A guard refused to act (a write that would be unconditional, a step with nothing to act on): nothing was
-    written. Reported as is, never as an unexpected error."""
+    """A guard refused to act (a write that would be unconditional, a step with nothing to act on): the write it
+    guards was not made. The writing steps check every record before their first write. Reported as is, never as an
+    unexpected error."""

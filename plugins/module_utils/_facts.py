@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from ._commands import CommandSettings
 from ._controllers import Controllers, list_controllers
 from ._diagnosis import UserContext, diagnose, diagnose_error
-from ._history import KNOWN_GOOD_STATUSES, ROLLBACK_STATUSES, rollback_target
+from ._history import DEFAULT_HISTORY_THRESHOLD, KNOWN_GOOD_STATUSES, ROLLBACK_STATUSES, rollback_target
 from ._k8s import KubeClient, KubeNotFound, namespace_exists
 from ._listing import collect, error_entry
 from ._live import Discovery, LiveIndex, live_facts, scoped, workload_ready
@@ -47,9 +47,10 @@ from ._storage import ReleaseStorage
 
 # detail="brief", a release healthy by its records: its entry keeps identity, state, the
 # revisions read, record errors and the diagnosis drawn from all of this; the evidence
-# sections (written_by, pending_seconds, live, lock, risks) stay with the entries that got
-# the deep look and are not computed for the others, save the risks the tree reads. (Every
-# value of a fleet's result costs ansible-playbook time: these are a third of a healthy entry's.)
+# sections stay with the entries that got the deep look (_add_evidence) and are not computed
+# for the others, save the risks the tree reads. (Every value of a fleet's result costs
+# ansible-playbook time: these are a third of a healthy entry's.)
+EVIDENCE_SECTIONS = ("written_by", "pending_seconds", "live", "lock", "risks")
 History = t.Literal["full", "labels"]
 Detail = t.Literal["full", "brief"]
 OrphanSearch = t.Literal["manifests", "history"]
@@ -62,7 +63,7 @@ class GatherOptions:
     stale_after: int = 600
     client_timeout: int = DEFAULT_CLIENT_TIMEOUT
     include_values: bool = False
-    history_threshold: int = 20
+    history_threshold: int = DEFAULT_HISTORY_THRESHOLD
     inspect_live: bool = True
     history: History = "full"
     detail: Detail = "full"
@@ -192,7 +193,8 @@ def _add_evidence(
     release_risks: dict[str, t.Any],
     options: GatherOptions,
 ) -> None:
-    """The sections of an entry that got the deep look: who wrote it, the pending age, live objects, lock, risks."""
+    """The sections of an entry that got the deep look (EVIDENCE_SECTIONS): who wrote it, the pending age, live
+    objects, lock, risks."""
     latest = view.latest
     record_age = options.now - (latest.meta.written_at or 0.0)
     facts["written_by"] = "helm4" if "apply_method" in view.latest_release else "helm3"
@@ -209,7 +211,7 @@ def _stuck_pods(view: ReleaseView, live: LiveIndex) -> list[dict[str, t.Any]]:
     """The newest manifest's StatefulSet pods that a rollback or upgrade cannot move on its own (_rollout.py)."""
     return [
         {"statefulset": pod.statefulset, "pod": pod.name, "revision": pod.revision}
-        for key, _document in view.latest_objects
+        for key in dict(view.latest_objects)  # an object named twice is one object
         if key.kind == "StatefulSet" and (obj := live.get(key)) is not None and not workload_ready(obj)
         for pod in not_ready_pods(key, obj, live)
     ]

@@ -26,6 +26,8 @@ LOCKING_STATUSES = (*PENDING_STATUSES, "uninstalling")
 # The lock verdict's defaults (_lock.py), which printed module commands leave out (_commands.py).
 DEFAULT_STALE_AFTER = 600
 DEFAULT_CLIENT_TIMEOUT = 900  # seconds: 15m, longer than Helm's default --timeout of 5m
+# More revisions than this is a long history (finding history-too-long; helm_release_facts history_threshold).
+DEFAULT_HISTORY_THRESHOLD = 20
 # The newest statuses a recovery may roll back from.
 ROLLBACK_STATUSES = ("failed", *PENDING_STATUSES)
 

@@ -496,9 +496,6 @@ def _orphans(release: Release, known: set[ObjectKey], live: LiveIndex) -> list[d
     return orphans
 
 
-# --- risks -------------------------------------------------------------------------
-
-
 def scoped(
     objects: list[tuple[ObjectKey, dict[str, t.Any]]], live: LiveIndex | None
 ) -> list[tuple[ObjectKey, dict[str, t.Any]]]:

@@ -29,7 +29,7 @@ from ._live import Discovery
 from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, stale_or_refuse
 from ._manifest import ManifestError, parse_manifest
 from ._release_codec import Driver, utc_now
-from ._storage import ReleaseStorage, StoredRecord, corrupt_newer
+from ._storage import ReleaseStorage, StoredRecord, corrupt_newer, require_preconditions
 
 ANNOTATION = "helmops.recovery/apis-mapped-at"
 
@@ -221,6 +221,8 @@ def apply_mapping(client: KubeClient, driver: Driver, plan: MappingPlan) -> None
     """Write every rewrite, each guarded by the resourceVersion the plan read it at; a record changed since makes
     the API answer 409 and nothing more is written (a second run maps what is left)."""
     storage = ReleaseStorage(client, driver)
+    for rewrite in plan.rewrites:  # every record guarded before the first write: none is written, or all are tried
+        require_preconditions(rewrite.stored.record.meta)
     now = utc_now()
     for rewrite in plan.rewrites:
         storage.replace(rewrite.stored, rewrite.release, annotations={ANNOTATION: now}, keep_status_label=True)

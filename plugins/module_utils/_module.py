@@ -168,7 +168,8 @@ def run_module(
             argument_spec={**CONNECTION_ARGUMENT_SPEC, **argument_spec}, supports_check_mode=True, **module_kwargs
         )
         result = _run(module, run)
-    module.exit_json(**result)
+        # Inside: exit_json copies the result (no_log values) and encodes it, a fleet's worth of containers.
+        module.exit_json(**result)
 
 
 def _run(module: AnsibleModule, run: t.Callable[[Context], dict[str, t.Any]]) -> dict[str, t.Any]:

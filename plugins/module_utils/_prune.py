@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ._backup import Taken, save_records
-from ._errors import ModuleError
+from ._errors import GuardRefused, ModuleError
 from ._history import KNOWN_GOOD_STATUSES, ROLLBACK_STATUSES, rollback_target
 from ._k8s import KubeClient, KubeConflict, KubeError, KubeNotFound, KubeUnreachable
 from ._release_codec import (
@@ -266,6 +266,8 @@ def _delete_one(storage: ReleaseStorage, plan: ReleasePlan, entry: _Entry, unrea
         plan.deleted.append(entry.meta.revision)  # already gone (an earlier, interrupted run)
     except KubeConflict:
         plan.skipped.append({"revision": entry.meta.revision, "reason": "changed since it was read; kept"})
+    except GuardRefused as exc:  # read without uid/resourceVersion: never deleted unconditionally
+        plan.skipped.append({"revision": entry.meta.revision, "reason": f"{exc}; kept"})
     except KubeError as exc:
         if isinstance(exc, KubeUnreachable):
             unreachable.set()

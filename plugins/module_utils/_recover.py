@@ -189,11 +189,14 @@ def _refuse_if_moved(plan: RecoverPlan) -> None:
         options.expected_status is not None and options.expected_status != plan.status
     )
     if moved:
-        parts = (options.expected_revision, options.expected_status)
-        expected = " ".join(str(part) for part in parts if part is not None)
+        expected = ", ".join(
+            f"{what} {value}"
+            for what, value in (("revision", options.expected_revision), ("status", options.expected_status))
+            if value is not None
+        )
         raise Refused(
-            f"release {options.release} changed since the plan was made: its newest revision was {expected}, "
-            f"it is now {plan.revision} {plan.status}. "
+            f"release {options.release} changed since the plan was made: the plan expected its newest revision at "
+            f"{expected}; it is now revision {plan.revision}, status {plan.status}. "
             "Nothing was done; decide again on fresh facts.",
             revision=plan.revision,
             status=plan.status,

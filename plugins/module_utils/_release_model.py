@@ -14,7 +14,7 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass, field
 
-from ._history import ROLLBACK_STATUSES, rollback_target
+from ._history import DEFAULT_HISTORY_THRESHOLD, DEFAULT_STALE_AFTER, ROLLBACK_STATUSES, rollback_target
 from ._manifest import ManifestError, ObjectKey, parse_manifest
 from ._release_codec import RecordMeta
 
@@ -154,8 +154,18 @@ def _entries(section: Entry, key: str) -> list[Entry]:
     return [item for item in section.get(key) or [] if isinstance(item, t.Mapping)]
 
 
+def _or_default(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
 def _number(value: t.Any) -> int | None:
-    return None if value is None else int(value)
+    """A count or revision as the facts hold it; anything that is not a whole number reads as unknown."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return int(value)
+    except (ValueError, OverflowError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -165,7 +175,7 @@ class LockFacts:
     verdict: str | None = None  # stale, possibly-running, not-locked; None: no verdict (a brief entry)
     age_seconds: int | None = None
     client_bound: int | None = None
-    stale_after: int = 600
+    stale_after: int = DEFAULT_STALE_AFTER
     evidence: tuple[str, ...] = ()
 
     @classmethod
@@ -174,7 +184,7 @@ class LockFacts:
             verdict=lock.get("verdict"),
             age_seconds=_number(lock.get("age_seconds")),
             client_bound=_number(lock.get("client_bound")),
-            stale_after=600 if lock.get("stale_after") is None else int(lock["stale_after"]),
+            stale_after=_or_default(_number(lock.get("stale_after")), DEFAULT_STALE_AFTER),
             evidence=tuple(str(line) for line in lock.get("evidence") or []),
         )
 
@@ -208,7 +218,7 @@ class LiveFacts:
 @dataclass(frozen=True)
 class HistoryFacts:
     count: int = 0
-    threshold: int = 20
+    threshold: int = DEFAULT_HISTORY_THRESHOLD
     total_bytes: int | None = None
     sizes_unknown: int = 0
 
@@ -219,10 +229,10 @@ class HistoryFacts:
     @classmethod
     def of(cls, history: Entry) -> HistoryFacts:
         return cls(
-            count=int(history.get("count") or 0),
-            threshold=int(history.get("threshold") or 20),
+            count=_number(history.get("count")) or 0,
+            threshold=_or_default(_number(history.get("threshold")), DEFAULT_HISTORY_THRESHOLD),
             total_bytes=_number(history.get("total_bytes")),
-            sizes_unknown=int(history.get("sizes_unknown") or 0),
+            sizes_unknown=_number(history.get("sizes_unknown")) or 0,
         )
 
 
@@ -244,13 +254,16 @@ class RiskFacts:
     @classmethod
     def of(cls, risks: Entry) -> RiskFacts:
         managed_by = risks.get("managed_by")
+        unknown = str(risks.get("managed_by_unknown") or "")
+        if managed_by and not isinstance(managed_by, t.Mapping):  # unreadable: unknown, so the plan refuses
+            managed_by, unknown = None, unknown or f"managed_by is not readable: {managed_by!r:.80}"
         deletions = risks.get("deletions")
         return cls(
             removed_apis=tuple(_entries(risks, "removed_apis")),
             missing_crds=tuple(_entries(risks, "missing_crds")),
             large_records=tuple(_entries(risks, "large_records")),
-            managed_by=managed_by if isinstance(managed_by, t.Mapping) and managed_by else None,
-            managed_by_unknown=str(risks.get("managed_by_unknown") or ""),
+            managed_by=managed_by or None,
+            managed_by_unknown=unknown,
             unreadable_manifests=tuple(str(item) for item in risks.get("unreadable_manifests") or []),
             hooks=tuple(_entries(risks, "hooks")),
             pvcs_deleted_on_uninstall=tuple(_entries(risks, "pvcs_deleted_on_uninstall")),

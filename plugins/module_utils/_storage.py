@@ -276,7 +276,7 @@ class ReleaseStorage:
         Everything else on the object (custom labels, createdAt, type) is kept.
         A record changed since it was read makes the API answer 409.
         """
-        _require_preconditions(stored.record.meta)
+        require_preconditions(stored.record.meta)
         obj = copy.deepcopy(stored.obj)
         meta = obj.setdefault("metadata", {})
         for volatile in ("managedFields", "creationTimestamp", "generation"):
@@ -342,12 +342,12 @@ class ReleaseStorage:
 
     def delete(self, meta: RecordMeta, *, dry_run: bool = False) -> None:
         """Delete a record only if it is still exactly the one that was read."""
-        _require_preconditions(meta)
+        require_preconditions(meta)
         body = delete_options(meta.uid, meta.resource_version, dry_run)
         self.client.request("DELETE", self._object_path(meta.namespace, meta.name), target=meta.ref, body=body)
 
 
-def _require_preconditions(meta: RecordMeta) -> None:
+def require_preconditions(meta: RecordMeta) -> None:
     """An empty resourceVersion or uid would make the write unconditional: refuse."""
     if not meta.resource_version or not meta.uid:
         raise GuardRefused(

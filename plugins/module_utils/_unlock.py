@@ -23,7 +23,7 @@ from ._events import ReleaseEvent, post_event
 from ._k8s import KubeClient
 from ._lock import DEFAULT_CLIENT_TIMEOUT, LockOptions, stale_or_refuse
 from ._release_codec import PENDING_STATUSES, Driver, utc_now, with_status
-from ._storage import ReleaseStorage, StoredRecord, corrupt_newer
+from ._storage import ReleaseStorage, StoredRecord, corrupt_newer, require_preconditions
 
 METHODS = ("mark_failed", "mark_deployed", "delete_revision")
 DESTRUCTIVE_METHODS = ("mark_deployed", "delete_revision")
@@ -217,6 +217,8 @@ def apply_unlock(client: KubeClient, driver: Driver, plan: UnlockPlan) -> None:
     """Write the plan; every write carries the plan's resourceVersion."""
     stuck = _stuck(plan)
     storage = ReleaseStorage(client, driver)
+    for stored in [stuck, *plan.previously_deployed]:  # every record guarded before the first write
+        require_preconditions(stored.record.meta)
     now = utc_now()
     annotations = {
         f"{ANNOTATION_PREFIX}/unlocked-at": now,

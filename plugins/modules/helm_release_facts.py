@@ -427,6 +427,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._commands import 
 from ansible_collections.helmops.recovery.plugins.module_utils._diagnosis import UserContext
 from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
 from ansible_collections.helmops.recovery.plugins.module_utils._facts import GatherOptions, gather
+from ansible_collections.helmops.recovery.plugins.module_utils._history import DEFAULT_HISTORY_THRESHOLD
 from ansible_collections.helmops.recovery.plugins.module_utils._k8s import default_kubeconfig
 from ansible_collections.helmops.recovery.plugins.module_utils._module import LOCK_ARGUMENT_SPEC, Context, run_module
 from ansible_collections.helmops.recovery.plugins.module_utils._release_codec import (
@@ -440,7 +441,7 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     **LOCK_ARGUMENT_SPEC,
     "include_values": {"type": "bool", "default": False},
     "inspect_live": {"type": "bool", "default": True},
-    "history_threshold": {"type": "int", "default": 20},
+    "history_threshold": {"type": "int", "default": DEFAULT_HISTORY_THRESHOLD},
     "history": {"type": "str", "choices": ["full", "labels"]},
     "detail": {"type": "str", "choices": ["full", "brief"], "default": "full"},
     "orphan_search": {"type": "str", "choices": ["manifests", "history"], "default": "manifests"},

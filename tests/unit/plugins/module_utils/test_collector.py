@@ -83,3 +83,30 @@ def test_the_facts_action_and_the_module_share_the_one_helper() -> None:
 
     assert helm_release_facts.quiet_collector is quiet_collector
     assert _module.quiet_collector is quiet_collector
+
+
+@pytest.mark.parametrize(("bulk_read", "quiet"), [(True, True), (False, False)])
+def test_a_bulk_read_leaves_through_exit_json_with_the_collector_quiet(
+    bulk_read: bool, quiet: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """exit_json copies a fleet's result for its no_log scan and encodes it: a bulk read does that with the
+    collector paused; a module that writes keeps its collector."""
+    from ansible_collections.helmops.recovery.plugins.module_utils import _module
+
+    seen: dict[str, bool] = {}
+
+    class Module:
+        def __init__(self, **_kwargs: t.Any) -> None:
+            self.params = {"request_timeout": 60}
+
+        def exit_json(self, **_result: t.Any) -> None:
+            seen["enabled"] = gc.isenabled()
+            raise SystemExit(0)
+
+    monkeypatch.setattr(_module, "AnsibleModule", Module)
+    monkeypatch.setattr(_module, "_run", lambda _module_, _run_: {"changed": False})
+    gc.enable()
+    with pytest.raises(SystemExit):
+        _module.run_module({}, lambda _context: {}, bulk_read=bulk_read)
+    assert seen == {"enabled": not quiet}
+    assert gc.isenabled()

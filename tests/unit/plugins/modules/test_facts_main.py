@@ -10,6 +10,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
+from ansible_collections.helmops.recovery.plugins.module_utils import _facts
 from ansible_collections.helmops.recovery.plugins.modules import helm_release_facts
 from fake_api import FakeApi, recorded
 from module_main import KUBECONFIG, WRITES, run_main
@@ -88,9 +89,15 @@ def test_a_brief_entry_reports_no_evidence_yet_the_tree_reads_its_history(
 ) -> None:
     """detail=brief, a healthy release: no live, lock or risks section is reported (nor computed, save the risks),
     and the diagnosis still sees the long history in them."""
+
+    def not_for_a_brief_entry(*_args: t.Any, **_kwargs: t.Any) -> t.NoReturn:
+        raise AssertionError("computed for a brief entry")
+
+    monkeypatch.setattr(_facts, "_lock", not_for_a_brief_entry)
+    monkeypatch.setattr(_facts, "live_facts", not_for_a_brief_entry)
     result = facts_of("helm3-secret-deployed", monkeypatch, capsys, detail="brief", history_threshold=2)
     [release] = result["helm_releases"]
     assert release["detail"] == "brief"
-    assert not {"written_by", "pending_seconds", "live", "lock", "risks"} & set(release), sorted(release)
+    assert not set(_facts.EVIDENCE_SECTIONS) & set(release), sorted(release)
     assert "history-too-long" in {finding["code"] for finding in release["diagnosis"]["findings"]}
     assert [action["name"] for action in release["diagnosis"]["actions"]] == ["none", "prune_history"]

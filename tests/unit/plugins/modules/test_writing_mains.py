@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import typing as t
 from pathlib import Path
@@ -153,6 +154,24 @@ def test_a_write_without_preconditions_is_refused_as_a_guard_not_an_unexpected_e
     assert writes(api) == []
 
 
+def test_mark_deployed_checks_every_record_before_its_first_write(tmp_path: Path, call: Call) -> None:
+    """mark_deployed rewrites the pending record and supersedes the older deployed one: when the older one cannot be
+    guarded, neither is written (before, the pending record was rewritten and the run failed half-way)."""
+    _driver, objects = recorded(PENDING)
+    objects[0]["metadata"].pop("resourceVersion")  # revision 1, the deployed one mark_deployed supersedes
+    result, api = call(
+        helm_release_unlock,
+        PENDING,
+        api=FakeApi(objects),
+        method="mark_deployed",
+        allow_destructive=True,
+        backup_dir=str(tmp_path),
+    )
+    assert result.get("failed") is True and "refusing an unconditional write" in result["msg"], result
+    assert result["record"].endswith("fx-pending-upgrade.v1")
+    assert writes(api) == []
+
+
 # --- helm_history_prune ---------------------------------------------------------------------------------------------
 
 
@@ -175,6 +194,18 @@ def test_prune_deletes_with_preconditions_and_is_idempotent(call: Call) -> None:
     assert [o["metadata"]["name"] for o in api.objects] == ["sh.helm.release.v1.fx-deployed.v3"]
     second, api = call(helm_history_prune, "helm3-secret-deployed", api=api, keep=1)
     assert second["changed"] is False and second["totals"]["deleted"] == 0, second
+
+
+def test_prune_keeps_a_record_it_cannot_guard_and_deletes_the_others(call: Call) -> None:
+    """A record read without its resourceVersion is never deleted unconditionally; the run goes on with the rest."""
+    _driver, objects = recorded("helm3-secret-deployed")
+    objects[0]["metadata"].pop("resourceVersion")
+    result, api = call(helm_history_prune, "helm3-secret-deployed", api=FakeApi(objects), keep=1)
+    [release] = result["releases"]
+    assert release["deleted"] == [2] and not result.get("failed"), result
+    [skipped] = release["skipped"]
+    assert skipped["revision"] == 1 and "refusing an unconditional write" in skipped["reason"], skipped
+    assert writes(api) == ["DELETE sh.helm.release.v1.fx-deployed.v2"]
 
 
 def test_prune_never_deletes_the_revision_a_pending_release_needs(call: Call) -> None:
@@ -231,8 +262,13 @@ def fake_helm(tmp_path: Path) -> tuple[Path, Path]:
     """A `helm` that answers `version` only and logs every call: recover must run nothing else in these tests."""
     log = tmp_path / "helm-calls"
     helm = tmp_path / "helm"
-    script = f'echo "$*" >> {log}\n[ "$1" = version ] && {{ echo v3.22.0; exit 0; }}\necho "not faked" >&2\nexit 9\n'
-    helm.write_text("#!/bin/sh\n" + script)
+    lines = [
+        f'echo "$*" >> {shlex.quote(str(log))}',
+        '[ "$1" = version ] && { echo v3.22.0; exit 0; }',
+        'echo "not faked" >&2',
+        "exit 9",
+    ]
+    helm.write_text("#!/bin/sh\n" + "\n".join(lines) + "\n")
     helm.chmod(0o755)
     return helm, log
 
@@ -245,7 +281,7 @@ def fake_helm(tmp_path: Path) -> tuple[Path, Path]:
         (
             "helm3-secret-failed-hook",
             {"action": "rollback", "expected_revision": 1},
-            "its newest revision was 1, it is now 2 failed",
+            "expected its newest revision at revision 1; it is now revision 2, status failed",
         ),
     ],
 )
@@ -269,9 +305,15 @@ def test_recover_refuses_before_helm_runs(
 
 
 def test_recover_in_check_mode_shows_the_helm_command_and_runs_none(
-    fake_helm: tuple[Path, Path], tmp_path: Path, call: Call
+    fake_helm: tuple[Path, Path], tmp_path: Path, call: Call, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Nor does it write the private kubeconfig Helm would read: Helm runs in check mode only to render an upgrade."""
     helm, log = fake_helm
+
+    def no_environment(*_args: t.Any, **_kwargs: t.Any) -> dict[str, str]:
+        raise AssertionError("check mode of a rollback built Helm's environment")
+
+    monkeypatch.setattr(helm_release_recover, "helm_environment", no_environment)
     result, api = call(
         helm_release_recover,
         "helm3-secret-failed-hook",
