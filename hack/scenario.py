@@ -373,8 +373,9 @@ def failed_upgrade_adds_pvc(helm: Helm) -> str:
 
 def pending_upgrade_adds_pvc(helm: Helm) -> str:
     """Revision 2 adds a claim and a pod that never gets ready (its rollout passes a 15 s progress
-    deadline); Helm is killed while it waits, leaving the lock."""
-    helm.install({"revisionNote": "r1"}, "--wait", "--timeout", LONG_TIMEOUT)
+    deadline); Helm is killed while it waits, leaving the lock. Revision 1 has a deadline the tests never reach,
+    for the rollback to it (see failed_upgrade_adds_pvc)."""
+    helm.install({"revisionNote": "r1", "progressDeadlineSeconds": 7200}, "--wait", "--timeout", LONG_TIMEOUT)
     values = {
         "revisionNote": "r2",
         "behaviour": "never-ready",
