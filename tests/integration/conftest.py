@@ -56,9 +56,10 @@ FIRST = (
 )
 
 
-# Then the tests that read or time the whole cluster (a fleet-wide triage reports every release, the benchmark
-# times every release against Helm): before hack/integration starts its parallel workers, whose releases and
-# load would be theirs too.
+# Then the tests that read, change or time the whole cluster (a fleet-wide triage reports every release, a CRD
+# the controllers listing sees, the benchmark times every release against Helm): before hack/integration starts
+# its parallel workers, whose releases and load would be theirs too. Playbook runs scoped to releases of their
+# own are in test_playbooks_scoped.py, which runs beside the workers.
 BEFORE_WORKERS = ("test_facts_detail_brief.py", "test_bench.py", "test_playbooks.py")
 
 

@@ -28,7 +28,7 @@ from .support import (
     scenario,
     writes_by_user_since,
 )
-from .test_playbooks import (
+from .test_playbooks import (  # stuck: a module-scoped fixture, made again for this module
     PLANTED,
     _argv_without_connection,
     helm_status,
@@ -36,33 +36,6 @@ from .test_playbooks import (
     plant_secret,
     recap,
 )
-
-# (state, helm major, extra vars) -> what real Helm must show after remediate.yml
-CASES = [
-    ("failed-upgrade", "3", {}, "deployed"),
-    ("pending-upgrade", "4", {"chart": str(CHART)}, "deployed"),
-    ("pending-rollback", "3", {}, "deployed"),
-    ("uninstalling", "4", {"force": True, "allow_destructive": True}, "absent"),
-]
-
-
-@pytest.fixture(scope="module")
-def stuck(cluster: str) -> t.Iterator[dict[str, t.Any]]:
-    """One namespace per case, driven into its state by real Helm, the secret planted where it can be."""
-    prefix = f"pb-{uuid.uuid4().hex[:5]}"
-    cases = []
-    for state, major, extra, expected in CASES:
-        namespace = f"{prefix}-{state}"
-        # The chart's NOTES print the planted value, as many real charts print credentials.
-        scenario(state, "web", namespace, major, f"secretToken={PLANTED}")
-        cases.append({"state": state, "major": major, "extra": extra, "expected": expected, "namespace": namespace})
-    bloated = f"{prefix}-bloated"
-    scenario("bloated", "web", bloated)
-    plant_secret("web", bloated)
-    time.sleep(2)  # let the pending records age past stale_after=1
-    yield {"cases": cases, "bloated": bloated, "prefix": prefix}
-    for namespace in [c["namespace"] for c in cases] + [bloated]:
-        kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
 @pytest.mark.parametrize("name", ["release_namespace", "namespace"])
