@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from . import test_playbooks
 from .support import (
     AUDIT_LOG,
     BIN,
@@ -28,7 +29,7 @@ from .support import (
     scenario,
     writes_by_user_since,
 )
-from .test_playbooks import (  # stuck: a module-scoped fixture, made again for this module
+from .test_playbooks import (
     PLANTED,
     _argv_without_connection,
     helm_status,
@@ -36,6 +37,8 @@ from .test_playbooks import (  # stuck: a module-scoped fixture, made again for 
     plant_secret,
     recap,
 )
+
+stuck = test_playbooks.stuck  # the module-scoped fixture, made again for this module
 
 
 @pytest.mark.parametrize("name", ["release_namespace", "namespace"])
