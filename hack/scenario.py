@@ -355,10 +355,9 @@ def claim_exists(helm: Helm, name: str, timeout: float = 60.0) -> None:
 
 def failed_upgrade_adds_pvc(helm: Helm) -> str:
     """Revision 2 adds a claim without resource-policy keep and a pod that never gets ready, and fails."""
-    # A progress deadline the tests never reach, in both revisions: Helm 4's waiter fails a rollback of a
-    # Deployment that reports ProgressDeadlineExceeded, and a rollback to a revision with the default 600 s
-    # deadline, run more than 600 s after the rollout last progressed, can read that status before the
-    # controller has seen the new template (a race its status watcher loses).
+    # A progress deadline the tests never reach, in both revisions: Helm 4's bare --wait (its status watcher)
+    # fails a rollback of a Deployment that still reports ProgressDeadlineExceeded, which a plain `helm4 rollback
+    # --wait` in a test would meet (helm_release_recover asks Helm 4 for --wait=legacy: _helm_cli.HelmFlags).
     helm.install({"revisionNote": "r1", "progressDeadlineSeconds": 7200}, "--wait", "--timeout", LONG_TIMEOUT)
     values = {
         "revisionNote": "r2",

@@ -14,6 +14,7 @@ instead of acting on another cluster.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import typing as t
 from dataclasses import dataclass, field
@@ -122,12 +123,18 @@ class Commands:
     """The commands a person would run for one release, built from the argv the modules run."""
 
     def __init__(
-        self, name: str, namespace: str, driver: str = "secret", settings: CommandSettings | None = None
+        self,
+        name: str,
+        namespace: str,
+        driver: str = "secret",
+        settings: CommandSettings | None = None,
+        helm_major: int = 3,
     ) -> None:
         self.name = name
         self.namespace = namespace
         self.driver = driver or "secret"
         self.settings = settings or CommandSettings()
+        self.helm_major = helm_major  # the flags differ (_helm_cli.HelmFlags.args); the printed binary is `helm`
 
     def _line(self, argv: t.Sequence[str], *, helm: bool) -> str:
         pin = self.settings.pin.helm_args() if helm else self.settings.pin.kubectl_args()
@@ -146,16 +153,18 @@ class Commands:
     def rollback(self, revision: int, *, wait: bool = True) -> str:
         """What helm_release_recover runs: with stuck pods it applies the template without --wait (_recover.py
         plan_stuck_pods), then replaces the pods."""
-        argv = rollback_argv("helm", self.name, self.namespace, revision, self.settings.helm_flags)
-        return self._line([arg for arg in argv if wait or arg != "--wait"], helm=True)
+        flags = dataclasses.replace(self.settings.helm_flags, wait=wait)
+        return self._line(
+            rollback_argv("helm", self.helm_major, self.name, self.namespace, revision=revision, flags=flags), helm=True
+        )
 
     def upgrade(self, chart: str, chart_version: str, values_file: str, *, wait: bool = True) -> str:
         """What helm_release_recover runs with values_source newest: the newest revision's values on the
         chart's own defaults (_helm_cli.upgrade_argv)."""
-        flags = HelmFlags(wait=wait, timeout=self.settings.helm_flags.timeout)
+        flags = dataclasses.replace(self.settings.helm_flags, wait=wait)
         argv = upgrade_argv(
             "helm",
-            3,
+            self.helm_major,
             self.name,
             self.namespace,
             chart,
@@ -169,12 +178,18 @@ class Commands:
 
     def install(self, chart: str, chart_version: str, values_file: str) -> str:
         argv = ["helm", "install", self.name, chart, "--namespace", self.namespace, "--hide-notes"]
-        argv += ["--version", chart_version, "--values", values_file, *self.settings.helm_flags.args()]
+        argv += ["--version", chart_version, "--values", values_file, *self.settings.helm_flags.args(self.helm_major)]
         return self._line(argv, helm=True)
 
     def uninstall(self, *, no_hooks: bool) -> str:
         argv = uninstall_argv(
-            "helm", self.name, self.namespace, no_hooks=no_hooks, keep_history=False, flags=self.settings.helm_flags
+            "helm",
+            self.helm_major,
+            self.name,
+            self.namespace,
+            no_hooks=no_hooks,
+            keep_history=False,
+            flags=self.settings.helm_flags,
         )
         return self._line(argv, helm=True)
 

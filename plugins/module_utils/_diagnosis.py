@@ -305,7 +305,9 @@ class _Commands(Commands):
     command printed here is safe to paste, whatever the record holds."""
 
     def __init__(self, release: ReleaseFacts, settings: CommandSettings | None = None) -> None:
-        super().__init__(release.name, release.namespace, release.driver, settings)
+        # Printed with the flags of the Helm that wrote the newest record (Helm 4: --wait=legacy).
+        major = 4 if release.written_by == "helm4" else 3
+        super().__init__(release.name, release.namespace, release.driver, settings, major)
         latest = release.revision(release.latest_revision) or {}
         self.chart = str(latest.get("chart") or "<chart>")
         self.chart_version = str(latest.get("chart_version") or "<version>")

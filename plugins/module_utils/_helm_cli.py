@@ -125,12 +125,19 @@ class HelmFlags:
     wait: bool = True
     timeout: str = "5m"
 
-    def args(self) -> list[str]:
-        return (["--wait"] if self.wait else []) + ["--timeout", self.timeout]
+    def args(self, major: int) -> list[str]:
+        """Helm 4's bare --wait is its status watcher, which takes a Deployment whose Progressing condition
+        says ProgressDeadlineExceeded as failed for good (pkg/kube/statuswait.go, statusObserver). A rollback to
+        a revision whose ReplicaSet still exists keeps that condition until the rollout completes (the
+        Deployment controller's sync sets a new condition only for a new ReplicaSet), so the watcher can fail a
+        rollback that converges a moment later: the very releases this collection recovers. --wait=legacy is
+        Helm 3's waiter (pkg/kube/ready.go), the readiness the lock verdict and the verify step read."""
+        wait = "--wait=legacy" if major == 4 else "--wait"
+        return ([wait] if self.wait else []) + ["--timeout", self.timeout]
 
 
-def rollback_argv(helm: str, release: str, namespace: str, revision: int, flags: HelmFlags) -> list[str]:
-    return [helm, "rollback", release, str(revision), "--namespace", namespace, *flags.args()]
+def rollback_argv(helm: str, major: int, release: str, namespace: str, *, revision: int, flags: HelmFlags) -> list[str]:
+    return [helm, "rollback", release, str(revision), "--namespace", namespace, *flags.args(major)]
 
 
 # Where an upgrade's values come from (pkg/action/upgrade.go, reuseValues; "current" there is the last
@@ -176,18 +183,18 @@ def upgrade_argv(
     elif force:
         # Helm 4 renamed --force to --force-replace, and replacing objects needs client-side apply.
         argv += ["--force-replace", "--server-side=false"]
-    return argv + flags.args()
+    return argv + flags.args(major)
 
 
 def uninstall_argv(
-    helm: str, release: str, namespace: str, *, no_hooks: bool, keep_history: bool, flags: HelmFlags
+    helm: str, major: int, release: str, namespace: str, *, no_hooks: bool, keep_history: bool, flags: HelmFlags
 ) -> list[str]:
     argv = [helm, "uninstall", release, "--namespace", namespace]
     if no_hooks:
         argv.append("--no-hooks")
     if keep_history:
         argv.append("--keep-history")
-    return argv + flags.args()
+    return argv + flags.args(major)
 
 
 def chart_is_local(chart: str) -> bool:

@@ -280,7 +280,16 @@ def _plan_rollback(plan: RecoverPlan) -> None:
     # pkg/action/rollback.go: current = Releases.Last (the newest), target = that revision.
     target_objects = _manifest(plan, target)
     plan.deletions = _update_set(plan, "rollback", int(plan.revision or 0), target_objects, target)
-    plan.call = HelmCall(rollback_argv(options.helm, options.release, options.namespace, int(target), options.flags))
+    plan.call = HelmCall(
+        rollback_argv(
+            options.helm,
+            options.helm_major,
+            options.release,
+            options.namespace,
+            revision=int(target),
+            flags=options.flags,
+        )
+    )
     plan.reason = f"release {options.release} is {plan.status}; rolling back to revision {target}"
     if not isinstance(target_objects, str) and plan.live is not None:
         plan_stuck_pods(plan, stuck_pods(target_objects, plan.live))
@@ -444,6 +453,7 @@ def _plan_uninstall(plan: RecoverPlan) -> None:
     plan.call = HelmCall(
         uninstall_argv(
             options.helm,
+            options.helm_major,
             options.release,
             options.namespace,
             no_hooks=options.no_hooks,

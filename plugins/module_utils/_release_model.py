@@ -280,6 +280,7 @@ class ReleaseFacts:
     namespace: str
     driver: str
     status: str
+    written_by: str | None  # helm3 / helm4, on entries that got the deep look
     latest_revision: int | None
     last_known_good_revision: int | None
     rollback_target_revision: int | None
@@ -297,6 +298,7 @@ class ReleaseFacts:
             namespace=str(facts["namespace"]),
             driver=str(facts.get("driver") or "secret"),
             status=str(facts.get("status") or "unknown"),
+            written_by=facts.get("written_by") if facts.get("written_by") in ("helm3", "helm4") else None,
             latest_revision=_number(facts.get("latest_revision")),
             last_known_good_revision=_number(facts.get("last_known_good_revision")),
             rollback_target_revision=_number(facts.get("rollback_target_revision")),

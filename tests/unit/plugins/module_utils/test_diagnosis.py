@@ -377,8 +377,10 @@ def test_the_forward_step_applies_what_the_failed_revision_meant_without_force(
     release.update(written_by=written_by, driver=driver)
     command = diagnose(release).actions[0].command
     assert command.startswith(start)
-    # helm_release_recover's argv (_helm_cli.upgrade_argv), its default timeout included
-    assert "--hide-notes --version 0.1.0 --reset-values --values web-r2-values.yaml --wait --timeout 5m" in command
+    # helm_release_recover's argv (_helm_cli.upgrade_argv), its default timeout included; Helm 4's waiter is
+    # asked for by name (HelmFlags.args)
+    wait = "--wait=legacy" if written_by == "helm4" else "--wait"
+    assert f"--hide-notes --version 0.1.0 --reset-values --values web-r2-values.yaml {wait} --timeout 5m" in command
     assert "--force" not in command and "--reuse-values" not in command
     if driver == "configmap":
         assert "&& HELM_DRIVER=configmap helm upgrade" in command

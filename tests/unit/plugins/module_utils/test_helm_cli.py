@@ -60,12 +60,18 @@ def test_unsupported_or_unreadable_helm_versions_are_clear_errors(output: str) -
 ARGV_CASES = [
     (
         "rollback",
-        rollback_argv("helm", "web", "team-a", 3, HelmFlags()),
+        rollback_argv("helm", 3, "web", "team-a", revision=3, flags=HelmFlags()),
         ["helm", "rollback", "web", "3", "--namespace", "team-a", "--wait", "--timeout", "5m"],
     ),
     (
+        # Helm 4's watcher fails a rollback on a Deployment's stale ProgressDeadlineExceeded: Helm 3's waiter
+        "rollback-helm4",
+        rollback_argv("helm", 4, "web", "team-a", revision=3, flags=HelmFlags()),
+        ["helm", "rollback", "web", "3", "--namespace", "team-a", "--wait=legacy", "--timeout", "5m"],
+    ),
+    (
         "rollback-no-wait",
-        rollback_argv("helm", "web", "team-a", 3, HelmFlags(wait=False, timeout="90s")),
+        rollback_argv("helm", 4, "web", "team-a", revision=3, flags=HelmFlags(wait=False, timeout="90s")),
         ["helm", "rollback", "web", "3", "--namespace", "team-a", "--timeout", "90s"],
     ),
     (
@@ -122,7 +128,7 @@ ARGV_CASES = [
             "--reset-values",
             "--force-replace",
             "--server-side=false",
-            "--wait",
+            "--wait=legacy",
             "--timeout",
             "5m",
         ],
@@ -173,17 +179,17 @@ ARGV_CASES = [
         ),
         [
             *("helm", "upgrade", "web", "./chart", "--namespace", "team-a", "--hide-notes"),
-            *("--reset-then-reuse-values", "--wait", "--timeout", "5m"),
+            *("--reset-then-reuse-values", "--wait=legacy", "--timeout", "5m"),
         ],
     ),
     (
         "uninstall",
-        uninstall_argv("helm", "web", "team-a", no_hooks=True, keep_history=False, flags=HelmFlags()),
+        uninstall_argv("helm", 3, "web", "team-a", no_hooks=True, keep_history=False, flags=HelmFlags()),
         ["helm", "uninstall", "web", "--namespace", "team-a", "--no-hooks", "--wait", "--timeout", "5m"],
     ),
     (
         "uninstall-keep-history",
-        uninstall_argv("helm", "web", "team-a", no_hooks=False, keep_history=True, flags=HelmFlags(wait=False)),
+        uninstall_argv("helm", 4, "web", "team-a", no_hooks=False, keep_history=True, flags=HelmFlags(wait=False)),
         ["helm", "uninstall", "web", "--namespace", "team-a", "--keep-history", "--timeout", "5m"],
     ),
 ]

@@ -66,8 +66,8 @@ POLICIES = [
 ]
 
 
-def diagnosed(state: str, driver: str = "secret") -> dict[str, t.Any]:
-    release = {**STATES[state], "driver": driver}
+def diagnosed(state: str, driver: str = "secret", written_by: str = "helm3") -> dict[str, t.Any]:
+    release = {**STATES[state], "driver": driver, "written_by": written_by}
     release["diagnosis"] = diagnose(release, settings=SETTINGS).as_dict()
     return release
 
@@ -88,16 +88,17 @@ def _runs(plan: dict[str, t.Any], release: dict[str, t.Any], policy: dict[str, t
     """What the remediate role runs for the plan's first step: the module's argv for a Helm step (built as
     helm_release_recover builds it, with the role's defaults), else the module and its method."""
     name, namespace, action = release["name"], release["namespace"], plan["action"]
+    major = 4 if release["written_by"] == "helm4" else 3  # the Helm that wrote it is the one run (helm_binary)
     flags = HelmFlags(wait=True, timeout=policy.get("helm_timeout") or FLAGS.timeout)
     if action == "rollback":
-        return rollback_argv("helm", name, namespace, plan["revision"], flags)
+        return rollback_argv("helm", major, name, namespace, revision=plan["revision"], flags=flags)
     if action == "uninstall_no_hooks":
-        return uninstall_argv("helm", name, namespace, no_hooks=True, keep_history=False, flags=flags)
+        return uninstall_argv("helm", major, name, namespace, no_hooks=True, keep_history=False, flags=flags)
     if action == "upgrade":
         values = f"{name}-r{release['latest_revision']}-values.yaml"
         return upgrade_argv(
             "helm",
-            3,
+            major,
             name,
             namespace,
             policy["chart"] or "<repo>/app",
@@ -117,13 +118,16 @@ def _runs(plan: dict[str, t.Any], release: dict[str, t.Any], policy: dict[str, t
     return modules.get(action, "")
 
 
+@pytest.mark.parametrize("written_by", ["helm3", "helm4"])
 @pytest.mark.parametrize("driver", ["secret", "configmap"])
 @pytest.mark.parametrize(
     "policy", POLICIES, ids=lambda p: "-".join(str(v) for k, v in p.items() if k != "helm_timeout")
 )
 @pytest.mark.parametrize("state", list(STATES))
-def test_triage_shows_the_step_remediate_runs(state: str, policy: dict[str, t.Any], driver: str) -> None:
-    release = diagnosed(state, driver)
+def test_triage_shows_the_step_remediate_runs(
+    state: str, policy: dict[str, t.Any], driver: str, written_by: str
+) -> None:
+    release = diagnosed(state, driver, written_by)
     plan = remediation_plan(release, **policy)
     row = triage_row(release, **policy)
     assert (row["branch"], row["action"], row["command"], row["destructive"]) == (
