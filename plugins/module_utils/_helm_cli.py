@@ -136,6 +136,11 @@ class HelmFlags:
         return ([wait] if self.wait else []) + ["--timeout", self.timeout]
 
 
+def without_wait(argv: t.Sequence[str]) -> list[str]:
+    """The same command without the wait flag, in either Helm's form (HelmFlags.args)."""
+    return [arg for arg in argv if arg != "--wait" and not arg.startswith("--wait=")]
+
+
 def rollback_argv(helm: str, major: int, release: str, namespace: str, *, revision: int, flags: HelmFlags) -> list[str]:
     return [helm, "rollback", release, str(revision), "--namespace", namespace, *flags.args(major)]
 

@@ -43,6 +43,7 @@ from ._helm_cli import (
     rollback_argv,
     uninstall_argv,
     upgrade_argv,
+    without_wait,
 )
 from ._history import KNOWN_GOOD_STATUSES, UNHEALTHY_STATUSES, rollback_target, upgrade_base
 from ._k8s import KubeClient
@@ -385,7 +386,7 @@ def plan_stuck_pods(plan: RecoverPlan, stuck: list[StuckPod]) -> None:
         raise ModuleError(f"timeout {plan.options.flags.timeout!r} is not a duration such as 5m or 90s") from exc
     plan.stuck = stuck
     if plan.call is not None:
-        plan.call = HelmCall([arg for arg in plan.call.argv if arg != "--wait"], plan.call.env)
+        plan.call = HelmCall(without_wait(plan.call.argv), plan.call.env)
     plan.reason += f"; then replacing {names}, which the StatefulSet waits on"
 
 
@@ -413,8 +414,7 @@ def render_argv(plan: RecoverPlan) -> list[str]:
     if plan.call is None:
         raise ModuleError("the plan has no Helm command to render")
     # server: templates' lookup() reads the cluster as the real upgrade will; nothing is written.
-    argv = [arg for arg in plan.call.argv if arg != "--wait"]
-    return [*argv, "--dry-run=server", "--output", "json"]
+    return [*without_wait(plan.call.argv), "--dry-run=server", "--output", "json"]
 
 
 @dataclass

@@ -9,13 +9,14 @@ import typing as t
 
 import pytest
 from ansible_collections.helmops.recovery.plugins.module_utils._errors import ModuleError
-from ansible_collections.helmops.recovery.plugins.module_utils._helm_cli import HelmCall
+from ansible_collections.helmops.recovery.plugins.module_utils._helm_cli import HelmCall, HelmFlags, rollback_argv
 from ansible_collections.helmops.recovery.plugins.module_utils._recover import (
     RecoverOptions,
     RecoverPlan,
     Refused,
     _refuse_if_moved,
     _refuse_other_chart,
+    plan_stuck_pods,
     recheck,
     render_argv,
     rendered_release,
@@ -24,6 +25,7 @@ from ansible_collections.helmops.recovery.plugins.module_utils._release_codec im
     ReleaseRecord,
     record_meta_from_object,
 )
+from ansible_collections.helmops.recovery.plugins.module_utils._rollout import StuckPod
 from ansible_collections.helmops.recovery.plugins.module_utils._storage import StoredRecord
 
 
@@ -130,6 +132,18 @@ def test_the_upgrade_is_rendered_by_the_same_command() -> None:
     )
     with pytest.raises(ModuleError, match="printed no release"):
         rendered_release("[]")
+
+
+@pytest.mark.parametrize("major", [3, 4])
+def test_the_template_applied_before_stuck_pods_are_replaced_is_not_waited_on(major: int) -> None:
+    """Helm could only time out waiting on a StatefulSet whose pod never gets ready: it applies the template
+    without waiting, in either Helm's form of the flag (Helm 4: --wait=legacy), and the module waits itself."""
+    plan = plan_of(2, "failed", "20", replace_stuck_pods=True)
+    plan.call = HelmCall(rollback_argv("helm", major, "web", "team-a", revision=1, flags=HelmFlags()))
+    assert any(arg.startswith("--wait") for arg in plan.call.argv)
+    plan_stuck_pods(plan, [StuckPod("team-a", "db", "db-0", "u1", "7", "db-5f7")])
+    assert plan.call.argv == ["helm", "rollback", "web", "1", "--namespace", "team-a", "--timeout", "5m"]
+    assert [pod.name for pod in plan.stuck] == ["db-0"]
 
 
 def history_of(*charts: tuple[int, str, str]) -> RecoverPlan:
