@@ -19,10 +19,10 @@ help:
 	@echo "make test          the whole test suite (lint, unit, sanity, importer, versions, integration, molecule)"
 	@echo "make bench         fleet benchmark against Helm (R=1000 H=10; QUICK=1 for a smoke run); see docs/performance.md"
 
-setup: $(STAMP) binaries $(COLLECTION_LINK) ends
+setup: $(STAMP) binaries $(COLLECTION_LINK)
 
-# The support matrix's ends' venvs (.venv-floor, .venv-newest): make versions tests on them, and the
-# integration suite's worker drives the newest ansible-core.
+# The support matrix's ends' venvs (.venv-floor, .venv-newest; Python 3.10 and 3.12 from pyenv or PATH): make
+# versions tests on them, and the integration suite's worker drives the newest ansible-core when it is there.
 ends: $(STAMP)
 	hack/versions-test --install
 
@@ -69,7 +69,7 @@ importer: setup $(IMPORTER_STAMP)
 	hack/galaxy-importer
 
 # The support matrix's ends: ansible-core 2.17 on Python 3.10 and ansible-core 2.21 on Python 3.12.
-versions: setup
+versions: setup ends
 	hack/versions-test
 
 integration: cluster
