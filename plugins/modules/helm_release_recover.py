@@ -119,8 +119,8 @@ options:
   wait:
     description:
       - Pass C(--wait), so Helm records success only once the resources are ready.
-      - Helm 4 gets C(--wait=legacy), Helm 3's waiter: its bare C(--wait) takes a Deployment whose rollout once
-        passed its progress deadline as failed for good, also right after a rollback that converges.
+      - Helm 4 gets C(--wait=legacy), Helm 3's waiter. Helm 4's bare C(--wait) takes a Deployment whose rollout
+        once passed its progress deadline as failed for good, also right after a rollback that converges.
     type: bool
     default: true
   timeout:
